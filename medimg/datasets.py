@@ -27,7 +27,7 @@ class CachedVolumeDataset(Dataset):
         volume = np.load(self.files[index], mmap_mode="r")
         if self.augment:
             volume = self._augment(volume, torch.randint(0, 2**31, ()).item())
-        return torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32)), int(self.labels[index])
+        return torch.from_numpy(np.array(volume, dtype=np.float32)), int(self.labels[index])  # copy out of the mmap
 
     def _augment(self, volume: np.ndarray, seed: int) -> np.ndarray:
         """Random flips and a small intensity shift; seeded from torch so loaders stay deterministic."""

@@ -45,7 +45,10 @@ def initial_weights(params: Params, paths: ProjectPaths, stage_index: int) -> Pa
 
 def make_loader(dataset, params: Params, shuffle: bool, seed: int) -> DataLoader:
     generator = torch.Generator().manual_seed(seed)
+    # a last training batch of one sample breaks BatchNorm; drop it (it is reshuffled next epoch)
+    drop_last = shuffle and len(dataset) > params.train.batch_size
     return DataLoader(dataset, batch_size=params.train.batch_size, shuffle=shuffle, generator=generator,
+                      drop_last=drop_last,
                       num_workers=params.train.num_workers, pin_memory=torch.cuda.is_available(),
                       persistent_workers=params.train.num_workers > 0)
 

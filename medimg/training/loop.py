@@ -103,8 +103,10 @@ class StageRun:
         for epoch in range(start, stage.epochs):
             if stale >= stage.early_stopping.patience:
                 break
-            # reseeding per epoch makes a resumed run draw the same batches and dropout masks
+            # reseeding per epoch makes a resumed run draw the same batches, augmentations and dropout
             torch.manual_seed(self.seed * 1000 + epoch)
+            if self.train_loader.generator is not None:
+                self.train_loader.generator.manual_seed(self.seed * 1000 + epoch)
             tic = time.perf_counter()
             train_loss = self._train_epoch(model, optimizer, scheduler, criterion, epoch)
             seconds = time.perf_counter() - tic
