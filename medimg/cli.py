@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -121,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_PARAMS
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if os.environ.get("MEDIMG_DEBUG"):
+            raise
+        print(f"error: {exc}  (set MEDIMG_DEBUG=1 for the traceback)", file=sys.stderr)
         return EXIT_BAD_INPUT
     label = f"{args.step}{' ' + args.stage if getattr(args, 'stage', None) else ''}" if args.command == "run" else "ingest"
     print(json.dumps(result, indent=2, default=str))

@@ -50,26 +50,24 @@ class DataParams(Section):
     class_names: list[str] = Field(default_factory=lambda: ["negative", "positive"], min_length=2)
 
 
-class RangeInt(Section):
+class _Range(Section):
+    """A min..max pair; subclasses fix the number type."""
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
+        return self
+
+
+class RangeInt(_Range):
     min: PositiveInt
     max: PositiveInt
 
-    @model_validator(mode="after")
-    def _ordered(self) -> "RangeInt":
-        if self.min > self.max:
-            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
-        return self
 
-
-class RangeFloat(Section):
+class RangeFloat(_Range):
     min: PositiveFloat
     max: PositiveFloat
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "RangeFloat":
-        if self.min > self.max:
-            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
-        return self
 
 
 class CtNoduleDemo(Section):
