@@ -10,6 +10,10 @@ from typing import Any
 
 from medimg.params import TrackingParams
 
+# Read once, before anything runs: mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI itself, so a
+# later read would return the previous run's store instead of the user's choice.
+USER_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI")
+
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     """{'train': {'stages': [{'epochs': 3}]}} → {'train.stages.0.epochs': 3}, for MLflow params."""
@@ -54,7 +58,7 @@ def tracking_run(spec: TrackingParams, run_name: str, tags: dict[str, str] | Non
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
 
-    mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", spec.uri))
+    mlflow.set_tracking_uri(USER_TRACKING_URI or spec.uri)
     mlflow.set_experiment(spec.experiment)
     with mlflow.start_run(run_name=run_name, tags=tags or {}) as run:
         tracker = Tracker(mlflow)
