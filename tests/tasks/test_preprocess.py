@@ -1,3 +1,5 @@
+import shutil
+
 import numpy as np
 import pandas as pd
 
@@ -24,7 +26,6 @@ def test_rerun_reuses_everything_and_a_new_window_recomputes_into_new_keys(tiny,
         update={"window": params.preprocess.window.model_copy(update={"preset": "mediastinum"})})})
     copy_root = tmp_path / "copy"
     (copy_root / params.data.processed_dir).parent.mkdir(parents=True)
-    import shutil
     shutil.copytree(paths.processed, copy_root / params.data.processed_dir)
     shutil.copytree(paths.interim, copy_root / params.data.interim_dir)
     copied = ProjectPaths.from_params(other, copy_root)
