@@ -45,8 +45,13 @@ def write_text(target: str | Path, text: str) -> Path:
     return write_bytes(target, text.encode("utf-8"))
 
 
-def write_json(target: str | Path, obj: Any) -> Path:
-    return write_text(target, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+def write_json(target: str | Path, obj: Any, unless_equal: bool = False) -> Path:
+    """Write ``obj`` as JSON; with ``unless_equal``, leave an identical existing file untouched (mtime kept)."""
+    text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n"
+    path = Path(target)
+    if unless_equal and path.is_file() and path.read_text() == text:
+        return path
+    return write_text(path, text)
 
 
 def write_with(target: str | Path, writer: Callable[[Path], None], suffix: str = "") -> Path:

@@ -102,7 +102,7 @@ def _ingest(args: argparse.Namespace) -> dict:
     ingest_cfg = params.ingest if params else IngestParams()
     salt = deid.load_salt(ingest_cfg.salt_env, ingest_cfg.salt_file)
     return ingest_tree(args.raw_dir, args.out, salt, params.data if params else DataParams(),
-                       params.split if params else SplitParams(), ingest_cfg.workers)
+                       params.split if params else SplitParams(), ingest_cfg)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     label = f"{args.step}{' ' + args.stage if getattr(args, 'stage', None) else ''}" if args.command == "run" else "ingest"
     print(json.dumps(result, indent=2, default=str))
+    if label == "ingest":
+        from tasks.ingest import format_summary
+        print(format_summary(result.get("summary", result)), file=sys.stderr)
     print(f"medimg {label}: done in {time.perf_counter() - tic:.1f} s", file=sys.stderr)
     return 0
 

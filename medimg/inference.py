@@ -13,9 +13,8 @@ import numpy as np
 import onnxruntime as ort
 import SimpleITK as sitk
 
-from medimg.dicom.headers import SliceHeader, find_candidate_files, scan_headers
-from medimg.dicom.series import check_geometry, group_series, read_series
-from medimg.params import PreprocessParams
+from medimg.dicom.convert import read_folder_volumes
+from medimg.params import GeometryPolicy, PreprocessParams
 from medimg.preprocessing import preprocess_ct
 
 
@@ -32,18 +31,16 @@ def load_bundle(folder: Path) -> tuple[dict, ort.InferenceSession]:
     return spec, ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
 
 
-def read_volumes(source: Path) -> list[sitk.Image]:
-    """One image per usable series in a DICOM folder, or the one volume in a NIfTI file."""
+def read_volumes(source: Path, policy: GeometryPolicy) -> list[sitk.Image]:
+    """One image per usable series in a DICOM folder (converted as ingest does), or a NIfTI volume."""
     if source.is_file() and source.name.endswith((".nii", ".nii.gz")):
         return [sitk.ReadImage(str(source))]
     if not source.is_dir():
         raise BundleError(f"{source}: expected a DICOM series folder or a .nii/.nii.gz volume")
-    files, _ = find_candidate_files(source)
-    headers = [h for h in scan_headers(files, workers=1) if isinstance(h, SliceHeader)]
-    plans = [p for p in group_series(headers) if check_geometry(p) is None]
-    if not plans:
+    images = read_folder_volumes(source, policy)
+    if not images:
         raise BundleError(f"{source}: no readable 3D DICOM series found")
-    return [read_series(p) for p in plans]
+    return images
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -56,7 +53,8 @@ def predict(source: Path, bundle: Path) -> list[dict]:
     recipe = PreprocessParams.model_validate(spec["preprocess"])
     names, threshold = spec["class_names"], spec["positive_threshold"]
     results = []
-    for index, image in enumerate(read_volumes(source)):
+    policy = GeometryPolicy.model_validate(spec.get("ingest_geometry", {}))
+    for index, image in enumerate(read_volumes(source, policy)):
         tensor = preprocess_ct(image, recipe)[None]
         probs = softmax(session.run(None, {spec["input_name"]: tensor})[0])[0]
         positive = float(probs[1]) if len(names) == 2 else None

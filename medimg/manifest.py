@@ -13,8 +13,8 @@ from medimg import atomic
 
 COLUMNS = [
     "patient_key", "study_key", "series_key", "modality", "manufacturer", "ndim", "shape", "spacing",
-    "origin", "direction", "units", "n_files", "volume_path", "mask_path", "checksum", "label", "split",
-    "status", "reason_code", "reason",
+    "origin", "direction", "channels", "units", "n_files", "volume_path", "mask_path", "checksum", "label",
+    "split", "status", "reason_code", "reason", "fixes", "source_fingerprint",
 ]
 
 
@@ -22,12 +22,22 @@ def write_parquet(frame: pd.DataFrame, target: str | Path) -> Path:
     return atomic.write_with(target, lambda tmp: frame.to_parquet(tmp, index=False), suffix=".parquet")
 
 
-def write_manifest(rows: list[dict], target: str | Path) -> pd.DataFrame:
+def write_manifest(rows: list[dict], target: str | Path, unless_equal: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Write the rows as the manifest, sorted by key; skip the write if ``unless_equal`` holds the same rows."""
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["label"] = frame["label"].astype("Int64")
+    frame["ndim"] = frame["ndim"].astype("Int64")
+    frame["channels"] = frame["channels"].astype("Int64")
     frame = frame.sort_values("series_key", kind="stable").reset_index(drop=True)
-    write_parquet(frame, target)
+    if unless_equal is None or not _same_rows(frame, unless_equal):
+        write_parquet(frame, target)
     return frame
+
+
+def _same_rows(frame: pd.DataFrame, other: pd.DataFrame) -> bool:
+    if list(frame.columns) != list(other.columns) or len(frame) != len(other):
+        return False
+    return frame.astype(str).equals(other.reset_index(drop=True).astype(str))
 
 
 def read_manifest(path: str | Path) -> pd.DataFrame:

@@ -44,7 +44,9 @@ class DataParams(Section):
     reports_dir: str = "reports"
     artifacts_dir: str = "artifacts"
     labels_csv: str = "labels.csv"
-    label_join: Literal["patient_id", "study_instance_uid", "series_instance_uid"] = "series_instance_uid"
+    # how labels.csv rows find their images: a DICOM identifier, or `image` (path under raw_dir)
+    label_join: Literal["patient_id", "study_instance_uid", "series_instance_uid", "image"] = "series_instance_uid"
+    patient_column: str | None = None  # labels.csv column naming the patient of PNG/JPEG pictures
     label_column: str = "label"
     mask_column: str | None = None
     class_names: list[str] = Field(default_factory=lambda: ["negative", "positive"], min_length=2)
@@ -99,10 +101,25 @@ class DemoParams(Section):
     fundus_dr: FundusDemo = FundusDemo()
 
 
+FixOrQuarantine = Literal["fix", "quarantine"]
+
+
+class GeometryPolicy(Section):
+    """Per geometry defect: repair it (resample, drop, keep as 2D) or quarantine the series."""
+
+    missing_slices: FixOrQuarantine = "quarantine"      # fix: interpolate across the gap
+    nonuniform_spacing: FixOrQuarantine = "fix"         # fix: resample to the median spacing
+    duplicate_positions: FixOrQuarantine = "quarantine" # fix: keep the first slice at each position
+    gantry_tilt: FixOrQuarantine = "fix"                # fix: resample onto an orthogonal grid
+    single_slice: FixOrQuarantine = "quarantine"        # fix: keep it as a 2D item
+
+
 class IngestParams(Section):
     salt_env: str = "MEDIMG_SALT"
     salt_file: str = ".medimg/salt"
     workers: NonNegInt = 0  # 0: one per core
+    geometry: GeometryPolicy = GeometryPolicy()
+    compression_level: Annotated[int, Field(ge=1, le=9)] = 1  # gzip level of the NIfTI files
 
 
 class SplitParams(Section):

@@ -11,10 +11,14 @@ import SimpleITK as sitk
 from medimg import atomic
 
 
-def write_nifti(image: sitk.Image, target: str | Path) -> Path:
-    """Write a compressed NIfTI atomically (SimpleITK picks the format from the .nii.gz suffix)."""
-    return atomic.write_with(target, lambda tmp: sitk.WriteImage(image, str(tmp), useCompression=True),
-                             suffix=".nii.gz")
+def write_nifti(image: sitk.Image, target: str | Path, compression_level: int = 6) -> Path:
+    """Write a compressed NIfTI atomically (SimpleITK picks the format from the .nii.gz suffix).
+
+    Level 1 compresses CT about as well as 6 in a fraction of the time; level 6 is zlib's default.
+    """
+    return atomic.write_with(
+        target, lambda tmp: sitk.WriteImage(image, str(tmp), useCompression=True, compressionLevel=compression_level),
+        suffix=".nii.gz")
 
 
 def read_nifti(path: str | Path) -> sitk.Image:
@@ -37,12 +41,6 @@ def content_checksum(image: sitk.Image) -> str:
     digest.update(sitk.GetArrayViewFromImage(image).tobytes())
     digest.update(repr((image.GetPixelIDTypeAsString(), geometry(image))).encode())
     return digest.hexdigest()
-
-
-def resample_mask_to(mask: sitk.Image, reference: sitk.Image) -> sitk.Image:
-    """Nearest-neighbour resampling of a label mask onto ``reference``'s grid (world positions kept)."""
-    resampled = sitk.Resample(mask, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-    return resampled
 
 
 def array_of(image: sitk.Image) -> np.ndarray:

@@ -33,7 +33,8 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
     spec = {"medimg_version": __version__, "task": "classification", "ndim": 3,
             "model": params.model.name, "class_names": params.data.class_names, "positive_threshold": threshold,
             "input_name": "input", "input_shape": [params.model.in_channels, *params.preprocess.target_shape],
-            "preprocess": params.preprocess.model_dump(exclude={"workers"})}
+            "preprocess": params.preprocess.model_dump(exclude={"workers"}),
+            "ingest_geometry": params.ingest.geometry.model_dump()}
     atomic.write_json(paths.artifacts / "preprocess.json", spec)
     report = {"onnx_bytes": onnx_path.stat().st_size, "checkpoint": str(final_checkpoint(params, paths)),
               "parity": parity, "latency_ms_batch1": {"torch_eager": torch_ms, "ort_fp32": ort_ms},

@@ -1,4 +1,9 @@
-"""Find DICOM files at any depth and read only their headers, in parallel, to plan the conversion."""
+"""Find DICOM files at any depth and read only their headers, in parallel, to plan the conversion.
+
+A classic file gives one :class:`SliceHeader`; an enhanced multi-frame file gives one per frame, with
+the frame's own position, orientation, spacing and rescale from its functional groups, so the rest
+of planning treats both alike.
+"""
 
 from __future__ import annotations
 
@@ -11,25 +16,32 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 from tqdm import tqdm
 
-# Files that are obviously not DICOM are not even opened.
-NON_DICOM_SUFFIXES = (".csv", ".nii", ".nii.gz", ".png", ".jpg", ".jpeg", ".json", ".txt", ".md", ".yaml")
+from medimg.dicom.sop_classes import is_picture, non_image_type, sop_class_name
+
+# Files that are obviously not DICOM are not even opened; pictures are handled by medimg.pictures.
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
+NON_DICOM_SUFFIXES = (".csv", ".nii", ".nii.gz", ".json", ".txt", ".md", ".yaml", ".yml") + PICTURE_SUFFIXES
 HEADER_TAGS = [
-    "SOPClassUID", "Modality", "PatientID", "StudyInstanceUID", "SeriesInstanceUID", "ImagePositionPatient",
-    "ImageOrientationPatient", "PixelSpacing", "Rows", "Columns", "ImageType", "Manufacturer",
-    "NumberOfFrames", "EchoNumbers", "AcquisitionNumber", "InstanceNumber",
+    "SOPClassUID", "Modality", "PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
+    "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "Rows", "Columns", "ImageType",
+    "Manufacturer", "NumberOfFrames", "EchoNumbers", "AcquisitionNumber", "RescaleSlope", "RescaleIntercept",
+    "PhotometricInterpretation", "SamplesPerPixel", "BitsStored", "GantryDetectorTilt", "ImagerPixelSpacing",
+    "SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence",
 ]
 
 
 @dataclass(frozen=True)
 class SliceHeader:
-    """What planning needs from one file. Holds clear identifiers: it never leaves memory."""
+    """What planning needs from one frame. Holds clear identifiers: it never leaves memory."""
 
     path: str
+    frame: int | None          # index in a multi-frame file; None for a classic single-frame file
     sop_class_uid: str
     modality: str
     patient_id: str
     study_uid: str
     series_uid: str
+    instance_uid: str
     position: tuple[float, float, float] | None
     orientation: tuple[float, ...] | None
     pixel_spacing: tuple[float, float] | None
@@ -37,7 +49,21 @@ class SliceHeader:
     columns: int
     image_type: tuple[str, ...]
     manufacturer: str
-    frames: int
+    echo: str
+    acquisition: str
+    stack: str                 # multi-frame stack / temporal position: frames of one volume share it
+    transfer_syntax: str
+    photometric: str
+    samples: int
+    slope: float
+    intercept: float
+    bits_stored: int
+    gantry_tilt: float
+    is_picture: bool           # a 2D item (radiograph, photo, secondary capture), not a volume slice
+
+    @property
+    def file_key(self) -> str:
+        return self.path if self.frame is None else f"{self.path}#{self.frame}"
 
 
 @dataclass(frozen=True)
@@ -45,19 +71,28 @@ class Skipped:
     path: str
     reason_code: str
     reason: str
+    object_type: str = ""
 
 
-def find_candidate_files(root: Path) -> tuple[list[Path], int]:
-    """Every regular file under ``root`` that could be DICOM, and how many obvious non-DICOM files."""
-    candidates, others = [], 0
+def find_candidate_files(root: Path) -> tuple[list[Path], list[Path], list[Skipped]]:
+    """(possible DICOM files, picture files, other files skipped with a reason) under ``root``.
+
+    Symlinked folders are not followed, so a link loop cannot make the walk endless.
+    """
+    candidates, pictures, others = [], [], []
     for folder, _dirs, names in os.walk(root):
-        for name in sorted(names):
-            if name.startswith(".") or name.lower().endswith(NON_DICOM_SUFFIXES):
-                others += 1
+        for name in names:
+            path = Path(folder) / name
+            lower = name.lower()
+            if name.startswith("."):
+                others.append(Skipped(str(path), "hidden_file", "hidden file"))
+            elif lower.endswith(PICTURE_SUFFIXES):
+                pictures.append(path)
+            elif lower.endswith(NON_DICOM_SUFFIXES):
+                others.append(Skipped(str(path), "not_dicom", f"{Path(lower).suffix} file, not DICOM"))
             else:
-                candidates.append(Path(folder) / name)
-    candidates.sort()
-    return candidates, others
+                candidates.append(path)
+    return sorted(candidates), sorted(pictures), others
 
 
 def _floats(value: object, count: int) -> tuple[float, ...] | None:
@@ -65,46 +100,124 @@ def _floats(value: object, count: int) -> tuple[float, ...] | None:
         numbers = tuple(float(v) for v in value)  # type: ignore[union-attr]
     except (TypeError, ValueError):
         return None
-    return numbers if len(numbers) == count else None
+    return numbers if len(numbers) == count and all(n == n for n in numbers) else None
 
 
-def read_header(path: Path) -> SliceHeader | Skipped:
-    """Read one file's header; anything that is not a usable DICOM image becomes a Skipped."""
+def _number(value: object, default: float) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return default
+    return number if number == number else default  # NaN counts as missing
+
+
+def _group_item(groups: object, sequence: str) -> object | None:
+    """The first item of functional-group macro ``sequence`` inside a frame's or the shared groups."""
+    if groups is None or sequence not in groups:  # type: ignore[operator]
+        return None
+    items = getattr(groups, sequence)
+    return items[0] if items else None
+
+
+def _frame_value(frame_groups, shared_groups, sequence: str, attribute: str):
+    for groups in (frame_groups, shared_groups):
+        item = _group_item(groups, sequence)
+        if item is not None and attribute in item:
+            return getattr(item, attribute)
+    return None
+
+
+def _frames(ds, base: dict) -> list[SliceHeader]:
+    """One header per frame of an enhanced multi-frame object, from its functional groups."""
+    count = int(ds.get("NumberOfFrames", 1) or 1)
+    shared_seq = ds.get("SharedFunctionalGroupsSequence")
+    shared = shared_seq[0] if shared_seq else None
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence") or [None] * count
+    headers = []
+    for index in range(count):
+        groups = per_frame[index] if index < len(per_frame) else None
+
+        def value(sequence, attribute, groups=groups):
+            return _frame_value(groups, shared, sequence, attribute)
+
+        content = _group_item(groups, "FrameContentSequence")
+        stack = "|".join(str(content.get(tag, "")) for tag in ("StackID", "TemporalPositionIndex")) if content else ""
+        headers.append(SliceHeader(
+            **{**base, "frame": index, "stack": stack,
+               "position": _floats(value("PlanePositionSequence", "ImagePositionPatient"), 3) or base["position"],
+               "orientation": _floats(value("PlaneOrientationSequence", "ImageOrientationPatient"), 6)
+               or base["orientation"],
+               "pixel_spacing": _floats(value("PixelMeasuresSequence", "PixelSpacing"), 2) or base["pixel_spacing"],
+               "slope": _number(value("PixelValueTransformationSequence", "RescaleSlope"), base["slope"]),
+               "intercept": _number(value("PixelValueTransformationSequence", "RescaleIntercept"),
+                                    base["intercept"])}))
+    return headers
+
+
+def read_header(path: Path) -> list[SliceHeader] | Skipped:
+    """Read one file's header: its frame headers, or a Skipped that says why it is not an input image."""
     if path.name.upper() == "DICOMDIR":
         return Skipped(str(path), "dicomdir", "DICOMDIR index file, not an image")
     try:
+        if path.stat().st_size == 0:
+            return Skipped(str(path), "empty_file", "empty file (0 bytes)")
         ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=HEADER_TAGS)
     except InvalidDicomError:
         return Skipped(str(path), "not_dicom", "not a DICOM file (no DICM preamble or valid elements)")
+    except PermissionError:
+        return Skipped(str(path), "unreadable_file", "permission denied")
+    except OSError as exc:
+        return Skipped(str(path), "unreadable_file", f"could not be read ({exc.strerror or type(exc).__name__})")
     except Exception as exc:  # pydicom raises many types on damaged files
         return Skipped(str(path), "unreadable_header", f"header could not be parsed: {type(exc).__name__}")
+    sop_class = str(ds.get("SOPClassUID", ""))
+    modality = str(ds.get("Modality", "OT"))
+    kind = non_image_type(sop_class, modality)
+    if kind:
+        return Skipped(str(path), "non_image_object", f"{kind} object ({sop_class_name(sop_class)}), not an image",
+                       object_type=kind)
     if "SeriesInstanceUID" not in ds:
         return Skipped(str(path), "no_series_uid", "DICOM object without SeriesInstanceUID")
     if "Rows" not in ds or "Columns" not in ds:
-        return Skipped(str(path), "not_image", f"non-image object (Modality {ds.get('Modality', '?')})")
-    return SliceHeader(
-        path=str(path),
-        sop_class_uid=str(ds.get("SOPClassUID", "")),
-        modality=str(ds.get("Modality", "OT")),
-        patient_id=str(ds.get("PatientID", "")),
-        study_uid=str(ds.get("StudyInstanceUID", "")),
-        series_uid=str(ds.SeriesInstanceUID),
+        return Skipped(str(path), "non_image_object", f"no image (Modality {modality}, {sop_class_name(sop_class)})",
+                       object_type=modality)
+    meta = getattr(ds, "file_meta", None)
+    base = dict(
+        path=str(path), frame=None, sop_class_uid=sop_class, modality=modality,
+        patient_id=str(ds.get("PatientID", "")), study_uid=str(ds.get("StudyInstanceUID", "")),
+        series_uid=str(ds.SeriesInstanceUID), instance_uid=str(ds.get("SOPInstanceUID", "")),
         position=_floats(ds.get("ImagePositionPatient"), 3),
         orientation=_floats(ds.get("ImageOrientationPatient"), 6),
         pixel_spacing=_floats(ds.get("PixelSpacing"), 2),
-        rows=int(ds.Rows),
-        columns=int(ds.Columns),
-        image_type=tuple(str(v) for v in (ds.get("ImageType") or ())),
+        rows=int(ds.Rows), columns=int(ds.Columns),
+        image_type=tuple(str(v).upper() for v in (ds.get("ImageType") or ())),
         manufacturer=str(ds.get("Manufacturer", "")),
-        frames=int(ds.get("NumberOfFrames", 1) or 1),
+        echo=str(ds.get("EchoNumbers", "")), acquisition=str(ds.get("AcquisitionNumber", "")), stack="",
+        transfer_syntax=str(meta.get("TransferSyntaxUID", "")) if meta is not None else "",
+        photometric=str(ds.get("PhotometricInterpretation", "MONOCHROME2")),
+        samples=int(ds.get("SamplesPerPixel", 1) or 1),
+        slope=_number(ds.get("RescaleSlope"), 1.0), intercept=_number(ds.get("RescaleIntercept"), 0.0),
+        bits_stored=int(ds.get("BitsStored", 16) or 16),
+        gantry_tilt=_number(ds.get("GantryDetectorTilt"), 0.0),
+        is_picture=is_picture(sop_class, modality),
     )
+    if base["is_picture"] and base["pixel_spacing"] is None:  # radiographs give the detector's spacing
+        base["pixel_spacing"] = _floats(ds.get("ImagerPixelSpacing"), 2)
+    if int(ds.get("NumberOfFrames", 1) or 1) > 1:
+        return _frames(ds, base)
+    return [SliceHeader(**base)]
 
 
 def scan_headers(files: list[Path], workers: int = 0) -> list[SliceHeader | Skipped]:
     """Read all headers across ``workers`` processes (0: one per core), with a progress bar."""
     workers = workers or os.cpu_count() or 1
+    bar = dict(total=len(files), desc="read headers", unit="file")
     if workers == 1 or len(files) < 64:
-        return [read_header(f) for f in tqdm(files, desc="read headers", unit="file")]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(tqdm(pool.map(read_header, files, chunksize=64), total=len(files),
-                         desc="read headers", unit="file"))
+        results = [read_header(f) for f in tqdm(files, **bar)]
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = list(tqdm(pool.map(read_header, files, chunksize=64), **bar))
+    flat: list[SliceHeader | Skipped] = []
+    for result in results:
+        flat.extend(result if isinstance(result, list) else [result])
+    return flat

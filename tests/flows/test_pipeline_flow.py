@@ -20,6 +20,6 @@ def test_the_flow_runs_every_step_as_a_task_and_writes_the_same_outputs(tmp_path
     results = state.result()
     assert list(results) == ["demo-data", "ingest", "preprocess", "train-freeze", "train-unfreeze", "evaluate",
                              "export"]
-    assert results["ingest"]["summary"]["series"] == 12
+    assert results["ingest"]["summary"]["items"] == 12
     assert json.loads((tmp_path / "reports" / "metrics.json").read_text())["n"] == results["evaluate"]["n"]
     assert (tmp_path / "artifacts" / "model.onnx").exists()
