@@ -8,12 +8,11 @@ each case's manifest row without knowing its pseudonymous key.
 from __future__ import annotations
 
 import csv
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+import SimpleITK as sitk
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.sequence import Sequence
@@ -205,9 +204,8 @@ def write_edge_cases(out: Path, seed: int = 0) -> dict:
     w.save("report", [_structured_report(mixed[0])])
     photo = (np.indices((64, 64)).sum(axis=0) % 256).astype(np.uint8)
     (out / "photos").mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    Image.fromarray(np.stack([photo] * 3, axis=-1)).save(buffer, format="PNG")
-    (out / "photos" / "skin.png").write_bytes(buffer.getvalue())
+    sitk.WriteImage(sitk.GetImageFromArray(np.stack([photo, 255 - photo, photo // 2], axis=-1), isVector=True),
+                    str(out / "photos" / "skin.png"))
     with open(out / "labels.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["series_instance_uid", "case"])

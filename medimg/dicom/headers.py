@@ -154,6 +154,19 @@ def _frames(ds, base: dict) -> list[SliceHeader]:
     return headers
 
 
+def _read_dataset(path: Path):
+    """The planning tags; files without the DICM preamble (old writers) are accepted if they parse to a
+    dataset that names its SOP class, which random bytes with a .dcm name never do."""
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=True, specific_tags=HEADER_TAGS)
+    except InvalidDicomError:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=HEADER_TAGS, force=True)
+        uid = str(ds.get("SOPClassUID", ""))
+        if not uid.startswith("1.2.840.10008."):
+            raise
+        return ds
+
+
 def read_header(path: Path) -> list[SliceHeader] | Skipped:
     """Read one file's header: its frame headers, or a Skipped that says why it is not an input image."""
     if path.name.upper() == "DICOMDIR":
@@ -161,7 +174,7 @@ def read_header(path: Path) -> list[SliceHeader] | Skipped:
     try:
         if path.stat().st_size == 0:
             return Skipped(str(path), "empty_file", "empty file (0 bytes)")
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=HEADER_TAGS)
+        ds = _read_dataset(path)
     except InvalidDicomError:
         return Skipped(str(path), "not_dicom", "not a DICOM file (no DICM preamble or valid elements)")
     except PermissionError:

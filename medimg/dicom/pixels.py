@@ -34,7 +34,7 @@ def decode_file(path: str, multi_frame: bool) -> np.ndarray:
         syntax = _transfer_syntax(path)
         raise PixelDecodeError("no_decoder", f"no installed decoder for transfer syntax {syntax.name}") from None
     except (RuntimeError, ValueError) as exc:
-        text = str(exc).splitlines()[0][:160]
+        text = " ".join(line.strip() for line in str(exc).splitlines())[:300]
         code = "no_decoder" if "plugin" in text or "decoder" in text else "unreadable_pixels"
         raise PixelDecodeError(code, f"pixel data could not be decoded: {text}") from None
     except Exception as exc:  # damaged files surface as many exception types
@@ -62,14 +62,22 @@ def to_modality_values(stored: np.ndarray, header: SliceHeader, signed: bool) ->
     return values
 
 
-def output_dtype(headers: list[SliceHeader], low: float, high: float) -> np.dtype:
-    """int16 (or int32) when every rescale keeps integers, else float32: what GDCM/SimpleITK also give."""
+def output_dtype(headers: list[SliceHeader], stored: np.dtype) -> np.dtype:
+    """The stored type, int16 or int32 when every rescale keeps integers, else float32.
+
+    Like GDCM, the choice covers every value BitsStored allows after rescale, not only the values
+    present, so all series from one scanner get the same type.
+    """
     integral = all(h.slope == 1.0 and float(h.intercept).is_integer() for h in headers)
     if not integral:
         return np.dtype(np.float32)
-    if np.iinfo(np.int16).min <= low and high <= np.iinfo(np.int16).max:
-        return np.dtype(np.int16)
-    return np.dtype(np.int32)
+    signed = stored.kind == "i"
+    bounds = [v * h.slope + h.intercept for h in headers for v in stored_range(h.bits_stored, signed)]
+    low, high = min(bounds), max(bounds)
+    for candidate in (stored, np.dtype(np.int16), np.dtype(np.int32)):
+        if candidate.kind in "iu" and np.iinfo(candidate).min <= low and high <= np.iinfo(candidate).max:
+            return candidate
+    return np.dtype(np.float32)
 
 
 def _is_identity(header: SliceHeader) -> bool:
@@ -87,8 +95,10 @@ def read_slices(headers: list[SliceHeader]) -> np.ndarray:
         by_path[header.path].append(index)
     identity = all(_is_identity(h) for h in headers)
     planes: list[np.ndarray | None] = [None] * len(headers)
+    stored_type = np.dtype(np.uint16)
     for path, indices in by_path.items():
         stored = decode_file(path, multi_frame=headers[indices[0]].frame is not None)
+        stored_type = stored.dtype
         signed = stored.dtype.kind == "i"
         for index in indices:
             header = headers[index]
@@ -102,5 +112,5 @@ def read_slices(headers: list[SliceHeader]) -> np.ndarray:
     volume = np.stack(planes)  # type: ignore[arg-type]
     if identity:
         return volume
-    dtype = output_dtype(headers, float(volume.min()), float(volume.max()))
+    dtype = output_dtype(headers, stored_type)
     return np.rint(volume).astype(dtype) if dtype.kind == "i" else volume.astype(dtype)

@@ -8,7 +8,7 @@ import pydicom
 import SimpleITK as sitk
 
 from medimg.manifest import COLUMNS
-from medimg.params import DataParams, SplitParams
+from medimg.params import DataParams, IngestParams, SplitParams
 from tasks.ingest import ingest_tree
 
 IDENTIFYING_TAGS = ["PatientName", "PatientID", "PatientBirthDate", "AccessionNumber", "InstitutionName",
@@ -102,10 +102,11 @@ def test_damaged_series_are_quarantined_with_reasons_and_the_rest_converts(tmp_p
     ds.save_as(raw / "s1" / "copy_of_a_slice")  # a duplicate position
     (raw / "notes.dcm").write_text("not a DICOM file, despite its name")
     (raw / "DICOMDIR").write_bytes(b"\0" * 200)
-    summary = ingest_tree(raw, tmp_path / "out", b"test-salt-0123456789", DataParams(), SplitParams(), workers=1)
+    summary = ingest_tree(raw, tmp_path / "out", b"test-salt-0123456789", DataParams(), SplitParams(),
+                          IngestParams(workers=1))
     manifest = pd.read_parquet(tmp_path / "out" / "manifest.parquet")
     assert summary["by_status"] == {"ok": 1, "quarantined": 2}
     assert set(manifest["reason_code"]) == {"", "missing_slices", "duplicate_positions"}
     assert (manifest.loc[manifest.status == "quarantined", "reason"].str.len() > 10).all()
     assert summary["skipped_files_by_reason"] == {"not_dicom": 1, "dicomdir": 1}
-    assert summary["images_without_label"] == 3  # no labels.csv: reported, not dropped
+    assert summary["items_without_label"] == 3  # no labels.csv: reported, not dropped
