@@ -39,3 +39,13 @@ def test_split_is_fixed_by_seed_and_mostly_stable_when_patients_are_added():
 def test_unlabelled_rows_get_no_split():
     rows = pd.DataFrame({"patient_key": ["a", "b", "c"], "label": [1, None, 0]})
     assert split_by_patient(rows, RATIOS, seed=0).isna().tolist() == [False, True, False]
+
+
+def test_with_earlier_splits_nobody_moves_and_new_patients_fill_the_ratios():
+    small, large = cohort(200), cohort(300)
+    first = dict(zip(small["patient_key"], split_by_patient(small, RATIOS, seed=3)))
+    grown = large.assign(split=split_by_patient(large, RATIOS, seed=3, earlier=first).to_numpy())
+    per_patient = grown.groupby("patient_key")["split"].first()
+    assert all(per_patient[k] == v for k, v in first.items())
+    shares = per_patient.value_counts(normalize=True)
+    assert abs(shares["train"] - 0.6) < 0.02 and abs(shares["val"] - 0.2) < 0.02

@@ -71,7 +71,9 @@ def test_no_identifier_reaches_any_output(tiny, exported):
         if dcm.is_file() and dcm.suffix not in (".csv", ".gz"):
             ds = pydicom.dcmread(dcm, stop_before_pixels=True)
             canaries |= {str(ds.get(tag)) for tag in IDENTIFYING_TAGS if ds.get(tag)}
-    assert len(canaries) > 30
+    raw_names = {p.name for p in paths.raw.rglob("*") if p.parent != paths.raw and p.parent.name != "masks"}
+    canaries |= {name.removesuffix(".dcm") for name in raw_names}  # folder and file names can be identifying
+    assert len(canaries) > 300
     outputs = [p for folder in (paths.interim, paths.processed, paths.models, paths.reports, paths.artifacts)
                for p in folder.rglob("*") if p.is_file()] + [paths.root / "mlflow.db"]
     assert len(outputs) > 20
