@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +18,8 @@ from tqdm import tqdm
 
 from medimg import atomic, deid
 from medimg.conversion import ItemJob, convert_item, fingerprint
-from medimg.dicom.headers import SliceHeader, Skipped, find_candidate_files, scan_headers
+from medimg.dicom.headers import SliceHeader, Skipped, find_candidate_files
+from medimg.dicom.scanner import scan_headers
 from medimg.dicom.series import SeriesPlan, group_series
 from medimg.labels import LabelEntry, load_labels
 from medimg.layout import ProjectPaths
@@ -88,15 +90,13 @@ def _reusable(row: dict, job: ItemJob, out_dir: Path) -> bool:
     return all((out_dir / p).is_file() for p in wanted if isinstance(p, str) and p)
 
 
-def _convert_all(jobs: list[ItemJob], workers: int) -> list[dict]:
-    workers = workers or os.cpu_count() or 1
+def _convert_all(jobs: list[ItemJob], pool: Executor | None) -> list[dict]:
     bar = dict(total=len(jobs), desc="convert", unit="item")
-    if workers == 1 or len(jobs) < 4:
+    if pool is None or len(jobs) < 4:
         return [convert_item(j) for j in tqdm(jobs, **bar)]
     # biggest series first, so one long series does not run alone at the end
     order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i].source_files))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        done = list(tqdm(pool.map(convert_item, [jobs[i] for i in order]), **bar))
+    done = list(tqdm(pool.map(convert_item, [jobs[i] for i in order]), **bar))
     rows: list[dict] = [{}] * len(jobs)
     for i, row in zip(order, done):
         rows[i] = row
@@ -125,8 +125,16 @@ def ingest_tree(raw_dir: Path, out_dir: Path, salt: bytes, data: DataParams, spl
     ingest = ingest or IngestParams()
     if not raw_dir.is_dir():
         raise FileNotFoundError(f"{raw_dir}: raw data folder not found")
+    workers = ingest.workers or os.cpu_count() or 1
+    # one pool for both phases: worker start-up (imports) is paid once
+    with ProcessPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:
+        return _ingest_with(raw_dir, out_dir, salt, data, split, ingest, pool)
+
+
+def _ingest_with(raw_dir: Path, out_dir: Path, salt: bytes, data: DataParams, split: SplitParams,
+                 ingest: IngestParams, pool: Executor | None) -> dict:
     files, pictures, other_files = find_candidate_files(raw_dir)
-    scanned = scan_headers(files, ingest.workers)
+    scanned = scan_headers(files, ingest.workers, pool)
     headers = [h for h in scanned if isinstance(h, SliceHeader)]
     skipped = other_files + [h for h in scanned if isinstance(h, Skipped)]
     labels = load_labels(raw_dir, data.labels_csv, data.label_join, data.label_column, data.mask_column,
@@ -142,7 +150,7 @@ def ingest_tree(raw_dir: Path, out_dir: Path, salt: bytes, data: DataParams, spl
     reused_keys = {j.keys["series_key"] for j in reused}
     todo = [j for j in jobs if j.keys["series_key"] not in reused_keys]
     rows = [{**old_rows[j.keys["series_key"]], "label": j.label.label if j.label else None} for j in reused]
-    rows += _convert_all(todo, ingest.workers)
+    rows += _convert_all(todo, pool)
 
     frame = pd.DataFrame(rows, columns=COLUMNS)
     earlier_split = dict(zip(previous["patient_key"], previous["split"])) if previous is not None else {}

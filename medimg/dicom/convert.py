@@ -7,7 +7,8 @@ from pathlib import Path
 import SimpleITK as sitk
 
 from medimg.dicom.grid import regular_volume, to_image
-from medimg.dicom.headers import SliceHeader, find_candidate_files, scan_headers
+from medimg.dicom.headers import SliceHeader, find_candidate_files
+from medimg.dicom.scanner import scan_headers
 from medimg.dicom.pixels import read_slices
 from medimg.dicom.series import GeometryDecision, decide_geometry, group_series, stack_geometry
 from medimg.params import GeometryPolicy

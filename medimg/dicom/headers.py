@@ -8,13 +8,12 @@ of planning treats both alike.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import pydicom
 from pydicom.errors import InvalidDicomError
-from tqdm import tqdm
 
 from medimg.dicom.sop_classes import is_picture, non_image_type, sop_class_name
 
@@ -26,8 +25,11 @@ HEADER_TAGS = [
     "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "Rows", "Columns", "ImageType",
     "Manufacturer", "NumberOfFrames", "EchoNumbers", "AcquisitionNumber", "RescaleSlope", "RescaleIntercept",
     "PhotometricInterpretation", "SamplesPerPixel", "BitsStored", "GantryDetectorTilt", "ImagerPixelSpacing",
-    "SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence",
+    "BitsAllocated", "PixelRepresentation", "SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence",
+    "PixelData",  # deferred: only where its value starts is read, for the uncompressed fast path
 ]
+NATIVE_LITTLE_ENDIAN = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
+DEFER_BYTES = 1024
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class SliceHeader:
     intercept: float
     bits_stored: int
     gantry_tilt: float
+    native_pixels: tuple[int, str] | None  # (byte offset, numpy dtype) of uncompressed little-endian pixels
     is_picture: bool           # a 2D item (radiograph, photo, secondary capture), not a volume slice
 
     @property
@@ -95,17 +98,44 @@ def find_candidate_files(root: Path) -> tuple[list[Path], list[Path], list[Skipp
     return sorted(candidates), sorted(pictures), others
 
 
+def _parts(value: object) -> list:
+    """A multi-valued element as a list, whether pydicom parsed it or GDCM gave its raw backslash text."""
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)):
+        text = value.decode("latin-1") if isinstance(value, bytes) else value
+        return [part.strip(" \0") for part in text.split("\\")] if text.strip(" \0") else []
+    try:
+        return list(value)  # type: ignore[call-overload]
+    except TypeError:
+        return [value]
+
+
+def _text(value: object, default: str = "") -> str:
+    parts = _parts(value)
+    return "\\".join(str(p).strip(" \0") for p in parts) if parts else default
+
+
+def _int(value: object, default: int) -> int:
+    parts = _parts(value)
+    try:
+        return int(float(parts[0])) if parts else default
+    except (TypeError, ValueError):
+        return default
+
+
 def _floats(value: object, count: int) -> tuple[float, ...] | None:
     try:
-        numbers = tuple(float(v) for v in value)  # type: ignore[union-attr]
+        numbers = tuple(float(v) for v in _parts(value))
     except (TypeError, ValueError):
         return None
     return numbers if len(numbers) == count and all(n == n for n in numbers) else None
 
 
 def _number(value: object, default: float) -> float:
+    parts = _parts(value)
     try:
-        number = float(value)  # type: ignore[arg-type]
+        number = float(parts[0]) if parts else default
     except (TypeError, ValueError):
         return default
     return number if number == number else default  # NaN counts as missing
@@ -158,13 +188,33 @@ def _read_dataset(path: Path):
     """The planning tags; files without the DICM preamble (old writers) are accepted if they parse to a
     dataset that names its SOP class, which random bytes with a .dcm name never do."""
     try:
-        return pydicom.dcmread(path, stop_before_pixels=True, specific_tags=HEADER_TAGS)
+        return pydicom.dcmread(path, defer_size=DEFER_BYTES, specific_tags=HEADER_TAGS)
     except InvalidDicomError:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=HEADER_TAGS, force=True)
+        ds = pydicom.dcmread(path, defer_size=DEFER_BYTES, specific_tags=HEADER_TAGS, force=True)
         uid = str(ds.get("SOPClassUID", ""))
         if not uid.startswith("1.2.840.10008."):
             raise
         return ds
+
+
+def _native_pixels(ds, syntax: str) -> tuple[int, str] | None:
+    """Where a plain uncompressed single-frame image's values start, so they can be read without parsing.
+
+    Only the simplest layout qualifies (little endian, one sample, 8/16/32 bits, all bits used or
+    unsigned); anything else goes through pydicom's decoders.
+    """
+    if syntax not in NATIVE_LITTLE_ENDIAN or "PixelData" not in ds or int(ds.get("NumberOfFrames", 1) or 1) != 1:
+        return None
+    bits, signed = int(ds.get("BitsAllocated", 0) or 0), int(ds.get("PixelRepresentation", 0) or 0) == 1
+    if int(ds.get("SamplesPerPixel", 1) or 1) != 1 or bits not in (8, 16, 32):
+        return None
+    if signed and int(ds.get("BitsStored", bits) or bits) != bits:
+        return None  # sign extension of partial bits is pydicom's job
+    element = ds.get_item("PixelData")
+    offset = getattr(element, "file_tell", None)
+    if offset is None or getattr(element, "is_undefined_length", False):
+        return None
+    return int(offset), f"<{'i' if signed else 'u'}{bits // 8}"
 
 
 def read_header(path: Path) -> list[SliceHeader] | Skipped:
@@ -183,54 +233,49 @@ def read_header(path: Path) -> list[SliceHeader] | Skipped:
         return Skipped(str(path), "unreadable_file", f"could not be read ({exc.strerror or type(exc).__name__})")
     except Exception as exc:  # pydicom raises many types on damaged files
         return Skipped(str(path), "unreadable_header", f"header could not be parsed: {type(exc).__name__}")
-    sop_class = str(ds.get("SOPClassUID", ""))
-    modality = str(ds.get("Modality", "OT"))
-    kind = non_image_type(sop_class, modality)
-    if kind:
-        return Skipped(str(path), "non_image_object", f"{kind} object ({sop_class_name(sop_class)}), not an image",
-                       object_type=kind)
-    if "SeriesInstanceUID" not in ds:
-        return Skipped(str(path), "no_series_uid", "DICOM object without SeriesInstanceUID")
-    if "Rows" not in ds or "Columns" not in ds:
-        return Skipped(str(path), "non_image_object", f"no image (Modality {modality}, {sop_class_name(sop_class)})",
-                       object_type=modality)
     meta = getattr(ds, "file_meta", None)
-    base = dict(
-        path=str(path), frame=None, sop_class_uid=sop_class, modality=modality,
-        patient_id=str(ds.get("PatientID", "")), study_uid=str(ds.get("StudyInstanceUID", "")),
-        series_uid=str(ds.SeriesInstanceUID), instance_uid=str(ds.get("SOPInstanceUID", "")),
-        position=_floats(ds.get("ImagePositionPatient"), 3),
-        orientation=_floats(ds.get("ImageOrientationPatient"), 6),
-        pixel_spacing=_floats(ds.get("PixelSpacing"), 2),
-        rows=int(ds.Rows), columns=int(ds.Columns),
-        image_type=tuple(str(v).upper() for v in (ds.get("ImageType") or ())),
-        manufacturer=str(ds.get("Manufacturer", "")),
-        echo=str(ds.get("EchoNumbers", "")), acquisition=str(ds.get("AcquisitionNumber", "")), stack="",
-        transfer_syntax=str(meta.get("TransferSyntaxUID", "")) if meta is not None else "",
-        photometric=str(ds.get("PhotometricInterpretation", "MONOCHROME2")),
-        samples=int(ds.get("SamplesPerPixel", 1) or 1),
-        slope=_number(ds.get("RescaleSlope"), 1.0), intercept=_number(ds.get("RescaleIntercept"), 0.0),
-        bits_stored=int(ds.get("BitsStored", 16) or 16),
-        gantry_tilt=_number(ds.get("GantryDetectorTilt"), 0.0),
-        is_picture=is_picture(sop_class, modality),
-    )
-    if base["is_picture"] and base["pixel_spacing"] is None:  # radiographs give the detector's spacing
-        base["pixel_spacing"] = _floats(ds.get("ImagerPixelSpacing"), 2)
-    if int(ds.get("NumberOfFrames", 1) or 1) > 1:
+    syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    base = header_fields(str(path), ds.get, syntax)
+    if isinstance(base, Skipped):
+        return base
+    base["native_pixels"] = _native_pixels(ds, syntax)
+    if _int(ds.get("NumberOfFrames"), 1) > 1:
         return _frames(ds, base)
     return [SliceHeader(**base)]
 
 
-def scan_headers(files: list[Path], workers: int = 0) -> list[SliceHeader | Skipped]:
-    """Read all headers across ``workers`` processes (0: one per core), with a progress bar."""
-    workers = workers or os.cpu_count() or 1
-    bar = dict(total=len(files), desc="read headers", unit="file")
-    if workers == 1 or len(files) < 64:
-        results = [read_header(f) for f in tqdm(files, **bar)]
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = list(tqdm(pool.map(read_header, files, chunksize=64), **bar))
-    flat: list[SliceHeader | Skipped] = []
-    for result in results:
-        flat.extend(result if isinstance(result, list) else [result])
-    return flat
+def header_fields(path: str, get: Callable[[str], object], syntax: str) -> dict | Skipped:
+    """SliceHeader fields from any tag reader (``get(keyword)``: a value, GDCM text, or None).
+
+    Returns a Skipped when the object is not an image: a non-image SOP class, no series, no rows.
+    """
+    sop_class, modality = _text(get("SOPClassUID")), _text(get("Modality"), "OT")
+    kind = non_image_type(sop_class, modality)
+    if kind:
+        return Skipped(path, "non_image_object", f"{kind} object ({sop_class_name(sop_class)}), not an image",
+                       object_type=kind)
+    series_uid = _text(get("SeriesInstanceUID"))
+    if not series_uid:
+        return Skipped(path, "no_series_uid", "DICOM object without SeriesInstanceUID")
+    rows, columns = _int(get("Rows"), 0), _int(get("Columns"), 0)
+    if not rows or not columns:
+        return Skipped(path, "non_image_object", f"no image (Modality {modality}, {sop_class_name(sop_class)})",
+                       object_type=modality)
+    picture = is_picture(sop_class, modality)
+    spacing = _floats(get("PixelSpacing"), 2)
+    if picture and spacing is None:  # radiographs give the detector's spacing
+        spacing = _floats(get("ImagerPixelSpacing"), 2)
+    return dict(
+        path=path, frame=None, sop_class_uid=sop_class, modality=modality,
+        patient_id=_text(get("PatientID")), study_uid=_text(get("StudyInstanceUID")), series_uid=series_uid,
+        instance_uid=_text(get("SOPInstanceUID")),
+        position=_floats(get("ImagePositionPatient"), 3), orientation=_floats(get("ImageOrientationPatient"), 6),
+        pixel_spacing=spacing, rows=rows, columns=columns,
+        image_type=tuple(str(v).strip().upper() for v in _parts(get("ImageType"))),
+        manufacturer=_text(get("Manufacturer")), echo=_text(get("EchoNumbers")),
+        acquisition=_text(get("AcquisitionNumber")), stack="", transfer_syntax=syntax, native_pixels=None,
+        photometric=_text(get("PhotometricInterpretation"), "MONOCHROME2"), samples=_int(get("SamplesPerPixel"), 1),
+        slope=_number(get("RescaleSlope"), 1.0), intercept=_number(get("RescaleIntercept"), 0.0),
+        bits_stored=_int(get("BitsStored"), 16), gantry_tilt=_number(get("GantryDetectorTilt"), 0.0),
+        is_picture=picture,
+    )

@@ -84,6 +84,28 @@ def _is_identity(header: SliceHeader) -> bool:
     return header.slope == 1.0 and header.intercept == 0.0 and header.photometric != "MONOCHROME1"
 
 
+def read_native(header: SliceHeader) -> np.ndarray:
+    """An uncompressed little-endian frame read straight from its offset (no dataset parsing)."""
+    offset, dtype = header.native_pixels
+    count = header.rows * header.columns
+    try:
+        values = np.fromfile(header.path, dtype=np.dtype(dtype), count=count, offset=offset)
+    except OSError as exc:
+        raise PixelDecodeError("unreadable_pixels", f"pixel data could not be read ({exc.strerror})") from None
+    if values.size != count:
+        raise PixelDecodeError("unreadable_pixels", f"pixel data holds {values.size} of the {count} values that "
+                               "Rows x Columns declare (truncated file)")
+    return values.reshape(1, header.rows, header.columns)
+
+
+def _stored_frames(headers: list[SliceHeader]) -> np.ndarray:
+    """All frames of the file of ``headers[0]``, by the fastest reader that can."""
+    first = headers[0]
+    if first.native_pixels is not None:
+        return read_native(first)
+    return decode_file(first.path, multi_frame=first.frame is not None)
+
+
 def read_slices(headers: list[SliceHeader]) -> np.ndarray:
     """The frames named by ``headers`` (in that order) as one (n, rows, cols[, samples]) array of modality values.
 
@@ -97,7 +119,7 @@ def read_slices(headers: list[SliceHeader]) -> np.ndarray:
     planes: list[np.ndarray | None] = [None] * len(headers)
     stored_type = np.dtype(np.uint16)
     for path, indices in by_path.items():
-        stored = decode_file(path, multi_frame=headers[indices[0]].frame is not None)
+        stored = _stored_frames([headers[i] for i in indices])
         stored_type = stored.dtype
         signed = stored.dtype.kind == "i"
         for index in indices:

@@ -3,6 +3,7 @@
 Each decoded image is compared with what SimpleITK (GDCM) reads from the same file.
 """
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -96,3 +97,17 @@ def test_damaged_files_are_skipped_with_a_reason(tmp_path):
     (tmp_path / "loop").symlink_to(tmp_path / "loop")
     codes = {p.name: read_header(p).reason_code for p in tmp_path.iterdir()}
     assert codes == {"empty": "empty_file", "text.dcm": "not_dicom", "DICOMDIR": "dicomdir", "loop": "unreadable_file"}
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small.dcm", "MR_small_implicit.dcm", "RG1_UNCR.dcm",
+                                  "OBXXXX1A.dcm", "MR_small_padded.dcm"])
+def test_the_uncompressed_fast_path_reads_what_pydicom_decodes(name):
+    headers = read_header(_file(name))
+    assert headers[0].native_pixels is not None
+    slow = [replace(h, native_pixels=None) for h in headers]
+    np.testing.assert_array_equal(read_slices(headers), read_slices(slow))
+
+
+def test_big_endian_and_compressed_files_take_pydicom_decoders():
+    for name in ("MR_small_bigendian.dcm", "MR_small_RLE.dcm", "SC_rgb.dcm", "emri_small.dcm"):
+        assert read_header(_file(name))[0].native_pixels is None, name

@@ -13,7 +13,7 @@ BASE = SliceHeader(path="", frame=None, sop_class_uid="1.2.840.10008.5.1.4.1.1.2
                    orientation=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0), pixel_spacing=(1.0, 1.0), rows=8, columns=8,
                    image_type=("ORIGINAL", "PRIMARY", "AXIAL"), manufacturer="", echo="", acquisition="1", stack="",
                    transfer_syntax="", photometric="MONOCHROME2", samples=1, slope=1.0, intercept=0.0,
-                   bits_stored=12, gantry_tilt=0.0, is_picture=False)
+                   bits_stored=12, gantry_tilt=0.0, native_pixels=None, is_picture=False)
 
 
 def stack(z_values):
