@@ -60,6 +60,8 @@ def run_preprocess(params: Params, paths: ProjectPaths) -> dict:
     """
     spec = params.preprocess
     rows = usable(read_manifest(paths.manifest))
+    other_ndim = int((rows["ndim"] != 3).sum())  # 2D items (radiographs, photos) need the 2D recipe
+    rows = rows[rows["ndim"] == 3]
     rows = rows.assign(cache_key=[cache_key(c, spec) for c in rows["checksum"]])
     rows = rows.assign(cache_path=[f"cache/{k}.npy" for k in rows["cache_key"]])
     paths.cache.mkdir(parents=True, exist_ok=True)
@@ -74,4 +76,5 @@ def run_preprocess(params: Params, paths: ProjectPaths) -> dict:
     rows = rows.assign(preprocess=spec.model_dump_json(exclude={"workers"}))
     write_parquet(rows.reset_index(drop=True), paths.index)
     return {"index": str(paths.index), "items": len(rows), "computed": len(todo) - len(failures),
-            "reused": len(rows) - len(todo) + len(failures), "pruned": pruned, "rejected": rejected}
+            "reused": len(rows) - len(todo) + len(failures), "pruned": pruned, "rejected": rejected,
+            "skipped_not_3d": other_ndim}
