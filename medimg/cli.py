@@ -49,6 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--out", type=Path, required=True, metavar="OUT_DIR")
     _params_args(ingest)
 
+    edge = commands.add_parser("edge-cases", help="write a DICOM tree with one series per real-world defect",
+                               description="Write OUT_DIR with shuffled names, gantry tilt, a gap, a duplicate "
+                               "slice, a mixed folder, multi-frame, MONOCHROME1, JPEG 2000, a truncated file, "
+                               "uneven spacing, an undecodable syntax, a radiograph, an SR and a PNG. Try: medimg "
+                               "ingest OUT_DIR --out /tmp/edge-out --set data.label_column=case")
+    edge.add_argument("out_dir", type=Path, metavar="OUT_DIR")
+
     predict = commands.add_parser("predict", help="run an exported model on a DICOM series folder or volume",
                                   description="Apply the exported preprocessing and ONNX model (no torch "
                                   "needed) to INPUT and print JSON predictions.")
@@ -116,6 +123,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "predict":
             from medimg.inference import predict
             print(json.dumps(predict(args.input, args.model), indent=2))
+            return 0
+        if args.command == "edge-cases":
+            from medimg.demo.edge_cases import CASES, write_edge_cases
+            write_edge_cases(args.out_dir)
+            print("\n".join(f"case {c.label:>2} {c.name:<20} expect {c.status} {c.code}" for c in CASES))
             return 0
         result = _run_step(args) if args.command == "run" else _ingest(args)
     except ParamsError as exc:

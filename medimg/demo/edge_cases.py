@@ -208,8 +208,8 @@ def write_edge_cases(out: Path, seed: int = 0) -> dict:
                     str(out / "photos" / "skin.png"))
     with open(out / "labels.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["series_instance_uid", "case"])
+        writer.writerow(["series_instance_uid", "case", "mask"])  # no masks; the column keeps default params happy
         for case, uid in sorted(w.series_uids.items()):
             if case >= 0:
-                writer.writerow([uid, case])
+                writer.writerow([uid, case, ""])
     return {"phantom_hu": w.hu, "series_uids": dict(w.series_uids), "patient": w.patient, "study": w.study}

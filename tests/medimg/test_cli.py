@@ -33,3 +33,14 @@ def test_unknown_training_stage_fails_before_any_work(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "medimg", "run", "train", "--stage", "warmup", "--params",
                            str(REPO / "params.yaml")], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2 and "no stage named 'warmup'" in proc.stderr
+
+
+def test_edge_cases_then_ingest_prints_a_summary_by_status_and_reason(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MEDIMG_SALT", "cli-test-salt-0123456789")
+    assert main(["edge-cases", str(tmp_path / "edge")]) == 0
+    code = main(["ingest", str(tmp_path / "edge"), "--out", str(tmp_path / "out"), "--set", "data.label_column=case",
+                 "--set", "ingest.workers=1"])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "by status: ok 10, quarantined 5" in err and "non image objects: SR 1" in err
+    assert "fixed: gantry_tilt 1, nonuniform_spacing 1" in err
