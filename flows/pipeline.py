@@ -14,7 +14,8 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from medimg.layout import ProjectPaths
-from medimg.params import OrchestrationParams, ParamsError, check_paths, demo_outputs, load_params
+from medimg.params import OrchestrationParams, ParamsError
+from medimg.params_file import check_paths, demo_outputs, load_params
 from tasks.demo_data import run_demo_data
 from tasks.evaluate import run_evaluate
 from tasks.export import run_export

@@ -13,7 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from medimg.params import ParamsError, check_paths, load_params
+from medimg.params import ParamsError
+from medimg.params_file import check_paths, load_params
 
 STEPS = ("demo-data", "ingest", "preprocess", "train", "evaluate", "export")
 EXIT_BAD_PARAMS, EXIT_BAD_INPUT = 2, 1

@@ -1,4 +1,9 @@
-"""Datasets over the tensor cache. Files are memory-mapped, so workers share pages, not copies."""
+"""Datasets over the tensor cache, one per workload, for 2D and 3D items alike.
+
+Files are memory-mapped, so loader workers share the page cache instead of holding copies: a
+worker's memory stays flat however large the cache grows. 2D items are augmented here with
+albumentations; 3D batches are augmented later, on the training device (medimg.augment.volumes).
+"""
 
 from __future__ import annotations
 
@@ -7,34 +12,112 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, WeightedRandomSampler
 
+from medimg.augment.pictures import augment_picture, picture_augmentation
 from medimg.params import AugmentParams
 
 
-class CachedVolumeDataset(Dataset):
-    """(tensor (C, z, y, x), label) pairs from ``index.parquet`` rows, optionally augmented."""
-
+class _CachedItems(Dataset):
     def __init__(self, rows: pd.DataFrame, processed_dir: Path, augment: AugmentParams | None = None) -> None:
         self.files = [processed_dir / p for p in rows["cache_path"]]
-        self.labels = rows["label"].astype(int).to_numpy()
         self.augment = augment if augment and augment.enabled else None
+        self._pipelines: dict[bool, object] = {}
 
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        volume = np.load(self.files[index], mmap_mode="r")
-        if self.augment:
-            volume = self._augment(volume, torch.randint(0, 2**31, ()).item())
-        return torch.from_numpy(np.array(volume, dtype=np.float32)), int(self.labels[index])  # copy out of the mmap
+    def _image(self, index: int) -> np.ndarray:
+        return np.load(self.files[index], mmap_mode="r")
 
-    def _augment(self, volume: np.ndarray, seed: int) -> np.ndarray:
-        """Random flips and a small intensity shift; seeded from torch so loaders stay deterministic."""
-        rng = np.random.default_rng(seed)
-        for axis in self.augment.flip_axes:
-            if rng.random() < 0.5:
-                volume = np.flip(volume, axis=axis + 1)  # +1: channel axis first
-        if self.augment.intensity_shift:
-            volume = volume + rng.uniform(-self.augment.intensity_shift, self.augment.intensity_shift)
-        return volume
+    def _augment_2d(self, image: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """2D augmentation seeded from torch, so loader seeds (and workers) decide it reproducibly."""
+        if self.augment is None or image.ndim != 3:
+            return image, mask
+        colour = image.shape[0] == 3
+        if colour not in self._pipelines:
+            self._pipelines[colour] = picture_augmentation(self.augment, colour)
+        seed = int(torch.randint(0, 2**31 - 1, ()).item())
+        return augment_picture(self._pipelines[colour], np.asarray(image), mask, seed)
+
+
+class CachedClassificationDataset(_CachedItems):
+    """(image (C, [z,] y, x) float32, label) pairs from index rows."""
+
+    def __init__(self, rows: pd.DataFrame, processed_dir: Path, augment: AugmentParams | None = None) -> None:
+        super().__init__(rows, processed_dir, augment)
+        self.labels = rows["label"].astype(int).to_numpy()
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image, _ = self._augment_2d(self._image(index), None)
+        return torch.from_numpy(np.array(image, dtype=np.float32)), int(self.labels[index])  # copy out of the mmap
+
+
+class CachedSegmentationDataset(_CachedItems):
+    """(image (C, [z,] y, x) float32, mask ([z,] y, x) int64) pairs from index rows with a cached mask."""
+
+    def __init__(self, rows: pd.DataFrame, processed_dir: Path, augment: AugmentParams | None = None) -> None:
+        missing = rows["mask_cache_path"].isna()
+        if missing.any():
+            raise ValueError(f"{int(missing.sum())} item(s) have no mask; segmentation needs data.mask_column")
+        super().__init__(rows, processed_dir, augment)
+        self.masks = [processed_dir / p for p in rows["mask_cache_path"]]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image, mask = self._augment_2d(self._image(index), np.load(self.masks[index], mmap_mode="r"))
+        return (torch.from_numpy(np.array(image, dtype=np.float32)),
+                torch.from_numpy(np.array(mask, dtype=np.int64)))
+
+
+def class_weights(labels: np.ndarray, num_classes: int, rule: str, beta: float = 0.999) -> torch.Tensor:
+    """Loss weights per class, normalised to sum to the number of classes.
+
+    'inverse': n / (k · n_c). 'effective': (1 - beta) / (1 - beta^n_c), the effective number of
+    samples (Cui et al., 2019), which grows more slowly than the count for large classes.
+    """
+    if rule == "none":
+        return torch.ones(num_classes)
+    counts = np.maximum(np.bincount(labels, minlength=num_classes).astype(float), 1.0)
+    raw = 1.0 / counts if rule == "inverse" else (1.0 - beta) / (1.0 - np.power(beta, counts))
+    return torch.tensor(raw / raw.sum() * num_classes, dtype=torch.float32)
+
+
+def balanced_sampler(labels: np.ndarray, generator: torch.Generator) -> WeightedRandomSampler:
+    """Draws every class equally often (with replacement), one epoch = len(labels) draws."""
+    counts = np.bincount(labels)
+    weights = 1.0 / counts[labels]
+    return WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), len(labels), replacement=True,
+                                 generator=generator)
+
+
+def seed_worker(worker_id: int) -> None:
+    """Seed numpy and random in each loader worker from torch's per-worker seed (itself from the loader)."""
+    import random
+
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def read_split(index_path: Path, split: str) -> pd.DataFrame:
+    """The index rows of one split; an empty split is an error that names the file and the split."""
+    index = pd.read_parquet(index_path)
+    rows = index[index["split"] == split]
+    if rows.empty:
+        raise ValueError(f"{index_path}: no items in split {split!r}; check split.ratios and the data size")
+    return rows.reset_index(drop=True)
+
+
+def make_loader(dataset: Dataset, batch_size: int, num_workers: int, seed: int, train: bool,
+                weighted: bool = False) -> torch.utils.data.DataLoader:
+    """A loader whose batches depend only on ``seed`` (reseed its generator per epoch), with any worker count.
+
+    Training loaders shuffle (or draw class-balanced when ``weighted``) and drop a last batch of one
+    sample, which would break BatchNorm; it is reshuffled into the next epoch.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    sampler = balanced_sampler(dataset.labels, generator) if train and weighted else None
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=train and sampler is None, sampler=sampler, generator=generator,
+        drop_last=train and len(dataset) > batch_size, num_workers=num_workers, worker_init_fn=seed_worker,
+        pin_memory=torch.cuda.is_available(), persistent_workers=num_workers > 0)

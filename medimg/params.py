@@ -2,16 +2,14 @@
 
 Every section forbids unknown keys, so a typo (``epoch`` for ``epochs``) fails with its key path
 instead of being silently ignored. Errors are collected and reported together by
-:func:`load_params`, which raises :class:`ParamsError` with one line per problem.
+:func:`medimg.params_file.load_params`, which raises :class:`ParamsError` with one line per problem.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegInt = Annotated[int, Field(ge=0)]
@@ -161,19 +159,59 @@ class WindowParams(Section):
         return level - width / 2.0, level + width / 2.0
 
 
+class PhotoParams(Section):
+    """The 2D recipe for photographs (fundus, dermoscopy) and other pictures."""
+
+    size: Annotated[list[PositiveInt], Field(min_length=2, max_length=2)] = Field(default_factory=lambda: [224, 224])
+    field_mask: bool = True          # black out what lies outside the camera's circular field
+    clahe: bool = True
+    clahe_clip: PositiveFloat = 2.0
+    imagenet_norm: bool = False      # ImageNet mean/std, for models starting from ImageNet weights
+    reject_blank: bool = True        # all-black / all-white frames are rejected with a reason
+
+
 class PreprocessParams(Section):
+    normalize: Literal["window", "percentile_zscore"] = "window"  # percentile_zscore: nnU-Net-style CT, or MR
     window: WindowParams = WindowParams()
+    extra_windows: list[WindowParams] = Field(default_factory=list)  # more windows, one channel each
+    percentiles: Annotated[list[Annotated[float, Field(ge=0, le=100)]], Field(min_length=2, max_length=2)] = Field(
+        default_factory=lambda: [0.5, 99.5])
+    spacing: Annotated[list[PositiveFloat], Field(min_length=3, max_length=3)] | None = None  # z, y, x mm
+    interpolation: Literal["linear", "bspline"] = "linear"  # images; masks always nearest
     crop: Literal["none", "body", "lungs"] = "body"
     target_shape: Annotated[list[PositiveInt], Field(min_length=3, max_length=3)] = Field(
         default_factory=lambda: [48, 48, 48]
     )
+    shape_mode: Literal["resize", "crop_pad"] = "resize"  # crop_pad keeps the spacing and centres the crop box
+    photo: PhotoParams = PhotoParams()
     workers: NonNegInt = 0
+
+    @model_validator(mode="after")
+    def _percentiles_ordered(self) -> "PreprocessParams":
+        if self.percentiles[0] >= self.percentiles[1]:
+            raise ValueError(f"percentiles must be [lower, upper] with lower < upper, got {self.percentiles}")
+        if self.shape_mode == "crop_pad" and self.spacing is None:
+            raise ValueError("shape_mode: crop_pad needs a target spacing (preprocess.spacing)")
+        return self
+
+    def volume_channels(self) -> int:
+        return 1 + len(self.extra_windows) if self.normalize == "window" else 1
 
 
 class AugmentParams(Section):
+    """Random training-time changes; 3D ones run batched on the training device."""
+
     enabled: bool = True
-    flip_axes: list[Literal[0, 1, 2]] = Field(default_factory=lambda: [2])
-    intensity_shift: Annotated[float, Field(ge=0, le=0.5)] = 0.05
+    flip_axes: list[Literal[0, 1, 2]] = Field(default_factory=lambda: [2])  # array axes (z, y, x) / (y, x)
+    rotate_degrees: Annotated[float, Field(ge=0, le=45)] = 0.0
+    scale: Annotated[float, Field(ge=0, le=0.5)] = 0.0        # +- fraction
+    shift: Annotated[float, Field(ge=0, le=0.5)] = 0.0        # +- fraction of the field of view
+    elastic: Annotated[float, Field(ge=0, le=0.2)] = 0.0      # displacement, fraction of the field of view
+    noise_std: Annotated[float, Field(ge=0, le=1)] = 0.0
+    brightness: Annotated[float, Field(ge=0, le=0.5)] = 0.05  # +- added intensity
+    contrast: Annotated[float, Field(ge=0, le=0.5)] = 0.0     # +- fraction
+    grid_distortion: bool = False                             # 2D only
+    color_jitter: Annotated[float, Field(ge=0, le=0.5)] = 0.0  # 2D photos only; never applied to CT
 
 
 class ModelParams(Section):
@@ -214,6 +252,7 @@ class TrainParams(Section):
     seed: int = 0
     batch_size: PositiveInt = 8
     num_workers: NonNegInt = 0
+    sampler: Literal["shuffle", "weighted"] = "shuffle"  # weighted: draw classes equally often
     device: Literal["auto", "cpu", "cuda"] = "auto"
     deterministic: bool = True
     grad_clip: Annotated[float, Field(ge=0)] = 1.0
@@ -237,7 +276,8 @@ class TrainParams(Section):
 
 class LossParams(Section):
     name: Literal["cross_entropy"] = "cross_entropy"
-    class_weights: Literal["none", "inverse"] = "inverse"
+    class_weights: Literal["none", "inverse", "effective"] = "inverse"  # effective: Cui et al. 2019
+    effective_beta: Annotated[float, Field(ge=0, lt=1)] = 0.999
 
 
 class EvaluateParams(Section):
@@ -285,95 +325,8 @@ class Params(Section):
                 f"data.class_names has {len(self.data.class_names)} names "
                 f"but model.num_classes is {self.model.num_classes}"
             )
+        channels = self.preprocess.volume_channels()
+        if self.model.name.startswith("resnet3d") and self.model.in_channels != channels:
+            raise ValueError(f"model.in_channels is {self.model.in_channels} but preprocess gives {channels} "
+                             "channel(s) (1 + len(preprocess.extra_windows))")
         return self
-
-
-def _key_path(loc: tuple[Any, ...]) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif part in {"function-after", "function-before"} or "[" in str(part):
-            continue  # pydantic's internal validator frames, not user keys
-        else:
-            path += f".{part}" if path else str(part)
-    return path or "(top level)"
-
-
-def format_validation_error(err: ValidationError, source: str) -> str:
-    lines = [f"{source}: invalid params ({err.error_count()} problem(s)):"]
-    for item in err.errors():
-        key = _key_path(item["loc"])
-        msg = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            msg = "unknown key (check its spelling and section)"
-        elif "input" in item and item["type"] not in {"missing"}:
-            msg += f" (got {item['input']!r})"
-        lines.append(f"  - {key}: {msg}")
-    return "\n".join(lines)
-
-
-def parse_override(assignment: str) -> tuple[list[str | int], Any]:
-    """Split ``train.stages[1].epochs=3`` into a key path and a YAML-typed value."""
-    if "=" not in assignment:
-        raise ParamsError(f"--set {assignment!r}: expected key.path=value")
-    key, raw = assignment.split("=", 1)
-    path: list[str | int] = []
-    for part in key.replace("]", "").replace("[", ".").split("."):
-        if part == "":
-            continue
-        path.append(int(part) if part.isdigit() else part)
-    if not path:
-        raise ParamsError(f"--set {assignment!r}: empty key")
-    return path, yaml.safe_load(raw)
-
-
-def apply_override(raw: dict[str, Any], path: list[str | int], value: Any) -> None:
-    node: Any = raw
-    for depth, part in enumerate(path[:-1]):
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            shown = ".".join(str(p) for p in path[: depth + 1])
-            raise ParamsError(f"--set: no key {shown!r} in params") from None
-    try:
-        node[path[-1]] = value
-    except (IndexError, TypeError):
-        raise ParamsError(f"--set: cannot set {'.'.join(map(str, path))!r}") from None
-
-
-def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = None) -> Params:
-    """Read, override and validate a params file. Raises ParamsError naming every bad key."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ParamsError(f"{path}: params file not found") from None
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ParamsError(f"{path}: expected a mapping of sections at the top level")
-    for assignment in overrides or []:
-        apply_override(raw, *parse_override(assignment))
-    try:
-        return Params.model_validate(raw)
-    except ValidationError as err:
-        raise ParamsError(format_validation_error(err, str(path))) from None
-
-
-def demo_outputs(params: Params) -> set[Path]:
-    """Raw folders the demo-data step creates, so a check can tell 'not generated yet' from 'missing'."""
-    out = Path(params.demo.out_dir)
-    return {out / "ct-nodule", out / "fundus-dr"}
-
-
-def check_paths(params: Params, root: Path = Path(".")) -> list[str]:
-    """Filesystem problems that make the params unusable; a raw folder the demo will make is fine."""
-    problems = []
-    raw = Path(params.data.raw_dir)
-    if not (root / raw).is_dir() and raw not in demo_outputs(params):
-        problems.append(f"data.raw_dir: folder {raw} does not exist (dvc pull, or dvc add your data there)")
-    init = params.model.init
-    if init != "none" and not (root / init).is_file():
-        problems.append(f"model.init: checkpoint {init} does not exist (use none or a medimg checkpoint)")
-    return problems

@@ -7,7 +7,7 @@ import torch
 from sklearn.metrics import roc_curve
 
 from medimg import atomic
-from medimg.datasets import CachedVolumeDataset
+from medimg.datasets import CachedClassificationDataset, make_loader, read_split
 from medimg.layout import ProjectPaths
 from medimg.manifest import write_parquet
 from medimg.metrics.classification import binary_report, youden_threshold
@@ -16,7 +16,6 @@ from medimg.params import Params
 from medimg.tracking import tracking_run
 from medimg.training.checkpoint import load_checkpoint
 from medimg.training.loop import pick_device, predict_scores
-from tasks.train import make_loader, read_split
 
 
 def final_checkpoint(params: Params, paths: ProjectPaths):
@@ -35,9 +34,10 @@ def run_evaluate(params: Params, paths: ProjectPaths) -> dict:
     model = load_final_model(params, paths).to(device)
     scores = {}
     for split in ("val", params.evaluate.split):
-        rows = read_split(paths, split)
-        labels, probs = predict_scores(model, make_loader(CachedVolumeDataset(rows, paths.processed), params,
-                                                           False, 0), device)
+        rows = read_split(paths.index, split)
+        loader = make_loader(CachedClassificationDataset(rows, paths.processed), params.train.batch_size,
+                             params.train.num_workers, 0, train=False)
+        labels, probs = predict_scores(model, loader, device)
         scores[split] = (rows, labels, probs[:, 1])
     threshold = youden_threshold(scores["val"][1], scores["val"][2])
     rows, labels, positive = scores[params.evaluate.split]

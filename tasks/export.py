@@ -7,19 +7,18 @@ import json
 import torch
 
 from medimg import __version__, atomic
-from medimg.datasets import CachedVolumeDataset
+from medimg.datasets import CachedClassificationDataset, read_split
 from medimg.layout import ProjectPaths
 from medimg.onnx_export import check_parity, export_onnx, median_latency_ms, ort_session
 from medimg.params import Params
 from tasks.evaluate import final_checkpoint, load_final_model
-from tasks.train import read_split
 
 
 def run_export(params: Params, paths: ProjectPaths) -> dict:
     """Write artifacts/model.onnx, preprocess.json (the recipe predict replays) and export_report.json."""
     model = load_final_model(params, paths)
-    rows = read_split(paths, "val").head(params.export.parity_samples)
-    dataset = CachedVolumeDataset(rows, paths.processed)
+    rows = read_split(paths.index, "val").head(params.export.parity_samples)
+    dataset = CachedClassificationDataset(rows, paths.processed)
     batch = torch.stack([dataset[i][0] for i in range(len(dataset))])
     onnx_path = export_onnx(model, batch[:1], paths.artifacts / "model.onnx", params.export.opset)
     session = ort_session(onnx_path)

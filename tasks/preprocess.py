@@ -1,38 +1,56 @@
 """Step 2: turn manifest rows into cached, memory-mappable tensors keyed by content.
 
-An unchanged rerun recomputes nothing; a changed setting recomputes only the tensors whose key
-changed; cache files no longer referenced are pruned.
+Each usable item gets ``cache/<key>.npy`` (and ``cache/<key>.mask.npy`` when it has a mask), where
+the key hashes the image checksum, the mask's bytes, the recipe and its code version. An unchanged
+rerun recomputes nothing; a changed setting recomputes only the tensors whose key changed; cache
+files no longer referenced are pruned.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from tqdm import tqdm
 
 from medimg import atomic
 from medimg.layout import ProjectPaths
 from medimg.manifest import read_manifest, usable, write_parquet
 from medimg.params import Params, PreprocessParams
-from medimg.preprocessing import cache_key, preprocess_ct
+from medimg.preprocessing import Rejected, cache_key, preprocess_picture, preprocess_volume
 from medimg.volume_io import read_nifti
 
 
-def cache_one(volume: Path, target: Path, spec: PreprocessParams) -> str | None:
-    """Write one cached tensor; returns the reason instead if this volume cannot be preprocessed."""
+@dataclass(frozen=True)
+class CacheJob:
+    image: Path
+    mask: Path | None
+    ndim: int
+    target: Path
+    mask_target: Path | None
+    spec: PreprocessParams
+
+
+def _save(target: Path, array: np.ndarray) -> None:
+    atomic.write_with(target, lambda tmp: np.save(tmp, array), suffix=".npy")
+
+
+def cache_one(job: CacheJob) -> str | None:
+    """Write one cached tensor (and mask); returns the reason instead if the recipe rejects the item."""
+    recipe = preprocess_volume if job.ndim == 3 else preprocess_picture
     try:
-        tensor = preprocess_ct(read_nifti(volume), spec)
-    except ValueError as exc:
-        return str(exc)
-    atomic.write_with(target, lambda tmp: np.save(tmp, tensor), suffix=".npy")
+        tensor, mask = recipe(read_nifti(job.image), job.spec, read_nifti(job.mask) if job.mask else None)
+    except Rejected as exc:
+        return exc.reason
+    if job.mask_target is not None and mask is not None:
+        _save(job.mask_target, mask)  # mask first: an image file present means the item is complete
+    _save(job.target, tensor)
     return None
-
-
-def _cache_one_args(args: tuple[Path, Path, PreprocessParams]) -> str | None:
-    return cache_one(*args)
 
 
 def prune_cache(cache_dir: Path, keep: set[str]) -> int:
@@ -46,35 +64,47 @@ def prune_cache(cache_dir: Path, keep: set[str]) -> int:
     return removed
 
 
-def _compute(todo: list[tuple[Path, Path, PreprocessParams]], workers: int) -> list[str | None]:
-    if workers > 1:
+def _compute(todo: list[CacheJob], workers: int) -> list[str | None]:
+    bar = dict(total=len(todo), desc="preprocess", unit="item")
+    if workers > 1 and len(todo) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            return list(tqdm(pool.map(_cache_one_args, todo), total=len(todo), desc="preprocess", unit="volume"))
-    return [_cache_one_args(job) for job in tqdm(todo, desc="preprocess", unit="volume")]
+            return list(tqdm(pool.map(cache_one, todo), **bar))
+    return [cache_one(job) for job in tqdm(todo, **bar)]
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def plan_cache(rows: pd.DataFrame, paths: ProjectPaths, spec: PreprocessParams) -> pd.DataFrame:
+    """Rows with their cache key and cache file names (``mask_cache_path`` empty without a mask)."""
+    masks = [paths.interim / m if isinstance(m, str) and m else None for m in rows["mask_path"]]
+    keys = [cache_key(c, spec, _file_digest(m) if m else "") for c, m in zip(rows["checksum"], masks)]
+    return rows.assign(cache_key=keys, cache_path=[f"cache/{k}.npy" for k in keys],
+                       mask_cache_path=[f"cache/{k}.mask.npy" if m else None for k, m in zip(keys, masks)])
 
 
 def run_preprocess(params: Params, paths: ProjectPaths) -> dict:
-    """Cache every usable 3D row of the manifest and write data/processed/index.parquet.
+    """Cache every usable row of the manifest (3D volumes and 2D pictures) and write index.parquet.
 
-    A volume the recipe cannot handle is left out of the index and reported by series key.
+    An item the recipe rejects is left out of the index and reported by series key with its reason.
     """
     spec = params.preprocess
-    rows = usable(read_manifest(paths.manifest))
-    other_ndim = int((rows["ndim"] != 3).sum())  # 2D items (radiographs, photos) need the 2D recipe
-    rows = rows[rows["ndim"] == 3]
-    rows = rows.assign(cache_key=[cache_key(c, spec) for c in rows["checksum"]])
-    rows = rows.assign(cache_path=[f"cache/{k}.npy" for k in rows["cache_key"]])
+    rows = plan_cache(usable(read_manifest(paths.manifest)), paths, spec)
     paths.cache.mkdir(parents=True, exist_ok=True)
-    todo = [(paths.interim / v, paths.processed / c, spec)
-            for v, c in zip(rows["volume_path"], rows["cache_path"]) if not (paths.processed / c).exists()]
+    todo = [CacheJob(paths.interim / r.volume_path,
+                     paths.interim / r.mask_path if isinstance(r.mask_path, str) and r.mask_path else None,
+                     int(r.ndim), paths.processed / r.cache_path,
+                     paths.processed / r.mask_cache_path if r.mask_cache_path else None, spec)
+            for r in rows.itertuples() if not (paths.processed / r.cache_path).exists()]
     results = _compute(todo, min(spec.workers or os.cpu_count() or 1, max(len(todo), 1)))
-    failures = {target.name: reason for (_, target, _), reason in zip(todo, results) if reason}
+    failures = {job.target.name: reason for job, reason in zip(todo, results) if reason}
     rejected = {key: failures[Path(c).name] for key, c in zip(rows["series_key"], rows["cache_path"])
                 if Path(c).name in failures}
     rows = rows[~rows["series_key"].isin(rejected)]
-    pruned = prune_cache(paths.cache, {Path(c).name for c in rows["cache_path"]})
+    keep = {Path(c).name for c in rows["cache_path"]} | {Path(m).name for m in rows["mask_cache_path"].dropna()}
+    pruned = prune_cache(paths.cache, keep)
     rows = rows.assign(preprocess=spec.model_dump_json(exclude={"workers"}))
     write_parquet(rows.reset_index(drop=True), paths.index)
     return {"index": str(paths.index), "items": len(rows), "computed": len(todo) - len(failures),
-            "reused": len(rows) - len(todo) + len(failures), "pruned": pruned, "rejected": rejected,
-            "skipped_not_3d": other_ndim}
+            "reused": len(rows) - len(todo) + len(failures), "pruned": pruned, "rejected": rejected}

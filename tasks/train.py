@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import torch
-from torch.utils.data import DataLoader
-
 from medimg import atomic
-from medimg.datasets import CachedVolumeDataset
+from medimg.datasets import CachedClassificationDataset, class_weights, make_loader, read_split
 from medimg.layout import ProjectPaths
 from medimg.models import build_model
 from medimg.params import Params
@@ -20,37 +15,15 @@ from medimg.training.loop import StageRun, pick_device, seed_everything
 from medimg.training.optim import apply_trainable
 
 
-def read_split(paths: ProjectPaths, split: str) -> pd.DataFrame:
-    index = pd.read_parquet(paths.index)
-    rows = index[index["split"] == split]
-    if rows.empty:
-        raise ValueError(f"{paths.index}: no items in split {split!r}; check split.ratios and the data size")
-    return rows.reset_index(drop=True)
-
-
-def class_weights(labels: np.ndarray, num_classes: int, rule: str) -> torch.Tensor:
-    """'inverse': each class weighs n / (k · n_class), so rare classes count as much as common ones."""
-    if rule == "none":
-        return torch.ones(num_classes)
-    counts = np.bincount(labels, minlength=num_classes).astype(float)
-    weights = len(labels) / (num_classes * np.maximum(counts, 1.0))
-    return torch.tensor(weights, dtype=torch.float32)
-
-
 def initial_weights(params: Params, paths: ProjectPaths, stage_index: int) -> Path | None:
     if stage_index > 0:
         return paths.stage_dir(params.train.stages[stage_index - 1].name) / "ckpt.pt"
     return None if params.model.init == "none" else paths.root / params.model.init
 
 
-def make_loader(dataset, params: Params, shuffle: bool, seed: int) -> DataLoader:
-    generator = torch.Generator().manual_seed(seed)
-    # a last training batch of one sample breaks BatchNorm; drop it (it is reshuffled next epoch)
-    drop_last = shuffle and len(dataset) > params.train.batch_size
-    return DataLoader(dataset, batch_size=params.train.batch_size, shuffle=shuffle, generator=generator,
-                      drop_last=drop_last,
-                      num_workers=params.train.num_workers, pin_memory=torch.cuda.is_available(),
-                      persistent_workers=params.train.num_workers > 0)
+def loader(dataset, params: Params, train: bool, seed: int):
+    return make_loader(dataset, params.train.batch_size, params.train.num_workers, seed, train,
+                       weighted=train and params.train.sampler == "weighted")
 
 
 def run_train(params: Params, paths: ProjectPaths, stage_name: str, resume: bool = False) -> dict:
@@ -59,20 +32,21 @@ def run_train(params: Params, paths: ProjectPaths, stage_name: str, resume: bool
     seed = params.train.seed + index
     seed_everything(seed, params.train.deterministic)
     device = pick_device(params.train.device)
-    train_rows, val_rows = read_split(paths, "train"), read_split(paths, "val")
+    train_rows, val_rows = read_split(paths.index, "train"), read_split(paths.index, "val")
     model = build_model(params.model)
     source = initial_weights(params, paths, index)
     if source is not None:
         model.load_state_dict(load_checkpoint(source)["model"])
     apply_trainable(model, stage)
     weights = class_weights(train_rows["label"].astype(int).to_numpy(), params.model.num_classes,
-                            params.loss.class_weights)
+                            params.loss.class_weights, params.loss.effective_beta)
     stage_dir = paths.stage_dir(stage.name)
     stage_dir.mkdir(parents=True, exist_ok=True)
     run = StageRun(
         model=model, stage=stage,
-        train_loader=make_loader(CachedVolumeDataset(train_rows, paths.processed, params.augment), params, True, seed),
-        val_loader=make_loader(CachedVolumeDataset(val_rows, paths.processed), params, False, seed),
+        train_loader=loader(CachedClassificationDataset(train_rows, paths.processed, params.augment), params, True, seed),
+        val_loader=loader(CachedClassificationDataset(val_rows, paths.processed), params, False, seed),
+        augment=params.augment if params.augment.enabled else None,
         class_weights=weights, device=device, stage_dir=stage_dir, seed=seed, grad_clip=params.train.grad_clip,
         args={"stage": stage.name, "model": params.model.model_dump(), "init_from": str(source) if source else None},
     )

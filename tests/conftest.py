@@ -44,7 +44,7 @@ def write_tiny_params(root: Path) -> Path:
 def tiny(tmp_path_factory):
     """(params, paths) of a tiny project with nothing run yet."""
     from medimg.layout import ProjectPaths
-    from medimg.params import load_params
+    from medimg.params_file import load_params
 
     root = tmp_path_factory.mktemp("tiny")
     params = load_params(write_tiny_params(root))

@@ -13,8 +13,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from medimg.augment.volumes import augment_volumes
 from medimg.metrics.classification import safe_auc
-from medimg.params import StageParams
+from medimg.params import AugmentParams, StageParams
 from medimg.training.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
 from medimg.training.optim import build_optimizer, build_scheduler, set_train_mode
 
@@ -75,6 +76,7 @@ class StageRun:
     seed: int
     grad_clip: float
     args: dict
+    augment: AugmentParams | None = None  # 3D batches are warped on the device each step
     history: list[dict] = field(default_factory=list)
 
     def _is_better(self, value: float | None, best: float | None) -> bool:
@@ -108,7 +110,8 @@ class StageRun:
             if self.train_loader.generator is not None:
                 self.train_loader.generator.manual_seed(self.seed * 1000 + epoch)
             tic = time.perf_counter()
-            train_loss = self._train_epoch(model, optimizer, scheduler, criterion, epoch)
+            augment_rng = torch.Generator().manual_seed(self.seed * 1000 + epoch)
+            train_loss = self._train_epoch(model, optimizer, scheduler, criterion, epoch, augment_rng)
             seconds = time.perf_counter() - tic
             labels, probs = predict_scores(model, self.val_loader, self.device)
             val = validation_metrics(labels, probs, self.class_weights)
@@ -128,13 +131,15 @@ class StageRun:
             on_epoch(record)
         return {"best_epoch": best_epoch, f"best_val_{metric}": best, "epochs_run": len(self.history)}
 
-    def _train_epoch(self, model, optimizer, scheduler, criterion, epoch: int) -> float:
+    def _train_epoch(self, model, optimizer, scheduler, criterion, epoch: int, augment_rng: torch.Generator) -> float:
         set_train_mode(model, self.stage)
         total, count = 0.0, 0
         bar = tqdm(self.train_loader, desc=f"{self.stage.name} epoch {epoch + 1}/{self.stage.epochs}", unit="batch",
                    leave=False)
         for x, y in bar:
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            if self.augment is not None and x.ndim == 5:
+                x, _ = augment_volumes(x, self.augment, augment_rng)
             with autocast(self.device):
                 loss = criterion(model(x).float(), y)
             optimizer.zero_grad(set_to_none=True)

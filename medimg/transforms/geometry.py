@@ -50,3 +50,34 @@ def resample_to_shape(image: sitk.Image, shape_zyx: list[int], interpolator: int
     origin = np.array(image.GetOrigin()) + direction @ ((new_spacing - old_spacing) / 2)
     return sitk.Resample(image, [int(n) for n in new_size], sitk.Transform(), interpolator, origin.tolist(),
                          new_spacing.tolist(), image.GetDirection(), 0.0, sitk.sitkFloat32)
+
+
+def resample_to_spacing(image: sitk.Image, spacing_zyx: list[float], interpolator: int = sitk.sitkLinear,
+                        default: float = 0.0) -> sitk.Image:
+    """Resample onto ``spacing_zyx`` (mm) covering the same physical extent; world positions are kept.
+
+    The first voxel centre stays where it was, so a mask resampled with nearest-neighbour on the
+    same call stays aligned with its image.
+    """
+    old_spacing = np.array(image.GetSpacing())
+    new_spacing = np.array(list(reversed(spacing_zyx)), dtype=float)
+    extent = old_spacing * (np.array(image.GetSize()) - 1)
+    new_size = [int(n) for n in np.floor(extent / new_spacing + 1e-6).astype(int) + 1]
+    output = sitk.sitkUInt8 if interpolator == sitk.sitkNearestNeighbor else sitk.sitkFloat32
+    return sitk.Resample(image, new_size, sitk.Transform(), interpolator, image.GetOrigin(), new_spacing.tolist(),
+                         image.GetDirection(), default, output)
+
+
+def crop_or_pad(volume: np.ndarray, shape: list[int], centre: list[float], fill: float) -> np.ndarray:
+    """A ``shape`` window of ``volume`` centred on ``centre`` (array index), padded with ``fill`` outside."""
+    out = np.full(shape, fill, dtype=volume.dtype)
+    source, target = [], []
+    for size, want, middle in zip(volume.shape, shape, centre):
+        start = int(round(middle - want / 2))
+        lo, hi = max(start, 0), min(start + want, size)
+        if hi <= lo:
+            return out
+        source.append(slice(lo, hi))
+        target.append(slice(lo - start, hi - start))
+    out[tuple(target)] = volume[tuple(source)]
+    return out

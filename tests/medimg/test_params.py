@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from medimg.params import ParamsError, check_paths, load_params
+from medimg.params import ParamsError
+from medimg.params_file import check_paths, load_params
 from tests.conftest import REPO
 
 

@@ -15,6 +15,10 @@ def test_cache_holds_one_windowed_tensor_per_item(tiny, preprocessed):
     assert isinstance(tensor, np.memmap) and tensor.shape == (1, 32, 32, 32) and tensor.dtype == np.float32
     assert 0.0 <= tensor.min() and tensor.max() <= 1.0
     assert index["cache_key"].is_unique
+    mask = np.load(paths.processed / index["mask_cache_path"][0], mmap_mode="r")
+    assert mask.shape == (32, 32, 32) and mask.dtype == np.uint8
+    with_nodule = index[index["label"] == 1]
+    assert all(np.load(paths.processed / m).any() for m in with_nodule["mask_cache_path"])
 
 
 def test_rerun_reuses_everything_and_a_new_window_recomputes_into_new_keys(tiny, preprocessed, tmp_path):
@@ -30,6 +34,6 @@ def test_rerun_reuses_everything_and_a_new_window_recomputes_into_new_keys(tiny,
     shutil.copytree(paths.interim, copy_root / params.data.interim_dir)
     copied = ProjectPaths.from_params(other, copy_root)
     changed = run_preprocess(other, copied)
-    assert changed["computed"] == 12 and changed["pruned"] == 12  # old tensors are no longer referenced
+    assert changed["computed"] == 12 and changed["pruned"] == 24  # old tensors and masks are no longer referenced
     old_keys = set(pd.read_parquet(paths.index)["cache_key"])
     assert old_keys.isdisjoint(pd.read_parquet(copied.index)["cache_key"])
