@@ -73,7 +73,7 @@ def crop_or_pad(volume: np.ndarray, shape: list[int], centre: list[float], fill:
     out = np.full(shape, fill, dtype=volume.dtype)
     source, target = [], []
     for size, want, middle in zip(volume.shape, shape, centre):
-        start = int(round(middle - want / 2))
+        start = int(np.floor(middle - (want - 1) / 2 + 0.5))  # voxel centres symmetric about centre
         lo, hi = max(start, 0), min(start + want, size)
         if hi <= lo:
             return out

@@ -46,7 +46,8 @@ def percentile_zscore(x: Array, lower_pct: float = 0.5, upper_pct: float = 99.5)
         raise ValueError(f"percentiles must satisfy 0 <= lower < upper <= 100, got {lower_pct}, {upper_pct}")
     low, high = _quantile(x, lower_pct / 100), _quantile(x, upper_pct / 100)
     clipped = x.clip(low, high)  # type: ignore[union-attr]
-    std = float(clipped.std())
+    # population std in both libraries (torch's default is the sample std)
+    std = float(clipped.std() if isinstance(clipped, np.ndarray) else clipped.std(correction=0))
     return (clipped - float(clipped.mean())) / (std if std > 0 else 1.0)  # type: ignore[operator]
 
 
