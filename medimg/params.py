@@ -275,7 +275,8 @@ class TrainParams(Section):
 
 
 class LossParams(Section):
-    name: Literal["cross_entropy"] = "cross_entropy"
+    name: Literal["cross_entropy", "focal"] = "cross_entropy"
+    focal_gamma: Annotated[float, Field(ge=0, le=5)] = 2.0
     class_weights: Literal["none", "inverse", "effective"] = "inverse"  # effective: Cui et al. 2019
     effective_beta: Annotated[float, Field(ge=0, lt=1)] = 0.999
 

@@ -46,7 +46,7 @@ def run_train(params: Params, paths: ProjectPaths, stage_name: str, resume: bool
         model=model, stage=stage,
         train_loader=loader(CachedClassificationDataset(train_rows, paths.processed, params.augment), params, True, seed),
         val_loader=loader(CachedClassificationDataset(val_rows, paths.processed), params, False, seed),
-        augment=params.augment if params.augment.enabled else None,
+        augment=params.augment if params.augment.enabled else None, loss=params.loss,
         class_weights=weights, device=device, stage_dir=stage_dir, seed=seed, grad_clip=params.train.grad_clip,
         args={"stage": stage.name, "model": params.model.model_dump(), "init_from": str(source) if source else None},
     )

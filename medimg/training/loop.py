@@ -15,7 +15,8 @@ from tqdm import tqdm
 
 from medimg.augment.volumes import augment_volumes
 from medimg.metrics.classification import safe_auc
-from medimg.params import AugmentParams, StageParams
+from medimg.losses import build_loss
+from medimg.params import AugmentParams, LossParams, StageParams
 from medimg.training.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
 from medimg.training.optim import build_optimizer, build_scheduler, set_train_mode
 
@@ -77,6 +78,7 @@ class StageRun:
     grad_clip: float
     args: dict
     augment: AugmentParams | None = None  # 3D batches are warped on the device each step
+    loss: LossParams = LossParams()
     history: list[dict] = field(default_factory=list)
 
     def _is_better(self, value: float | None, best: float | None) -> bool:
@@ -90,7 +92,7 @@ class StageRun:
         model, stage = self.model.to(self.device), self.stage
         optimizer = build_optimizer(model, stage)
         scheduler = build_scheduler(optimizer, stage, len(self.train_loader))
-        criterion = nn.CrossEntropyLoss(weight=self.class_weights.to(self.device))
+        criterion = build_loss(self.loss, self.class_weights).to(self.device)
         start, best, best_epoch, stale = 0, None, -1, 0
         last_path, best_path = self.stage_dir / "last.pt", self.stage_dir / "ckpt.pt"
         if resume and last_path.exists():
