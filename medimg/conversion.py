@@ -111,8 +111,8 @@ def convert_item(job: ItemJob) -> dict:
     if job.label and job.label.mask:
         try:
             mask = mask_on_grid(job.label.mask, image)
-        except ItemProblem as exc:
-            return _quarantined(row, exc.code, exc.reason)
+        except ItemProblem as exc:  # the volume is not written, so the row must not point at it
+            return _quarantined({**row, "volume_path": None}, exc.code, exc.reason)
         mask_path = job.out_dir / "masks" / f"{job.keys['series_key']}.nii.gz"
         write_nifti(mask, mask_path, job.compression_level)
         row["mask_path"] = str(mask_path.relative_to(job.out_dir))

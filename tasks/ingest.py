@@ -11,6 +11,7 @@ import os
 from collections import Counter
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -71,7 +72,7 @@ def plan_jobs(raw_dir: Path, out_dir: Path, salt: bytes, data: DataParams, inges
         label = labels.get(_join_value(data, raw_dir, None, picture))
         jobs.append(ItemJob("picture_file", _picture_keys(salt, relative, label), picture=picture, label=label,
                             **common))
-    return [ItemJob(**{**job.__dict__, "fingerprint": fingerprint(job, raw_dir)}) for job in jobs]
+    return [replace(job, fingerprint=fingerprint(job, raw_dir)) for job in jobs]
 
 
 def _previous_manifest(out_dir: Path) -> pd.DataFrame | None:

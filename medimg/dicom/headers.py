@@ -116,7 +116,7 @@ def _text(value: object, default: str = "") -> str:
     return "\\".join(str(p).strip(" \0") for p in parts) if parts else default
 
 
-def _int(value: object, default: int) -> int:
+def to_int(value: object, default: int) -> int:
     parts = _parts(value)
     try:
         return int(float(parts[0])) if parts else default
@@ -197,24 +197,33 @@ def _read_dataset(path: Path):
         return ds
 
 
-def _native_pixels(ds, syntax: str) -> tuple[int, str] | None:
-    """Where a plain uncompressed single-frame image's values start, so they can be read without parsing.
+def native_dtype(syntax: str, samples: int, bits: int, signed: bool, bits_stored: int) -> str | None:
+    """The numpy dtype of pixel values simple enough to read from their offset, else None.
 
     Only the simplest layout qualifies (little endian, one sample, 8/16/32 bits, all bits used or
-    unsigned); anything else goes through pydicom's decoders.
+    unsigned); anything else goes through pydicom's decoders (sign extension of partial bits is theirs).
     """
-    if syntax not in NATIVE_LITTLE_ENDIAN or "PixelData" not in ds or int(ds.get("NumberOfFrames", 1) or 1) != 1:
+    if syntax not in NATIVE_LITTLE_ENDIAN or samples != 1 or bits not in (8, 16, 32):
         return None
-    bits, signed = int(ds.get("BitsAllocated", 0) or 0), int(ds.get("PixelRepresentation", 0) or 0) == 1
-    if int(ds.get("SamplesPerPixel", 1) or 1) != 1 or bits not in (8, 16, 32):
+    if signed and bits_stored != bits:
         return None
-    if signed and int(ds.get("BitsStored", bits) or bits) != bits:
-        return None  # sign extension of partial bits is pydicom's job
+    return f"<{'i' if signed else 'u'}{bits // 8}"
+
+
+def _native_pixels(ds, syntax: str) -> tuple[int, str] | None:
+    """Where a plain uncompressed single-frame image's values start, from pydicom's deferred element."""
+    if "PixelData" not in ds or to_int(ds.get("NumberOfFrames"), 1) != 1:
+        return None
+    bits = to_int(ds.get("BitsAllocated"), 0)
+    dtype = native_dtype(syntax, to_int(ds.get("SamplesPerPixel"), 1), bits, to_int(ds.get("PixelRepresentation"), 0) == 1,
+                         to_int(ds.get("BitsStored"), bits))
+    if dtype is None:
+        return None
     element = ds.get_item("PixelData")
     offset = getattr(element, "file_tell", None)
     if offset is None or getattr(element, "is_undefined_length", False):
         return None
-    return int(offset), f"<{'i' if signed else 'u'}{bits // 8}"
+    return int(offset), dtype
 
 
 def read_header(path: Path) -> list[SliceHeader] | Skipped:
@@ -239,7 +248,7 @@ def read_header(path: Path) -> list[SliceHeader] | Skipped:
     if isinstance(base, Skipped):
         return base
     base["native_pixels"] = _native_pixels(ds, syntax)
-    if _int(ds.get("NumberOfFrames"), 1) > 1:
+    if to_int(ds.get("NumberOfFrames"), 1) > 1:
         return _frames(ds, base)
     return [SliceHeader(**base)]
 
@@ -257,7 +266,7 @@ def header_fields(path: str, get: Callable[[str], object], syntax: str) -> dict 
     series_uid = _text(get("SeriesInstanceUID"))
     if not series_uid:
         return Skipped(path, "no_series_uid", "DICOM object without SeriesInstanceUID")
-    rows, columns = _int(get("Rows"), 0), _int(get("Columns"), 0)
+    rows, columns = to_int(get("Rows"), 0), to_int(get("Columns"), 0)
     if not rows or not columns:
         return Skipped(path, "non_image_object", f"no image (Modality {modality}, {sop_class_name(sop_class)})",
                        object_type=modality)
@@ -274,8 +283,8 @@ def header_fields(path: str, get: Callable[[str], object], syntax: str) -> dict 
         image_type=tuple(str(v).strip().upper() for v in _parts(get("ImageType"))),
         manufacturer=_text(get("Manufacturer")), echo=_text(get("EchoNumbers")),
         acquisition=_text(get("AcquisitionNumber")), stack="", transfer_syntax=syntax, native_pixels=None,
-        photometric=_text(get("PhotometricInterpretation"), "MONOCHROME2"), samples=_int(get("SamplesPerPixel"), 1),
+        photometric=_text(get("PhotometricInterpretation"), "MONOCHROME2"), samples=to_int(get("SamplesPerPixel"), 1),
         slope=_number(get("RescaleSlope"), 1.0), intercept=_number(get("RescaleIntercept"), 0.0),
-        bits_stored=_int(get("BitsStored"), 16), gantry_tilt=_number(get("GantryDetectorTilt"), 0.0),
+        bits_stored=to_int(get("BitsStored"), 16), gantry_tilt=_number(get("GantryDetectorTilt"), 0.0),
         is_picture=picture,
     )

@@ -98,12 +98,11 @@ def read_native(header: SliceHeader) -> np.ndarray:
     return values.reshape(1, header.rows, header.columns)
 
 
-def _stored_frames(headers: list[SliceHeader]) -> np.ndarray:
-    """All frames of the file of ``headers[0]``, by the fastest reader that can."""
-    first = headers[0]
-    if first.native_pixels is not None:
-        return read_native(first)
-    return decode_file(first.path, multi_frame=first.frame is not None)
+def _stored_frames(header: SliceHeader) -> np.ndarray:
+    """All frames of ``header``'s file, by the fastest reader that can."""
+    if header.native_pixels is not None:
+        return read_native(header)
+    return decode_file(header.path, multi_frame=header.frame is not None)
 
 
 def read_slices(headers: list[SliceHeader]) -> np.ndarray:
@@ -119,7 +118,7 @@ def read_slices(headers: list[SliceHeader]) -> np.ndarray:
     planes: list[np.ndarray | None] = [None] * len(headers)
     stored_type = np.dtype(np.uint16)
     for path, indices in by_path.items():
-        stored = _stored_frames([headers[i] for i in indices])
+        stored = _stored_frames(headers[indices[0]])
         stored_type = stored.dtype
         signed = stored.dtype.kind == "i"
         for index in indices:

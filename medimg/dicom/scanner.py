@@ -17,7 +17,7 @@ import gdcm
 from pydicom.datadict import tag_for_keyword
 from tqdm import tqdm
 
-from medimg.dicom.headers import HEADER_TAGS, NATIVE_LITTLE_ENDIAN, SliceHeader, Skipped, header_fields, read_header
+from medimg.dicom.headers import HEADER_TAGS, SliceHeader, Skipped, header_fields, native_dtype, read_header, to_int
 
 # top-level tags only: the functional-group sequences and the pixel data are pydicom's business
 SCAN_KEYWORDS = [k for k in HEADER_TAGS if not k.endswith("Sequence") and k != "PixelData"] + [
@@ -31,14 +31,13 @@ def _gdcm_tag(keyword: str) -> gdcm.Tag:
     return gdcm.Tag(tag >> 16, tag & 0xFFFF)
 
 
-def _locate_native_pixels(path: str, rows: int, columns: int, bits: int, signed: bool,
-                          explicit: bool) -> tuple[int, str] | None:
+def _locate_native_pixels(path: str, rows: int, columns: int, dtype: str, explicit: bool) -> tuple[int, str] | None:
     """Offset of uncompressed pixel values that end the file, confirmed by the PixelData tag before them.
 
     Pixel data is nearly always the last element; where it is not (trailing padding), the check
     fails and pydicom decodes the file instead.
     """
-    expected = rows * columns * bits // 8
+    expected = rows * columns * int(dtype[-1])
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as handle:
@@ -52,7 +51,7 @@ def _locate_native_pixels(path: str, rows: int, columns: int, bits: int, signed:
                 length = struct.unpack("<I", head[-4:])[0]
                 vr_ok = head[4:6] in (b"OW", b"OB") if explicit else True
                 if head[:4] == PIXEL_DATA_TAG and vr_ok and length == expected + pad:
-                    return offset, f"<{'i' if signed else 'u'}{bits // 8}"
+                    return offset, dtype
     except OSError:
         return None
     return None
@@ -83,11 +82,10 @@ def scan_chunk(paths: list[str]) -> list[list[SliceHeader] | Skipped]:
         if isinstance(fields, Skipped):
             results.append(fields)
             continue
-        bits = int((get("BitsAllocated") or "0").strip() or 0)
-        signed = (get("PixelRepresentation") or "0").strip() == "1"
-        if (syntax in NATIVE_LITTLE_ENDIAN and fields["samples"] == 1 and bits in (8, 16, 32)
-                and not (signed and fields["bits_stored"] != bits)):
-            fields["native_pixels"] = _locate_native_pixels(path, fields["rows"], fields["columns"], bits, signed,
+        dtype = native_dtype(syntax, fields["samples"], to_int(get("BitsAllocated"), 0),
+                             to_int(get("PixelRepresentation"), 0) == 1, fields["bits_stored"])
+        if dtype is not None:
+            fields["native_pixels"] = _locate_native_pixels(path, fields["rows"], fields["columns"], dtype,
                                                             explicit=syntax != "1.2.840.10008.1.2")
         results.append([SliceHeader(**fields)])
     return results

@@ -140,3 +140,18 @@ def test_no_case_identifier_reaches_the_outputs(edge):
             found = [c for c in canaries if c in text or c in str(path.relative_to(out))]
             assert not found, f"{path.name} holds {found[:3]}"
     assert pydicom.dcmread(next((raw / "shuffled").rglob("*.dcm"))).PatientID == "EDGEPID0001"
+
+
+def test_a_mask_that_does_not_fit_quarantines_without_a_dangling_volume(tmp_path):
+    raw = tmp_path / "raw"
+    write_edge_cases(raw)
+    labels = pd.read_csv(raw / "labels.csv")
+    labels["mask"] = "missing.nii.gz"
+    labels.to_csv(raw / "labels.csv", index=False)
+    out = tmp_path / "out"
+    ingest_tree(raw, out, SALT, DataParams(label_column="case", mask_column="mask"), SplitParams(),
+                IngestParams(workers=1))
+    manifest = pd.read_parquet(out / "manifest.parquet")
+    masked = manifest[manifest["reason_code"] == "mask_missing"]
+    assert len(masked) >= 8 and masked["volume_path"].isna().all()
+    assert all((out / v).exists() for v in manifest["volume_path"].dropna())
