@@ -28,7 +28,7 @@ from medimg.layout import ProjectPaths  # noqa: E402
 from medimg.models import build_model  # noqa: E402
 from medimg.params_file import load_params  # noqa: E402
 from medimg.preprocessing import preprocess_volume  # noqa: E402
-from medimg.training.loop import pick_device  # noqa: E402
+from medimg.training.device import pick_device  # noqa: E402
 from medimg.volume_io import read_nifti  # noqa: E402
 
 

@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                               description=f"Run one step: {', '.join(STEPS)}.")
     run.add_argument("step", choices=STEPS)
     run.add_argument("--stage", help="training stage name from train.stages (train only)")
-    run.add_argument("--resume", action="store_true", help="resume the stage from its last.pt (train only)")
+    run.add_argument("--fresh", action="store_true", help="train only: start the stage afresh instead of "
+                     "resuming its last.pt (a stage resumes by default when params, data and weights are unchanged)")
     _params_args(run)
 
     ingest = commands.add_parser("ingest", help="convert a DICOM tree to NIfTI volumes and a Parquet manifest",
@@ -93,7 +94,7 @@ def _run_step(args: argparse.Namespace) -> dict:
         return run_preprocess(params, paths)
     if args.step == "train":
         from tasks.train import run_train
-        return run_train(params, paths, args.stage, resume=args.resume)
+        return run_train(params, paths, args.stage, fresh=args.fresh)
     if args.step == "evaluate":
         from tasks.evaluate import run_evaluate
         return run_evaluate(params, paths)

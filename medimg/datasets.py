@@ -109,14 +109,15 @@ def read_split(index_path: Path, split: str) -> pd.DataFrame:
 
 
 def make_loader(dataset: Dataset, batch_size: int, num_workers: int, seed: int, train: bool,
-                weighted: bool = False) -> torch.utils.data.DataLoader:
+                weighted: bool = False, sampler: torch.utils.data.Sampler | None = None) -> torch.utils.data.DataLoader:
     """A loader whose batches depend only on ``seed`` (reseed its generator per epoch), with any worker count.
 
     Training loaders shuffle (or draw class-balanced when ``weighted``) and drop a last batch of one
     sample, which would break BatchNorm; it is reshuffled into the next epoch.
     """
     generator = torch.Generator().manual_seed(seed)
-    sampler = balanced_sampler(dataset.labels, generator) if train and weighted else None
+    if sampler is None and train and weighted:
+        sampler = balanced_sampler(dataset.labels, generator)
     return torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, shuffle=train and sampler is None, sampler=sampler, generator=generator,
         drop_last=train and len(dataset) > batch_size, num_workers=num_workers, worker_init_fn=seed_worker,

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-PositiveInt = Annotated[int, Field(gt=0)]
-NonNegInt = Annotated[int, Field(ge=0)]
-PositiveFloat = Annotated[float, Field(gt=0)]
-Ratio = Annotated[float, Field(ge=0, le=1)]
+from medimg.models.catalog import CATALOG
+from medimg.params_base import NonNegInt, ParamsError, PositiveFloat, PositiveInt, Ratio, Section
+from medimg.params_training import LossParams, ModelParams, StageParams, TrainParams, check_training
+
+__all__ = ["LossParams", "ModelParams", "NonNegInt", "ParamsError", "PositiveFloat", "PositiveInt", "Ratio",
+           "Section", "StageParams", "TrainParams"]
 
 # HU window presets (level, width); lung -1000..400 HU is the one the demo trains on.
 WINDOW_PRESETS: dict[str, tuple[float, float]] = {
@@ -24,14 +26,6 @@ WINDOW_PRESETS: dict[str, tuple[float, float]] = {
     "brain": (40.0, 80.0),
     "abdomen": (60.0, 400.0),
 }
-
-
-class ParamsError(ValueError):
-    """params.yaml is missing, unreadable or invalid; the message names every bad key."""
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class DataParams(Section):
@@ -214,73 +208,6 @@ class AugmentParams(Section):
     color_jitter: Annotated[float, Field(ge=0, le=0.5)] = 0.0  # 2D photos only; never applied to CT
 
 
-class ModelParams(Section):
-    name: Literal["resnet3d_18", "resnet3d_34"] = "resnet3d_18"
-    in_channels: PositiveInt = 1
-    num_classes: Annotated[int, Field(ge=2)] = 2
-    width: PositiveInt = 64  # channels of the first block; the papers use 64
-    head_hidden: PositiveInt = 256
-    dropout: Ratio = 0.5
-    pool: Literal["avg", "max"] = "avg"
-    init: str = "none"  # none | path to an earlier medimg checkpoint
-
-
-class EarlyStopping(Section):
-    metric: Literal["auc", "loss", "accuracy"] = "auc"
-    patience: PositiveInt = 5
-
-
-class StageParams(Section):
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
-    epochs: PositiveInt
-    trainable: Literal["head", "all"]
-    lr_head: PositiveFloat = 1e-3
-    lr_backbone: PositiveFloat | None = None
-    layer_decay: Annotated[float, Field(gt=0, le=1)] = 1.0
-    weight_decay: Annotated[float, Field(ge=0)] = 1e-4
-    warmup_epochs: NonNegInt = 0
-    early_stopping: EarlyStopping = EarlyStopping()
-
-    @model_validator(mode="after")
-    def _backbone_lr(self) -> "StageParams":
-        if self.trainable == "all" and self.lr_backbone is None:
-            raise ValueError("trainable: all needs lr_backbone")
-        return self
-
-
-class TrainParams(Section):
-    seed: int = 0
-    batch_size: PositiveInt = 8
-    num_workers: NonNegInt = 0
-    sampler: Literal["shuffle", "weighted"] = "shuffle"  # weighted: draw classes equally often
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    deterministic: bool = True
-    grad_clip: Annotated[float, Field(ge=0)] = 1.0
-    stages: list[StageParams] = Field(min_length=1)
-
-    @field_validator("stages")
-    @classmethod
-    def _unique_names(cls, stages: list[StageParams]) -> list[StageParams]:
-        names = [s.name for s in stages]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"stage names must be unique, repeated: {dupes}")
-        return stages
-
-    def stage(self, name: str) -> tuple[int, StageParams]:
-        for index, stage in enumerate(self.stages):
-            if stage.name == name:
-                return index, stage
-        raise ParamsError(f"train.stages: no stage named {name!r} (have {[s.name for s in self.stages]})")
-
-
-class LossParams(Section):
-    name: Literal["cross_entropy", "focal"] = "cross_entropy"
-    focal_gamma: Annotated[float, Field(ge=0, le=5)] = 2.0
-    class_weights: Literal["none", "inverse", "effective"] = "inverse"  # effective: Cui et al. 2019
-    effective_beta: Annotated[float, Field(ge=0, lt=1)] = 0.999
-
-
 class EvaluateParams(Section):
     split: Literal["val", "test"] = "test"
     threshold: Literal["youden"] = "youden"
@@ -327,7 +254,11 @@ class Params(Section):
                 f"but model.num_classes is {self.model.num_classes}"
             )
         channels = self.preprocess.volume_channels()
-        if self.model.name.startswith("resnet3d") and self.model.in_channels != channels:
+        info = CATALOG[self.model.name]
+        if info.ndim == 3 and self.model.in_channels != channels:
             raise ValueError(f"model.in_channels is {self.model.in_channels} but preprocess gives {channels} "
                              "channel(s) (1 + len(preprocess.extra_windows))")
+        problems = check_training(self.model, self.train, self.loss)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self

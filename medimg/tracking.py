@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,8 +52,35 @@ class Tracker:
             self._mlflow.log_artifact(str(path), artifact_path=folder)
 
 
+def pipeline_key(settings: dict[str, Any], data_digest: str = "") -> str:
+    """What groups the steps of one pipeline run under one MLflow parent run.
+
+    A Prefect flow sets MEDIMG_PIPELINE_RUN to its flow-run id. Under ``dvc repro`` each step is its
+    own process, so the key is a hash of the params and the data: the steps that produced one model
+    share one parent, and a rerun with other params or data gets a new one.
+    """
+    explicit = os.environ.get("MEDIMG_PIPELINE_RUN")
+    if explicit:
+        return explicit
+    text = json.dumps(settings, sort_keys=True, default=str) + data_digest
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _parent_run_id(mlflow: Any, experiment_id: str, key: str) -> str:
+    client = mlflow.MlflowClient()
+    found = client.search_runs([experiment_id], filter_string=f"tags.`medimg.pipeline` = '{key}'", max_results=1)
+    if found:
+        return found[0].info.run_id
+    run = client.create_run(experiment_id, run_name=f"pipeline-{key[:8]}", tags={"medimg.pipeline": key})
+    client.set_terminated(run.info.run_id)  # a container for its steps' runs; it records nothing itself
+    return run.info.run_id
+
+
 @contextmanager
-def tracking_run(spec: TrackingParams, run_name: str, tags: dict[str, str] | None = None) -> Iterator[Tracker]:
+def tracking_run(spec: TrackingParams, run_name: str, tags: dict[str, str] | None = None,
+                 parent_key: str | None = None, run_id: str | None = None) -> Iterator[Tracker]:
+    """One MLflow run, nested under the pipeline's parent run when ``parent_key`` is given;
+    ``run_id`` continues an earlier run (a resumed training stage keeps its curves in one place)."""
     if not spec.enabled:
         yield Tracker(None)
         return
@@ -59,8 +88,15 @@ def tracking_run(spec: TrackingParams, run_name: str, tags: dict[str, str] | Non
     import mlflow
 
     mlflow.set_tracking_uri(USER_TRACKING_URI or spec.uri)
-    mlflow.set_experiment(spec.experiment)
-    with mlflow.start_run(run_name=run_name, tags=tags or {}) as run:
+    experiment = mlflow.set_experiment(spec.experiment)
+    if run_id is not None and mlflow.MlflowClient().search_runs(
+            [experiment.experiment_id], filter_string=f"attributes.run_id = '{run_id}'"):
+        context = mlflow.start_run(run_id=run_id)
+    else:
+        parent = _parent_run_id(mlflow, experiment.experiment_id, parent_key) if parent_key else None
+        context = mlflow.start_run(run_name=run_name, tags=tags or {}, nested=parent is not None,
+                                   parent_run_id=parent)
+    with context as run:
         tracker = Tracker(mlflow)
         tracker.run_id = run.info.run_id
         yield tracker

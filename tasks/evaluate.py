@@ -15,7 +15,8 @@ from medimg.models import build_model
 from medimg.params import Params
 from medimg.tracking import tracking_run
 from medimg.training.checkpoint import load_checkpoint
-from medimg.training.loop import pick_device, predict_scores
+from medimg.training.device import pick_device
+from medimg.training.validation import predict_scores
 
 
 def final_checkpoint(params: Params, paths: ProjectPaths):

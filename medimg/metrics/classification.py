@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import cohen_kappa_score, roc_auc_score, roc_curve
 
 
 def safe_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
@@ -38,3 +38,21 @@ def binary_report(labels: np.ndarray, scores: np.ndarray, threshold: float) -> d
         "accuracy": (tp + tn) / len(labels) if len(labels) else None,
         "tp": tp, "tn": tn, "fp": fp, "fn": fn, "threshold": float(threshold),
     }
+
+
+def auc_score(labels: np.ndarray, probs: np.ndarray) -> float | None:
+    """Binary ROC-AUC from (N, 2) probabilities, or macro one-vs-rest AUC for more classes;
+    None when a class is missing from ``labels`` (undefined, not 0.5)."""
+    labels = np.asarray(labels)
+    if probs.shape[1] == 2:
+        return safe_auc(labels, probs[:, 1])
+    if len(np.unique(labels)) < probs.shape[1]:
+        return None
+    return float(roc_auc_score(labels, probs, multi_class="ovr", average="macro"))
+
+
+def quadratic_kappa(labels: np.ndarray, predicted: np.ndarray) -> float | None:
+    """Cohen's kappa with quadratic weights, the agreement measure for graded labels (DR 0-4)."""
+    if len(np.unique(np.concatenate([labels, predicted]))) < 2:
+        return None
+    return float(cohen_kappa_score(labels, predicted, weights="quadratic"))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import random
 from pathlib import Path
 from typing import Any
@@ -10,6 +13,8 @@ import numpy as np
 import torch
 
 from medimg import atomic
+
+log = logging.getLogger(__name__)
 
 
 def rng_state() -> dict[str, Any]:
@@ -31,3 +36,32 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{path}: checkpoint not found")
     # our own files only; they carry numpy RNG state, which the safe loader refuses
     return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def settings_fingerprint(settings: dict[str, Any]) -> str:
+    """A stable hash of what decides a stage's result; last.pt is resumed only when it matches."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def load_resume_state(last_path: Path, fingerprint: str) -> dict[str, Any] | None:
+    """The stage's last.pt if it was written with the same settings and data; None means start afresh
+    (no last.pt, or one left by other params, data or initial weights)."""
+    if not last_path.exists():
+        return None
+    try:
+        state = load_checkpoint(last_path)
+    except Exception as exc:  # a torn or foreign file must not block training: it is rebuilt
+        log.warning("%s is unreadable (%s); starting the stage afresh", last_path, exc)
+        return None
+    if state.get("args", {}).get("fingerprint") != fingerprint:
+        log.info("%s was written with other settings or data; starting the stage afresh", last_path)
+        return None
+    return state

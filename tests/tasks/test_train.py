@@ -1,16 +1,26 @@
-import pytest
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import torch
 
 from medimg.training.checkpoint import load_checkpoint
-from tasks.train import run_train
+
+# three epochs that train every layer; tracking off so each subprocess starts quickly
+STAGE = ["--set", "train.stages[0].epochs=4", "--set", "train.stages[0].trainable=all",
+         "--set", "train.stages[0].lr_backbone=0.001", "--set", "tracking.enabled=false"]
 
 
 def test_each_stage_writes_a_full_checkpoint_and_unfreeze_starts_from_freeze(tiny, trained):
     params, paths = tiny
     last = load_checkpoint(paths.stage_dir("unfreeze") / "last.pt")
-    assert {"model", "optimizer", "scheduler", "epoch", "rng", "history", "args", "best"} <= set(last)
+    assert {"model", "optimizer", "scheduler", "scaler", "epoch", "rng", "history", "args", "best"} <= set(last)
     assert last["args"]["init_from"].endswith("freeze/ckpt.pt")
     assert trained["freeze"]["epochs_run"] == 1 and trained["unfreeze"]["device"] == "cpu"
+    assert (paths.stage_dir("unfreeze") / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_freeze_stage_changes_only_the_head(tiny, trained):
@@ -27,39 +37,57 @@ def test_freeze_stage_changes_only_the_head(tiny, trained):
         assert torch.equal(value, fresh[name]), f"{name} changed in a frozen backbone"
 
 
-class Crash(RuntimeError):
-    pass
+def _train(root, models_dir, *extra):
+    command = [sys.executable, "-m", "medimg", "run", "train", "--stage", "freeze", *STAGE,
+               "--set", f"data.models_dir={models_dir}", *extra]
+    return subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TQDM_DISABLE": "1"})
 
 
-def test_resume_after_a_crash_reaches_the_same_weights(tiny, preprocessed, tmp_path, monkeypatch):
+def test_a_stage_killed_with_sigkill_resumes_to_the_weights_of_an_uninterrupted_run(tiny, preprocessed):
     params, paths = tiny
-    two_epochs = params.model_copy(update={"train": params.train.model_copy(update={"stages": [
-        params.train.stages[0].model_copy(update={"name": "resumable", "epochs": 2})]})})
-    from medimg.layout import ProjectPaths
+    straight = _train(paths.root, "models_straight")
+    assert straight.wait(timeout=300) == 0, straight.stderr.read()
 
-    def paths_in(folder):
-        return ProjectPaths(root=paths.root, raw=paths.raw, interim=paths.interim, processed=paths.processed,
-                            models=tmp_path / folder, reports=tmp_path / "r", artifacts=tmp_path / "a")
+    killed = _train(paths.root, "models_killed")
+    last = paths.root / "models_killed" / "freeze" / "last.pt"
+    while not last.exists() and killed.poll() is None:
+        time.sleep(0.005)
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    assert killed.returncode == -signal.SIGKILL
+    assert not (paths.root / "models_killed" / "freeze" / "ckpt.pt").exists(), "killed after the stage had ended"
+    assert not list(last.parent.glob("*.tmp*")), "a temp file was left behind"
 
-    run_train(two_epochs, paths_in("straight"), "resumable")
-
-    from medimg.training import loop
-    original = loop.StageRun.run
-
-    def crash_after_first_epoch(self, resume, on_epoch=lambda r: None):
-        def hook(record):
-            on_epoch(record)
-            raise Crash("killed after epoch 0")
-        return original(self, resume, on_epoch=hook)
-
-    monkeypatch.setattr(loop.StageRun, "run", crash_after_first_epoch)
-    with pytest.raises(Crash):
-        run_train(two_epochs, paths_in("crashed"), "resumable")
-    monkeypatch.setattr(loop.StageRun, "run", original)
-    assert load_checkpoint(tmp_path / "crashed" / "resumable" / "last.pt")["epoch"] == 0
-    run_train(two_epochs, paths_in("crashed"), "resumable", resume=True)
-    a = load_checkpoint(tmp_path / "straight" / "resumable" / "last.pt")
-    b = load_checkpoint(tmp_path / "crashed" / "resumable" / "last.pt")
-    assert b["epoch"] == 1 and len(b["history"]) == 2
+    rerun = _train(paths.root, "models_killed")
+    out, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, err
+    assert json.loads(out)["resumed"] is True
+    a = load_checkpoint(paths.root / "models_straight" / "freeze" / "ckpt.pt")
+    b = load_checkpoint(paths.root / "models_killed" / "freeze" / "ckpt.pt")
+    assert a["epoch"] == b["epoch"]
     for name in a["model"]:
         assert torch.equal(a["model"][name], b["model"][name]), name
+
+
+def test_changed_params_start_the_stage_afresh_instead_of_resuming(tiny, preprocessed):
+    params, paths = tiny
+    first = _train(paths.root, "models_changed")
+    assert first.wait(timeout=300) == 0
+    again = _train(paths.root, "models_changed", "--set", "train.stages[0].lr_head=0.002")
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    assert json.loads(out)["resumed"] is False
+
+
+def test_torchrun_trains_data_parallel_on_two_cpu_processes(tiny, preprocessed):
+    params, paths = tiny
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "medimg", "run", "train", "--stage", "freeze", *STAGE, "--set", "data.models_dir=models_ddp",
+               "--set", "train.stages[0].epochs=2"]
+    done = subprocess.run(command, cwd=paths.root, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((paths.root / "models_ddp" / "freeze" / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["epochs_run"] == 2
+    assert load_checkpoint(paths.root / "models_ddp" / "freeze" / "ckpt.pt")["epoch"] in (0, 1)
