@@ -7,11 +7,13 @@ a Prefect task with the retries, retry delay and timeout from the orchestration 
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 
 from medimg.layout import ProjectPaths
 from medimg.params import OrchestrationParams, ParamsError
@@ -34,6 +36,15 @@ def as_task(fn: Callable, name: str, orchestration: OrchestrationParams):
 def pipeline(params_file: str = "params.yaml", overrides: list[str] | None = None, root: str = ".") -> dict:
     """demo data (when the raw folder is the demo's and missing) → ingest → preprocess → train
     stages → evaluate → export. Returns each step's summary."""
+    # one MLflow parent run for this flow run: every step's run nests under it
+    os.environ["MEDIMG_PIPELINE_RUN"] = f"prefect-{flow_run.id}"
+    try:
+        return _run_steps(params_file, overrides, root)
+    finally:
+        os.environ.pop("MEDIMG_PIPELINE_RUN", None)
+
+
+def _run_steps(params_file: str, overrides: list[str] | None, root: str) -> dict:
     params = load_params(Path(root) / params_file, overrides)
     problems = check_paths(params, Path(root))
     if problems:

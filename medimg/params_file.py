@@ -100,3 +100,22 @@ def check_paths(params: Params, root: Path = Path(".")) -> list[str]:
     if init != "none" and not (root / init).is_file():
         problems.append(f"model.init: checkpoint {init} does not exist (use none or a medimg checkpoint)")
     return problems
+
+
+def check_dvc_train_stages(params: Params, root: Path = Path(".")) -> list[str]:
+    """Each entry of train.stages must be a dvc.yaml stage ``train_<name>`` running that stage, and the
+    other way round: DVC cannot derive stages from a list, so the two are kept in step by hand."""
+    dvc_file = Path(root) / "dvc.yaml"
+    if not dvc_file.exists():
+        return []
+    stages = (yaml.safe_load(dvc_file.read_text()) or {}).get("stages", {})
+    declared = {name[len("train_"):] for name in stages if name.startswith("train_")}
+    wanted = [s.name for s in params.train.stages]
+    problems = [f"train.stages: stage {name!r} has no dvc.yaml stage train_{name} (add one like train_{wanted[0]}, "
+                "depending on the previous stage's ckpt.pt)" for name in wanted if name not in declared]
+    problems += [f"dvc.yaml: stage train_{name} trains {name!r}, which train.stages does not list"
+                 for name in sorted(declared - set(wanted))]
+    for name in set(wanted) & declared:
+        if f"--stage {name}" not in str(stages[f"train_{name}"].get("cmd", "")):
+            problems.append(f"dvc.yaml: stage train_{name} must run `medimg run train --stage {name}`")
+    return problems

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from medimg.params import TrackingParams
+from medimg.digest import file_digest, settings_fingerprint
+from medimg.params import Params, TrackingParams
 
 # Read once, before anything runs: mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI itself, so a
 # later read would return the previous run's store instead of the user's choice.
@@ -52,18 +51,18 @@ class Tracker:
             self._mlflow.log_artifact(str(path), artifact_path=folder)
 
 
-def pipeline_key(settings: dict[str, Any], data_digest: str = "") -> str:
+def pipeline_key(params: Params, index_path: Path | None = None) -> str:
     """What groups the steps of one pipeline run under one MLflow parent run.
 
     A Prefect flow sets MEDIMG_PIPELINE_RUN to its flow-run id. Under ``dvc repro`` each step is its
-    own process, so the key is a hash of the params and the data: the steps that produced one model
-    share one parent, and a rerun with other params or data gets a new one.
+    own process, so the key is a hash of the params and the preprocessed data: the steps that made
+    one model share one parent, and a rerun with other params or data gets a new one.
     """
     explicit = os.environ.get("MEDIMG_PIPELINE_RUN")
     if explicit:
         return explicit
-    text = json.dumps(settings, sort_keys=True, default=str) + data_digest
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    data = file_digest(index_path) if index_path is not None and Path(index_path).exists() else ""
+    return settings_fingerprint({"params": params.model_dump(exclude={"tracking", "orchestration"}), "data": data})
 
 
 def _parent_run_id(mlflow: Any, experiment_id: str, key: str) -> str:

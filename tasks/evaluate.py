@@ -13,7 +13,7 @@ from medimg.manifest import write_parquet
 from medimg.metrics.classification import binary_report, youden_threshold
 from medimg.models import build_model
 from medimg.params import Params
-from medimg.tracking import tracking_run
+from medimg.tracking import pipeline_key, tracking_run
 from medimg.training.checkpoint import load_checkpoint
 from medimg.training.device import pick_device
 from medimg.training.validation import predict_scores
@@ -57,7 +57,8 @@ def run_evaluate(params: Params, paths: ProjectPaths) -> dict:
     else:
         roc = []
     atomic.write_json(paths.reports / "plots" / "roc.json", {"roc": roc})
-    with tracking_run(params.tracking, "evaluate", {"step": "evaluate"}) as tracker:
+    with tracking_run(params.tracking, "evaluate", {"step": "evaluate"},
+                      parent_key=pipeline_key(params, paths.index)) as tracker:
         tracker.log_metrics({f"test_{k}": v for k, v in report.items()})
         tracker.log_artifact(paths.reports / "metrics.json")
     return {"metrics": str(paths.reports / "metrics.json"), **{k: metrics[k] for k in ("auc", "sensitivity",

@@ -14,12 +14,13 @@ import pandas as pd
 from medimg import atomic
 from medimg.datasets import (CachedClassificationDataset, CachedSegmentationDataset, class_weights, make_loader,
                              read_split)
+from medimg.digest import file_digest, settings_fingerprint
 from medimg.layout import ProjectPaths
 from medimg.models import build_model
 from medimg.models.catalog import CATALOG
 from medimg.params import Params, ParamsError
 from medimg.tracking import Tracker, flatten, pipeline_key, tracking_run
-from medimg.training.checkpoint import file_digest, load_checkpoint, load_resume_state, settings_fingerprint
+from medimg.training.checkpoint import load_checkpoint, load_resume_state
 from medimg.training.curves import plot_curves
 from medimg.training.device import pick_device
 from medimg.training.distributed import init_distributed, shard_sampler
@@ -99,8 +100,7 @@ def run_train(params: Params, paths: ProjectPaths, stage_name: str, fresh: bool 
                                weighted=tp.sampler == "weighted", sampler=sampler)
     val_loader = make_loader(val_set, tp.batch_size, tp.num_workers, seed, False)
     tracking = (tracking_run(params.tracking, f"train-{stage.name}", {"step": "train", "stage": stage.name},
-                             parent_key=pipeline_key(params.model_dump(exclude={"tracking", "orchestration"}),
-                                                     file_digest(paths.index)),
+                             parent_key=pipeline_key(params, paths.index),
                              run_id=resume["args"].get("mlflow_run_id") if resume else None)
                 if ranks.is_main else contextlib.nullcontext(Tracker(None)))
     with tracking as tracker:

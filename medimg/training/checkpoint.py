@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import random
 from pathlib import Path
@@ -36,19 +34,6 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{path}: checkpoint not found")
     # our own files only; they carry numpy RNG state, which the safe loader refuses
     return torch.load(path, map_location="cpu", weights_only=False)
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def settings_fingerprint(settings: dict[str, Any]) -> str:
-    """A stable hash of what decides a stage's result; last.pt is resumed only when it matches."""
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def load_resume_state(last_path: Path, fingerprint: str) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 import time
 from collections.abc import Callable
@@ -149,7 +150,7 @@ class StageRun:
         total, count, batches = 0.0, 0, len(self.train_loader)
         optimizer.zero_grad(set_to_none=True)
         bar = tqdm(self.train_loader, desc=f"{self.stage.name} epoch {epoch + 1}/{self.stage.epochs}", unit="batch",
-                   leave=False, disable=not self.ranks.is_main)
+                   leave=False, disable=not self.ranks.is_main or os.environ.get("TQDM_DISABLE") == "1")
         for step, (x, y) in enumerate(bar):
             x, y = to_device(x, self.device, channels_last), y.to(self.device, non_blocking=True)
             if self.augment is not None and x.ndim == 5:

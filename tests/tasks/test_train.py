@@ -91,3 +91,21 @@ def test_torchrun_trains_data_parallel_on_two_cpu_processes(tiny, preprocessed):
     summary = json.loads((paths.root / "models_ddp" / "freeze" / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["epochs_run"] == 2
     assert load_checkpoint(paths.root / "models_ddp" / "freeze" / "ckpt.pt")["epoch"] in (0, 1)
+
+
+def test_mlflow_nests_every_stage_under_one_pipeline_run_with_curves_and_the_checkpoint(tiny, trained, evaluated):
+    import mlflow
+
+    params, paths = tiny
+    client = mlflow.MlflowClient(tracking_uri=params.tracking.uri)
+    experiment = client.get_experiment_by_name(params.tracking.experiment)
+    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
+    parent = next(r for name, r in runs.items() if name.startswith("pipeline-"))
+    for child in ("train-freeze", "train-unfreeze", "evaluate"):
+        assert runs[child].data.tags["mlflow.parentRunId"] == parent.info.run_id, child
+    unfreeze = runs["train-unfreeze"]
+    assert {"val_auc", "val_loss", "train_loss", "lr_head", "lr_layer4", "lr_stem", "epoch_seconds",
+            "samples_per_second"} <= set(unfreeze.data.metrics)
+    assert unfreeze.data.params["train.stages.1.name"] == "unfreeze"
+    artifacts = {a.path for folder in ("plots", "checkpoints") for a in client.list_artifacts(unfreeze.info.run_id, folder)}
+    assert artifacts == {"plots/curves.png", "checkpoints/ckpt.pt"}
