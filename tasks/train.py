@@ -60,12 +60,25 @@ def _datasets(params: Params, paths: ProjectPaths, train_rows: pd.DataFrame, val
     return kind(train_rows, paths.processed, params.augment), kind(val_rows, paths.processed)
 
 
+# the code a stage's result depends on (as dvc.yaml lists it): an edit there must not resume old work
+TRAINING_CODE = ("medimg/augment", "medimg/datasets.py", "medimg/losses", "medimg/metrics", "medimg/models",
+                 "medimg/training", "tasks/train.py")
+
+
+def code_digest() -> str:
+    root = Path(__file__).resolve().parents[1]
+    files = sorted(f for entry in TRAINING_CODE for f in ([root / entry] if entry.endswith(".py")
+                                                          else (root / entry).rglob("*.py")))
+    return settings_fingerprint({str(f.relative_to(root)): file_digest(f) for f in files})
+
+
 def _fingerprint(params: Params, stage_index: int, paths: ProjectPaths, source: Path | None, device, ranks) -> str:
     return settings_fingerprint({
         "stage": params.train.stages[stage_index].model_dump(), "model": params.model.model_dump(),
         "train": params.train.model_dump(exclude={"num_workers", "stages"}), "loss": params.loss.model_dump(),
         "augment": params.augment.model_dump(), "index": file_digest(paths.index),
-        "init": file_digest(source) if source else None, "device": device.type, "world_size": ranks.world_size})
+        "init": file_digest(source) if source else None, "device": device.type, "world_size": ranks.world_size,
+        "code": code_digest()})
 
 
 def run_train(params: Params, paths: ProjectPaths, stage_name: str, fresh: bool = False) -> dict:

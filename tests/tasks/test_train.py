@@ -109,3 +109,18 @@ def test_mlflow_nests_every_stage_under_one_pipeline_run_with_curves_and_the_che
     assert unfreeze.data.params["train.stages.1.name"] == "unfreeze"
     artifacts = {a.path for folder in ("plots", "checkpoints") for a in client.list_artifacts(unfreeze.info.run_id, folder)}
     assert artifacts == {"plots/curves.png", "checkpoints/ckpt.pt"}
+
+
+def test_a_3d_unet_trains_on_the_cached_masks_with_dice_for_early_stopping(tiny, preprocessed, tmp_path):
+    from medimg.layout import ProjectPaths
+    from medimg.params_file import load_params
+    from tasks.train import run_train
+
+    params, paths = tiny
+    seg = load_params(paths.root / "params.yaml", [
+        "model.name=unet3d", "loss.name=ce_dice", "tracking.enabled=false", f"data.models_dir={tmp_path}",
+        "train.stages[0].early_stopping.metric=dice", "train.stages[1].early_stopping.metric=dice"])
+    result = run_train(seg, ProjectPaths.from_params(seg, paths.root), "freeze")
+    assert result["model"] == "unet3d" and 0.0 <= result["best_val_dice"] <= 1.0
+    history = json.loads((tmp_path / "freeze" / "history.json").read_text())["history"]
+    assert "val_dice" in history[0] and "val_auc" not in history[0]
