@@ -208,9 +208,20 @@ class AugmentParams(Section):
     color_jitter: Annotated[float, Field(ge=0, le=0.5)] = 0.0  # 2D photos only; never applied to CT
 
 
+class BootstrapParams(Section):
+    resamples: Annotated[int, Field(ge=100)] = 1000  # patient resamples per 95% interval
+    seed: int = 0
+
+
 class EvaluateParams(Section):
     split: Literal["val", "test"] = "test"
-    threshold: Literal["youden"] = "youden"
+    threshold: Literal["youden", "sensitivity"] = "youden"  # chosen on val, applied unchanged to the split
+    target_sensitivity: Annotated[float, Field(gt=0, le=1)] = 0.9  # threshold: sensitivity
+    bootstrap: BootstrapParams = BootstrapParams()
+    subgroups: list[Literal["modality", "manufacturer", "units", "channels"]] = Field(
+        default_factory=lambda: ["manufacturer"])  # manifest columns to report metrics by
+    ece_bins: Annotated[int, Field(ge=2, le=50)] = 10
+    explain_cases: NonNegInt = 2  # Grad-CAM figures per kind (true and false positives)
 
 
 class ExportParams(Section):

@@ -1,22 +1,37 @@
-"""Step 4: evaluate the final stage's best model on the test split, at a threshold chosen on val."""
+"""Step 4: clinical evaluation of the final stage's best model on the evaluated split.
+
+The operating threshold is chosen on val and applied unchanged; every figure gets a 95% interval
+by bootstrap over patients; subgroups, plot data, PNG figures, Grad-CAM and a model card follow.
+"""
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import roc_curve
 
 from medimg import atomic
 from medimg.datasets import CachedClassificationDataset, make_loader, read_split
+from medimg.evaluation import figures
+from medimg.evaluation.classification_report import classification_report
+from medimg.evaluation.gradcam import grad_cam, hottest_slice
+from medimg.evaluation.model_card import render_model_card
+from medimg.evaluation.plot_data import calibration_points, confusion_rows, pr_points, roc_band, roc_points
 from medimg.layout import ProjectPaths
 from medimg.manifest import write_parquet
-from medimg.metrics.classification import binary_report, youden_threshold
 from medimg.models import build_model
-from medimg.params import Params
-from medimg.tracking import pipeline_key, tracking_run
+from medimg.models.catalog import CATALOG
+from medimg.params import Params, ParamsError
+from medimg.tracking import flatten, pipeline_key, tracking_run
 from medimg.training.checkpoint import load_checkpoint
+from medimg.training.curves import plot_curves
 from medimg.training.device import pick_device
 from medimg.training.validation import predict_scores
+
+KEY_METRICS = ("sensitivity", "specificity", "ppv", "npv", "f1", "accuracy", "balanced_accuracy", "kappa",
+               "quadratic_kappa", "auc", "macro_auc", "pr_auc", "brier", "ece")
 
 
 def final_checkpoint(params: Params, paths: ProjectPaths):
@@ -29,37 +44,126 @@ def load_final_model(params: Params, paths: ProjectPaths) -> torch.nn.Module:
     return model.eval()
 
 
+def _predict(model, rows: pd.DataFrame, params: Params, paths: ProjectPaths, device) -> dict:
+    loader = make_loader(CachedClassificationDataset(rows, paths.processed), params.train.batch_size,
+                         params.train.num_workers, 0, train=False)
+    labels, probs = predict_scores(model, loader, device)
+    return {"labels": labels.astype(int), "probs": probs.astype(float), "patients": rows["patient_key"].to_numpy()}
+
+
+def headline(report: dict) -> dict:
+    """The scalar figures `dvc metrics show` lists: value, and the 95% interval as _low/_high."""
+    out: dict = {"n": report["n"]}
+    if "operating_point" in report:
+        out.update(threshold=report["operating_point"]["threshold"], threshold_rule=report["operating_point"]["rule"])
+    for name in KEY_METRICS:
+        value = report["metrics"].get(name)
+        if value is None and name not in report["metrics"]:
+            continue
+        out[name] = value
+        if name in report["ci95"]:
+            out[f"{name}_low"], out[f"{name}_high"] = report["ci95"][name]["low"], report["ci95"][name]["high"]
+    return out
+
+
+def _counts(index: pd.DataFrame, class_names: list[str]) -> dict:
+    table = index.groupby(["split", "label"]).size()
+    return {split: {class_names[int(label)]: int(n) for (s, label), n in table.items() if s == split}
+            for split in ("train", "val", "test")}
+
+
+def _explain(model, rows, evaluated, threshold, params, paths) -> list[str]:
+    """Grad-CAM figures of the most confident true and false positives."""
+    scores, labels = evaluated["probs"][:, 1], evaluated["labels"]
+    dataset = CachedClassificationDataset(rows, paths.processed)
+    written = []
+    for kind, wanted in (("true_positive", 1), ("false_positive", 0)):
+        chosen = np.where((labels == wanted) & (scores >= threshold))[0]
+        for rank, i in enumerate(chosen[np.argsort(-scores[chosen])][:params.evaluate.explain_cases], start=1):
+            image = dataset[int(i)][0]
+            heat = grad_cam(model.cpu(), image, 1)
+            grey, hot = hottest_slice(image.numpy(), heat)
+            name = f"gradcam_{kind}_{rank}.png"
+            figures.overlay_figure(grey, hot, f"Grad-CAM, {kind.replace('_', ' ')} {rank} "
+                                   f"(score {scores[i]:.2f})", paths.reports / "figures" / name)
+            written.append(name)
+    return written
+
+
 def run_evaluate(params: Params, paths: ProjectPaths) -> dict:
-    """Write reports/metrics.json, reports/predictions.parquet and ROC plot data."""
+    """Write reports/metrics.json, evaluation.json, predictions.parquet, plots/*.json, figures/*.png and
+    model_card.md, and log them to MLflow."""
+    info = CATALOG[params.model.name]
+    if info.task != "classification":
+        raise ParamsError(f"model.name: {params.model.name} segments; the evaluate step reports classification "
+                          "models (per-case segmentation metrics are in medimg.metrics.segmentation)")
+    spec, names = params.evaluate, params.data.class_names
     device = pick_device(params.train.device)
     model = load_final_model(params, paths).to(device)
-    scores = {}
-    for split in ("val", params.evaluate.split):
-        rows = read_split(paths.index, split)
-        loader = make_loader(CachedClassificationDataset(rows, paths.processed), params.train.batch_size,
-                             params.train.num_workers, 0, train=False)
-        labels, probs = predict_scores(model, loader, device)
-        scores[split] = (rows, labels, probs[:, 1])
-    threshold = youden_threshold(scores["val"][1], scores["val"][2])
-    rows, labels, positive = scores[params.evaluate.split]
-    report = binary_report(labels, positive, threshold)
-    metrics = {"split": params.evaluate.split, "threshold_rule": "youden on val", **report,
-               "val_auc": binary_report(scores["val"][1], scores["val"][2], threshold)["auc"],
-               "checkpoint": str(final_checkpoint(params, paths))}
-    atomic.write_json(paths.reports / "metrics.json", metrics)
-    predictions = pd.DataFrame({"series_key": rows["series_key"], "patient_key": rows["patient_key"],
-                                "split": params.evaluate.split, "label": labels, "score": positive,
-                                "prediction": (positive >= threshold).astype(int)})
-    write_parquet(predictions, paths.reports / "predictions.parquet")
-    if report["auc"] is not None:
-        fpr, tpr, _ = roc_curve(labels, positive)
-        roc = [{"fpr": float(f), "tpr": float(t)} for f, t in zip(fpr, tpr)]
+    rows = read_split(paths.index, spec.split)
+    val = _predict(model, read_split(paths.index, "val"), params, paths, device)
+    evaluated = _predict(model, rows, params, paths, device)
+    subgroups = {column: rows[column].fillna("unknown").astype(str).to_numpy() for column in spec.subgroups}
+    report = classification_report(val, evaluated, subgroups, spec)
+    report.update(split=spec.split, class_names=names, checkpoint=str(final_checkpoint(params, paths)))
+    labels, probs = evaluated["labels"], evaluated["probs"]
+    binary = probs.shape[1] == 2
+    threshold = report["operating_point"]["threshold"] if binary else None
+    predicted = (probs[:, 1] >= threshold).astype(int) if binary else probs.argmax(1)
+
+    reports, plots, figs = paths.reports, paths.reports / "plots", paths.reports / "figures"
+    atomic.write_json(reports / "metrics.json", {"split": spec.split, **headline(report)})
+    atomic.write_json(reports / "evaluation.json", report)
+    frame = pd.DataFrame({"series_key": rows["series_key"], "patient_key": rows["patient_key"], "split": spec.split,
+                          "label": labels, "prediction": predicted})
+    if binary:
+        frame.insert(4, "score", probs[:, 1])
     else:
-        roc = []
-    atomic.write_json(paths.reports / "plots" / "roc.json", {"roc": roc})
+        for k, name in enumerate(names):
+            frame[f"prob_{name}"] = probs[:, k]
+    write_parquet(frame, reports / "predictions.parquet")
+    atomic.write_json(plots / "confusion.json", {"confusion": confusion_rows(labels, predicted, names)})
+    matrix = np.zeros((len(names), len(names)), int)
+    np.add.at(matrix, (labels, predicted), 1)
+    written = [figures.confusion_figure(matrix.tolist(), names, figs / "confusion.png").name]
+    if binary:
+        scores = probs[:, 1]
+        roc = roc_points(labels, scores)
+        band = roc_band(labels, scores, evaluated["patients"], spec.bootstrap.resamples, spec.bootstrap.seed)
+        atomic.write_json(plots / "roc.json", {"roc": roc})
+        atomic.write_json(plots / "pr.json", {"pr": pr_points(labels, scores)})
+        calibration = calibration_points(labels, scores, spec.ece_bins)
+        atomic.write_json(plots / "calibration.json", {"calibration": calibration})
+        m, ci = report["metrics"], report["ci95"]
+        if roc and "auc" in ci:
+            written.append(figures.roc_figure(roc, band, {"value": m["auc"], **ci["auc"]}, m,
+                                              figs / "roc.png").name)
+        written.append(figures.calibration_figure(calibration, m["brier"], m["ece"], figs / "calibration.png").name)
+        written += _explain(model, rows, evaluated, threshold, params, paths)
+    for stage in params.train.stages:
+        history = paths.stage_dir(stage.name) / "history.json"
+        if history.exists():
+            target = figs / f"training_{stage.name}.png"
+            plot_curves(json.loads(history.read_text())["history"], stage.early_stopping.metric, target,
+                        f"{params.model.name}, stage {stage.name}")
+            written.append(target.name)
+    summary_path = paths.reports / "ingest_summary.json"
+    quarantined = (json.loads(summary_path.read_text()).get("by_status", {}).get("quarantined", 0)
+                   if summary_path.exists() else "unknown (no reports/ingest_summary.json)")
+    card = render_model_card({
+        "model": params.model.name, "task_description": f"{' vs '.join(names)} classification",
+        "stages": [s.model_dump() for s in params.train.stages], "class_names": names,
+        "counts": _counts(pd.read_parquet(paths.index), names), "quarantined": quarantined, "report": report,
+        "split": spec.split, "figures": [f"figures/{f}" for f in written], "resamples": spec.bootstrap.resamples})
+    atomic.write_text(reports / "model_card.md", card)
     with tracking_run(params.tracking, "evaluate", {"step": "evaluate"},
                       parent_key=pipeline_key(params, paths.index)) as tracker:
-        tracker.log_metrics({f"test_{k}": v for k, v in report.items()})
-        tracker.log_artifact(paths.reports / "metrics.json")
-    return {"metrics": str(paths.reports / "metrics.json"), **{k: metrics[k] for k in ("auc", "sensitivity",
-                                                                                      "specificity", "n")}}
+        tracker.log_params(flatten({"evaluate": spec.model_dump()}))
+        tracker.log_metrics({f"{spec.split}_{k}": v for k, v in headline(report).items() if isinstance(v, float)})
+        for path in (reports / "metrics.json", reports / "evaluation.json", reports / "model_card.md"):
+            tracker.log_artifact(path)
+        for name in written:
+            tracker.log_artifact(figs / name, "figures")
+    return {"metrics": str(reports / "metrics.json"), "model_card": str(reports / "model_card.md"),
+            **{k: v for k, v in headline(report).items() if k in ("n", "auc", "auc_low", "auc_high", "sensitivity",
+                                                                    "specificity", "quadratic_kappa")}}

@@ -29,6 +29,7 @@ def tiny_params(root: Path) -> dict:
     raw["train"]["batch_size"] = 4
     for stage in raw["train"]["stages"]:
         stage["epochs"] = 1
+    raw["evaluate"]["bootstrap"]["resamples"] = 200
     raw["tracking"]["uri"] = f"sqlite:///{root / 'mlflow.db'}"
     return raw
 

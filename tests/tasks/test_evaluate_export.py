@@ -18,8 +18,46 @@ def test_metrics_and_predictions_cover_the_test_split_without_identifiers(tiny, 
     test_rows = pd.read_parquet(paths.index).query("split == 'test'")
     assert metrics["n"] == len(predictions) == len(test_rows)
     assert set(predictions.columns) == {"series_key", "patient_key", "split", "label", "score", "prediction"}
-    assert metrics["threshold_rule"] == "youden on val" and 0.0 <= metrics["threshold"] <= 1.0
+    assert metrics["threshold_rule"].startswith("youden") and 0.0 <= metrics["threshold"] <= 1.0
     assert ((predictions["score"] >= metrics["threshold"]) == predictions["prediction"].astype(bool)).all()
+    for name in ("sensitivity", "specificity", "auc", "pr_auc", "brier", "ece", "kappa"):
+        assert name in metrics
+        if metrics[name] is not None and f"{name}_low" in metrics:
+            assert metrics[f"{name}_low"] <= metrics[name] + 1e-12 and metrics[name] <= metrics[f"{name}_high"] + 1e-12
+
+
+def test_the_threshold_is_chosen_on_val_and_applied_unchanged(tiny, evaluated):
+    from medimg.metrics.classification import binary_metrics, youden_threshold
+    from tasks.evaluate import _predict, load_final_model
+    from medimg.datasets import read_split
+    import torch
+
+    params, paths = tiny
+    model = load_final_model(params, paths)
+    val = _predict(model, read_split(paths.index, "val"), params, paths, torch.device("cpu"))
+    report = json.loads((paths.reports / "evaluation.json").read_text())
+    assert report["operating_point"]["threshold"] == youden_threshold(val["labels"], val["probs"][:, 1])
+    predictions = pd.read_parquet(paths.reports / "predictions.parquet")
+    recomputed = binary_metrics(predictions["label"].to_numpy(), predictions["score"].to_numpy(),
+                                report["operating_point"]["threshold"])
+    assert recomputed["sensitivity"] == report["metrics"]["sensitivity"]
+    assert set(report["subgroups"]) == {"manufacturer"}
+    assert sum(g["n"] for g in report["subgroups"]["manufacturer"].values()) == report["n"]
+
+
+def test_figures_plot_data_and_a_model_card_are_written(tiny, evaluated):
+    params, paths = tiny
+    figures = paths.reports / "figures"
+    for name in ("confusion.png", "training_freeze.png", "training_unfreeze.png"):
+        assert (figures / name).read_bytes()[:4] == b"\x89PNG", name
+    for name in ("roc", "pr", "calibration", "confusion"):
+        assert json.loads((paths.reports / "plots" / f"{name}.json").read_text())[name] is not None
+    card = (paths.reports / "model_card.md").read_text()
+    for heading in ("## Data", "## Operating point", "## Performance", "## Subgroups", "## Intended use",
+                    "## Limitations"):
+        assert heading in card
+    test_rows = pd.read_parquet(paths.index).query("split == 'test'")
+    assert f"{len(test_rows)} items. 95% intervals by bootstrap over patients" in card
 
 
 def test_onnx_export_matches_torch_and_has_a_dynamic_batch(tiny, exported):
