@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import NamedTuple
 
 import numpy as np
 import SimpleITK as sitk
@@ -22,7 +23,7 @@ from medimg.transforms.intensity import imagenet_normalize, percentile_zscore, w
 from medimg.transforms.masks import bounding_box, lung_mask
 
 # Bump when a recipe's code changes in a way that changes its output, to invalidate the cache.
-PREPROCESS_VERSION = "2"
+PREPROCESS_VERSION = "3"
 INTERPOLATORS = {"linear": sitk.sitkLinear, "bspline": sitk.sitkBSpline}
 
 
@@ -56,9 +57,21 @@ def _intensity(values: np.ndarray, spec: PreprocessParams) -> np.ndarray:
     return window_channels(values, bounds)
 
 
-def preprocess_volume(image: sitk.Image, spec: PreprocessParams,
-                      mask: sitk.Image | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Volume (HU for CT) → ((C, z, y, x) float32, (z, y, x) uint8 mask or None).
+class Prepared(NamedTuple):
+    """A recipe's output: the tensor, its mask (or None) and the voxel spacing in mm of both, (z, y, x)
+    or (y, x), which segmentation metrics in millimetres need."""
+
+    tensor: np.ndarray
+    mask: np.ndarray | None
+    spacing: tuple[float, ...]
+
+
+def _spacing(image: sitk.Image) -> tuple[float, ...]:
+    return tuple(float(s) for s in reversed(image.GetSpacing()))
+
+
+def preprocess_volume(image: sitk.Image, spec: PreprocessParams, mask: sitk.Image | None = None) -> Prepared:
+    """Volume (HU for CT) → ((C, z, y, x) float32, (z, y, x) uint8 mask or None, spacing).
 
     Steps: reorient to LPS; resample to ``spacing`` if given; crop to the body or lungs (``lungs``
     also blanks what lies outside them, so only findings inside the lung are bright); then resize to
@@ -80,6 +93,7 @@ def preprocess_volume(image: sitk.Image, spec: PreprocessParams,
         values = crop_or_pad(values, spec.target_shape, centre, float(values.min()))
         mask_values = (crop_or_pad(sitk.GetArrayFromImage(mask), spec.target_shape, centre, 0)
                        if mask is not None else None)
+        spacing = _spacing(image)
     else:
         resized = resample_to_shape(crop(_array_image(values, image), box), spec.target_shape)
         values = sitk.GetArrayFromImage(resized)
@@ -88,8 +102,9 @@ def preprocess_volume(image: sitk.Image, spec: PreprocessParams,
             shrunk = resample_to_shape(crop(sitk.Cast(mask, sitk.sitkUInt8), box), spec.target_shape,
                                        sitk.sitkNearestNeighbor, antialias=False)
             mask_values = sitk.GetArrayFromImage(shrunk)
+        spacing = _spacing(resized)
     tensor = _intensity(values, spec).astype(np.float32)
-    return tensor, (mask_values.astype(np.uint8) if mask_values is not None else None)
+    return Prepared(tensor, mask_values.astype(np.uint8) if mask_values is not None else None, spacing)
 
 
 def preprocess_ct(image: sitk.Image, spec: PreprocessParams) -> np.ndarray:
@@ -97,9 +112,8 @@ def preprocess_ct(image: sitk.Image, spec: PreprocessParams) -> np.ndarray:
     return preprocess_volume(image, spec)[0]
 
 
-def preprocess_picture(image: sitk.Image, spec: PreprocessParams,
-                       mask: sitk.Image | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """2D picture → ((C, H, W) float32, (H, W) uint8 mask or None).
+def preprocess_picture(image: sitk.Image, spec: PreprocessParams, mask: sitk.Image | None = None) -> Prepared:
+    """2D picture → ((C, H, W) float32, (H, W) uint8 mask or None, spacing).
 
     RGB photos: blank-frame check, circular field mask, CLAHE, resize, [0, 1] and optionally ImageNet
     mean/std. Grey pictures (radiographs, CT slices) are scaled by their percentiles to [0, 1].
@@ -125,7 +139,8 @@ def preprocess_picture(image: sitk.Image, spec: PreprocessParams,
     mask_values = None
     if mask is not None:
         mask_values = photo.resize(sitk.GetArrayFromImage(mask).astype(np.uint8), size, nearest=True)
-    return tensor.astype(np.float32), mask_values
+    spacing = tuple(s * n / m for s, n, m in zip(_spacing(image), pixels.shape[:2], size))
+    return Prepared(tensor.astype(np.float32), mask_values, spacing)
 
 
 def cache_key(volume_checksum: str, spec: PreprocessParams, mask_checksum: str = "") -> str:

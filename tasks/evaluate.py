@@ -13,17 +13,18 @@ import pandas as pd
 import torch
 
 from medimg import atomic
-from medimg.datasets import CachedClassificationDataset, make_loader, read_split
+from medimg.datasets import CachedClassificationDataset, CachedSegmentationDataset, make_loader, read_split
 from medimg.evaluation import figures
 from medimg.evaluation.classification_report import classification_report
 from medimg.evaluation.gradcam import grad_cam, hottest_slice
-from medimg.evaluation.model_card import render_model_card
+from medimg.evaluation.model_card import render_model_card, render_segmentation_card
 from medimg.evaluation.plot_data import calibration_points, confusion_rows, pr_points, roc_band, roc_points
+from medimg.evaluation.segmentation_report import case_table, segmentation_report
 from medimg.layout import ProjectPaths
 from medimg.manifest import write_parquet
 from medimg.models import build_model
 from medimg.models.catalog import CATALOG
-from medimg.params import Params, ParamsError
+from medimg.params import Params
 from medimg.tracking import flatten, pipeline_key, tracking_run
 from medimg.training.checkpoint import load_checkpoint
 from medimg.training.curves import plot_curves
@@ -90,13 +91,107 @@ def _explain(model, rows, evaluated, threshold, params, paths) -> list[str]:
     return written
 
 
+def _quarantined(paths: ProjectPaths):
+    summary = paths.reports / "ingest_summary.json"
+    if not summary.exists():
+        return "unknown (no reports/ingest_summary.json)"
+    return json.loads(summary.read_text()).get("by_status", {}).get("quarantined", 0)
+
+
+def _training_figures(params: Params, paths: ProjectPaths) -> list[str]:
+    written = []
+    for stage in params.train.stages:
+        history = paths.stage_dir(stage.name) / "history.json"
+        if history.exists():
+            target = paths.reports / "figures" / f"training_{stage.name}.png"
+            plot_curves(json.loads(history.read_text())["history"], stage.early_stopping.metric, target,
+                        f"{params.model.name}, stage {stage.name}")
+            written.append(target.name)
+    return written
+
+
+def _track(params: Params, paths: ProjectPaths, figures_by_name: dict, written: list[str]) -> None:
+    spec, reports = params.evaluate, paths.reports
+    with tracking_run(params.tracking, "evaluate", {"step": "evaluate"},
+                      parent_key=pipeline_key(params, paths.index)) as tracker:
+        tracker.log_params(flatten({"evaluate": spec.model_dump()}))
+        tracker.log_metrics({f"{spec.split}_{k}": v for k, v in figures_by_name.items() if isinstance(v, float)})
+        for path in (reports / "metrics.json", reports / "evaluation.json", reports / "model_card.md"):
+            tracker.log_artifact(path)
+        for name in written:
+            tracker.log_artifact(reports / "figures" / name, "figures")
+
+
+@torch.no_grad()
+def _predict_masks(model, rows: pd.DataFrame, params: Params, paths: ProjectPaths, device):
+    dataset = CachedSegmentationDataset(rows, paths.processed)
+    loader = make_loader(dataset, params.train.batch_size, params.train.num_workers, 0, train=False)
+    images, truths, predictions = [], [], []
+    for x, y in loader:
+        predictions += list(model(x.to(device)).argmax(1).cpu().numpy())
+        truths += list(y.numpy())
+        images += list(x[:, 0].numpy())
+    return images, truths, predictions
+
+
+def _evaluate_segmentation(params: Params, paths: ProjectPaths) -> dict:
+    """Per-case Dice, IoU, precision, recall, HD95, ASSD and volume difference on the evaluated split."""
+    spec, names = params.evaluate, params.data.class_names
+    device = pick_device(params.train.device)
+    model = load_final_model(params, paths).to(device)
+    rows = read_split(paths.index, spec.split)
+    images, truths, predictions = _predict_masks(model, rows, params, paths, device)
+    cases = case_table(predictions, truths, list(rows["cache_spacing"]), len(names))
+    keys = rows[["series_key", "patient_key", *spec.subgroups]].reset_index(drop=True)
+    cases = cases.join(keys, on="case")
+    report = segmentation_report(cases, names, spec.subgroups, spec)
+    report.update(split=spec.split, class_names=names, checkpoint=str(final_checkpoint(params, paths)))
+    figures_by_name: dict = {"n": report["cases"]}
+    for name, block in report["classes"].items():
+        prefix = "" if len(report["classes"]) == 1 else f"{name}_"
+        for key, value in block["metrics"].items():
+            figures_by_name[prefix + key] = value
+            if key in block["ci95"]:
+                figures_by_name[f"{prefix}{key}_low"] = block["ci95"][key]["low"]
+                figures_by_name[f"{prefix}{key}_high"] = block["ci95"][key]["high"]
+    reports = paths.reports
+    atomic.write_json(reports / "metrics.json", {"split": spec.split, **figures_by_name})
+    atomic.write_json(reports / "evaluation.json", report)
+    table = cases.drop(columns=[c for c in spec.subgroups if c in cases]).assign(
+        split=spec.split, **{"class": [names[int(c)] for c in cases["class"]]})
+    write_parquet(table.drop(columns=["case"]), reports / "predictions.parquet")
+    for plot in ("roc", "pr", "calibration", "confusion"):  # declared in dvc.yaml; classification only
+        atomic.write_json(reports / "plots" / f"{plot}.json", {plot: []})
+    written = []
+    dice = cases.groupby("case")["dice"].mean()
+    for kind, case in (("best", int(dice.idxmax())), ("worst", int(dice.idxmin()))):
+        truth, pred, image = truths[case], predictions[case], images[case]
+        if truth.ndim == 3:  # the slice with the most reference (or predicted) foreground
+            z = int(np.argmax((truth > 0).sum((1, 2)) + (pred > 0).sum((1, 2))))
+            truth, pred, image = truth[z], pred[z], image[z]
+        name = f"segmentation_{kind}_case.png"
+        figures.segmentation_figure(image, truth, pred, f"{kind} case on this split (Dice {dice[case]:.2f})",
+                                    reports / "figures" / name)
+        written.append(name)
+    written += _training_figures(params, paths)
+    index = pd.read_parquet(paths.index)
+    card = render_segmentation_card({
+        "model": params.model.name, "task_description": f"segmentation of {', '.join(names[1:])}",
+        "stages": [s.model_dump() for s in params.train.stages], "class_names": names,
+        "counts": index["split"].value_counts().to_dict(), "quarantined": _quarantined(paths), "report": report,
+        "split": spec.split, "figures": [f"figures/{f}" for f in written], "resamples": spec.bootstrap.resamples})
+    atomic.write_text(reports / "model_card.md", card)
+    _track(params, paths, figures_by_name, written)
+    return {"metrics": str(reports / "metrics.json"), "model_card": str(reports / "model_card.md"),
+            **{k: v for k, v in figures_by_name.items() if k in ("n", "dice_mean", "dice_mean_low", "dice_mean_high",
+                                                                   "hd95_mm_median")}}
+
+
 def run_evaluate(params: Params, paths: ProjectPaths) -> dict:
     """Write reports/metrics.json, evaluation.json, predictions.parquet, plots/*.json, figures/*.png and
     model_card.md, and log them to MLflow."""
-    info = CATALOG[params.model.name]
-    if info.task != "classification":
-        raise ParamsError(f"model.name: {params.model.name} segments; the evaluate step reports classification "
-                          "models (per-case segmentation metrics are in medimg.metrics.segmentation)")
+    if CATALOG[params.model.name].task == "segmentation":
+        return _evaluate_segmentation(params, paths)
     spec, names = params.evaluate, params.data.class_names
     device = pick_device(params.train.device)
     model = load_final_model(params, paths).to(device)
@@ -140,30 +235,14 @@ def run_evaluate(params: Params, paths: ProjectPaths) -> dict:
                                               figs / "roc.png").name)
         written.append(figures.calibration_figure(calibration, m["brier"], m["ece"], figs / "calibration.png").name)
         written += _explain(model, rows, evaluated, threshold, params, paths)
-    for stage in params.train.stages:
-        history = paths.stage_dir(stage.name) / "history.json"
-        if history.exists():
-            target = figs / f"training_{stage.name}.png"
-            plot_curves(json.loads(history.read_text())["history"], stage.early_stopping.metric, target,
-                        f"{params.model.name}, stage {stage.name}")
-            written.append(target.name)
-    summary_path = paths.reports / "ingest_summary.json"
-    quarantined = (json.loads(summary_path.read_text()).get("by_status", {}).get("quarantined", 0)
-                   if summary_path.exists() else "unknown (no reports/ingest_summary.json)")
+    written += _training_figures(params, paths)
     card = render_model_card({
         "model": params.model.name, "task_description": f"{' vs '.join(names)} classification",
         "stages": [s.model_dump() for s in params.train.stages], "class_names": names,
-        "counts": _counts(pd.read_parquet(paths.index), names), "quarantined": quarantined, "report": report,
+        "counts": _counts(pd.read_parquet(paths.index), names), "quarantined": _quarantined(paths), "report": report,
         "split": spec.split, "figures": [f"figures/{f}" for f in written], "resamples": spec.bootstrap.resamples})
     atomic.write_text(reports / "model_card.md", card)
-    with tracking_run(params.tracking, "evaluate", {"step": "evaluate"},
-                      parent_key=pipeline_key(params, paths.index)) as tracker:
-        tracker.log_params(flatten({"evaluate": spec.model_dump()}))
-        tracker.log_metrics({f"{spec.split}_{k}": v for k, v in headline(report).items() if isinstance(v, float)})
-        for path in (reports / "metrics.json", reports / "evaluation.json", reports / "model_card.md"):
-            tracker.log_artifact(path)
-        for name in written:
-            tracker.log_artifact(figs / name, "figures")
+    _track(params, paths, headline(report), written)
     return {"metrics": str(reports / "metrics.json"), "model_card": str(reports / "model_card.md"),
             **{k: v for k, v in headline(report).items() if k in ("n", "auc", "auc_low", "auc_high", "sensitivity",
                                                                     "specificity", "quadratic_kappa")}}

@@ -40,17 +40,18 @@ def _save(target: Path, array: np.ndarray) -> None:
     atomic.write_with(target, lambda tmp: np.save(tmp, array), suffix=".npy")
 
 
-def cache_one(job: CacheJob) -> str | None:
-    """Write one cached tensor (and mask); returns the reason instead if the recipe rejects the item."""
+def cache_one(job: CacheJob) -> tuple[str | None, list[float] | None]:
+    """Write one cached tensor (and mask): (None, its voxel spacing), or (the reason, None) if the
+    recipe rejects the item."""
     recipe = preprocess_volume if job.ndim == 3 else preprocess_picture
     try:
-        tensor, mask = recipe(read_nifti(job.image), job.spec, read_nifti(job.mask) if job.mask else None)
+        prepared = recipe(read_nifti(job.image), job.spec, read_nifti(job.mask) if job.mask else None)
     except Rejected as exc:
-        return exc.reason
-    if job.mask_target is not None and mask is not None:
-        _save(job.mask_target, mask)  # mask first: an image file present means the item is complete
-    _save(job.target, tensor)
-    return None
+        return exc.reason, None
+    if job.mask_target is not None and prepared.mask is not None:
+        _save(job.mask_target, prepared.mask)  # mask first: an image file present means the item is complete
+    _save(job.target, prepared.tensor)
+    return None, list(prepared.spacing)
 
 
 def prune_cache(cache_dir: Path, keep: set[str]) -> int:
@@ -64,12 +65,21 @@ def prune_cache(cache_dir: Path, keep: set[str]) -> int:
     return removed
 
 
-def _compute(todo: list[CacheJob], workers: int) -> list[str | None]:
+def _compute(todo: list[CacheJob], workers: int) -> list[tuple[str | None, list[float] | None]]:
     bar = dict(total=len(todo), desc="preprocess", unit="item")
     if workers > 1 and len(todo) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             return list(tqdm(pool.map(cache_one, todo), **bar))
     return [cache_one(job) for job in tqdm(todo, **bar)]
+
+
+def _known_spacings(index_path: Path) -> dict[str, list[float]]:
+    if not index_path.exists():
+        return {}
+    index = pd.read_parquet(index_path)
+    if "cache_spacing" not in index:
+        return {}
+    return {k: [float(v) for v in s] for k, s in zip(index["cache_key"], index["cache_spacing"])}
 
 
 def _file_digest(path: Path) -> str:
@@ -92,19 +102,23 @@ def run_preprocess(params: Params, paths: ProjectPaths) -> dict:
     spec = params.preprocess
     rows = plan_cache(usable(read_manifest(paths.manifest)), paths, spec)
     paths.cache.mkdir(parents=True, exist_ok=True)
+    # the spacing of reused tensors comes from the previous index; an item without one is recomputed
+    known = _known_spacings(paths.index)
     todo = [CacheJob(paths.interim / r.volume_path,
                      paths.interim / r.mask_path if isinstance(r.mask_path, str) and r.mask_path else None,
                      int(r.ndim), paths.processed / r.cache_path,
                      paths.processed / r.mask_cache_path if r.mask_cache_path else None, spec)
-            for r in rows.itertuples() if not (paths.processed / r.cache_path).exists()]
+            for r in rows.itertuples() if not (paths.processed / r.cache_path).exists() or r.cache_key not in known]
     results = _compute(todo, min(spec.workers or os.cpu_count() or 1, max(len(todo), 1)))
-    failures = {job.target.name: reason for job, reason in zip(todo, results) if reason}
+    failures = {job.target.name: reason for job, (reason, _) in zip(todo, results) if reason}
+    known.update({job.target.stem: spacing for job, (_, spacing) in zip(todo, results) if spacing is not None})
     rejected = {key: failures[Path(c).name] for key, c in zip(rows["series_key"], rows["cache_path"])
                 if Path(c).name in failures}
     rows = rows[~rows["series_key"].isin(rejected)]
     keep = {Path(c).name for c in rows["cache_path"]} | {Path(m).name for m in rows["mask_cache_path"].dropna()}
     pruned = prune_cache(paths.cache, keep)
-    rows = rows.assign(preprocess=spec.model_dump_json(exclude={"workers"}))
+    rows = rows.assign(cache_spacing=[known[k] for k in rows["cache_key"]],
+                       preprocess=spec.model_dump_json(exclude={"workers"}))
     write_parquet(rows.reset_index(drop=True), paths.index)
     return {"index": str(paths.index), "items": len(rows), "computed": len(todo) - len(failures),
             "reused": len(rows) - len(todo) + len(failures), "pruned": pruned, "rejected": rejected}

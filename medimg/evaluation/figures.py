@@ -85,3 +85,19 @@ def overlay_figure(image: np.ndarray, heat: np.ndarray, title: str, target: Path
     right.imshow(np.ma.masked_less(heat, 0.05), cmap="jet", alpha=0.45, vmin=0, vmax=1)
     fig.suptitle(title, fontsize=9)
     return _save(fig, target)
+
+
+def segmentation_figure(image: np.ndarray, truth: np.ndarray, predicted: np.ndarray, title: str,
+                        target: Path) -> Path:
+    """Image, reference mask and predicted mask on one slice, side by side."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(8.4, 3.2))
+    for ax, overlay, name, colour in ((axes[0], None, "image", None), (axes[1], truth, "reference", "Greens"),
+                                      (axes[2], predicted, "prediction", "Reds")):
+        ax.imshow(image, cmap="gray")
+        if overlay is not None:
+            ax.imshow(np.ma.masked_equal(overlay, 0), cmap=colour, alpha=0.55, vmin=0, vmax=max(overlay.max(), 1))
+        ax.set_title(name, fontsize=8)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, target)

@@ -40,7 +40,8 @@ def case_metrics(predicted: np.ndarray, truth: np.ndarray, spacing: tuple[float,
     """Overlap and surface metrics of one binary case, distances in mm, volumes in mL.
 
     Empty-mask convention: both empty → Dice, IoU, precision, recall 1 and distances 0; exactly
-    one empty → Dice and IoU 0 and the distances undefined (None), counted apart in aggregates.
+    one empty → Dice and IoU 0, the distances undefined (None, counted apart in aggregates), and
+    precision (nothing predicted) or recall (nothing to find) undefined too.
     """
     p, t = predicted.astype(bool), truth.astype(bool)
     voxel_ml = float(np.prod(spacing)) / 1000.0
@@ -50,7 +51,7 @@ def case_metrics(predicted: np.ndarray, truth: np.ndarray, spacing: tuple[float,
     if not p.any() and not t.any():
         return {"dice": 1.0, "iou": 1.0, "precision": 1.0, "recall": 1.0, "hd95_mm": 0.0, "assd_mm": 0.0, **volumes}
     out = {"dice": 2 * tp / (2 * tp + fp + fn), "iou": tp / (tp + fp + fn),
-           "precision": tp / (tp + fp) if tp + fp else 0.0, "recall": tp / (tp + fn) if tp + fn else 0.0,
+           "precision": tp / (tp + fp) if tp + fp else None, "recall": tp / (tp + fn) if tp + fn else None,
            "hd95_mm": None, "assd_mm": None, **volumes}
     if p.any() and t.any():
         both = np.concatenate([_surface_distances(p, t, spacing), _surface_distances(t, p, spacing)])

@@ -27,11 +27,16 @@ def chest():
 ], ids=["lungs-resize", "body-spacing-resize", "body-spacing-crop_pad"])
 def test_mask_follows_every_geometric_step(chest, spec):
     image, label = chest
-    tensor, mask = preprocess_volume(image, spec, label)
+    tensor, mask, spacing = preprocess_volume(image, spec, label)
     assert tensor.shape == (1, *spec.target_shape) and mask.shape == tuple(spec.target_shape)
     assert 0 <= tensor.min() and tensor.max() <= 1
     nodule, lung = tensor[0][mask == 1], tensor[0][(mask == 0) & (tensor[0] < 0.2)]
     assert mask.sum() > 0 and nodule.mean() > lung.mean() + 0.3  # the mask sits on the bright nodule
+    # the reported spacing keeps physical sizes: the nodule's volume in mm³ survives the resizing
+    if spec.shape_mode == "crop_pad":
+        assert spacing == tuple(spec.spacing)
+    original_mm3 = sitk.GetArrayFromImage(label).sum() * np.prod(label.GetSpacing())
+    assert mask.sum() * np.prod(spacing) == pytest.approx(original_mm3, rel=0.35)
 
 
 def test_extra_windows_are_channels_and_zscore_is_one_channel(chest):
@@ -54,7 +59,7 @@ def test_picture_recipe_resizes_image_and_mask_together():
     spec = PreprocessParams(photo={"size": [48, 48]})
     mask = np.zeros((96, 96), np.uint8)
     mask[30:40, 50:60] = 1
-    tensor, small_mask = preprocess_picture(_photo(), spec, sitk.GetImageFromArray(mask))
+    tensor, small_mask, _ = preprocess_picture(_photo(), spec, sitk.GetImageFromArray(mask))
     assert tensor.shape == (3, 48, 48) and 0 <= tensor.min() and tensor.max() <= 1
     assert small_mask.shape == (48, 48) and small_mask[15:20, 25:30].all() and small_mask.sum() == 25
     normed = preprocess_picture(_photo(), spec.model_copy(update={"photo": spec.photo.model_copy(

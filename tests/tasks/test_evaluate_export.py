@@ -94,3 +94,30 @@ def test_predict_reads_a_dicom_series_without_torch(tiny, exported):
     result = json.loads(proc.stdout)
     assert len(result) == 1 and result[0]["prediction"] in params.data.class_names
     assert abs(sum(result[0]["probabilities"].values()) - 1.0) < 1e-5
+
+
+def test_a_segmentation_model_is_evaluated_per_case_in_millimetres(tiny, preprocessed, tmp_path):
+    from medimg.layout import ProjectPaths
+    from medimg.params_file import load_params
+    from tasks.evaluate import run_evaluate
+    from tasks.train import run_train
+
+    params, paths = tiny
+    seg = load_params(paths.root / "params.yaml", [
+        "model.name=unet3d", "loss.name=ce_dice", "tracking.enabled=false", f"data.models_dir={tmp_path / 'm'}",
+        f"data.reports_dir={tmp_path / 'r'}", "train.stages[0].early_stopping.metric=dice",
+        "train.stages[1].early_stopping.metric=dice", "data.class_names=[background, nodule]"])
+    seg_paths = ProjectPaths.from_params(seg, paths.root)
+    for stage in seg.train.stages:
+        run_train(seg, seg_paths, stage.name)
+    result = run_evaluate(seg, seg_paths)
+    report = json.loads((tmp_path / "r" / "evaluation.json").read_text())
+    test_rows = pd.read_parquet(paths.index).query("split == 'test'")
+    assert report["cases"] == result["n"] == len(test_rows)
+    nodule = report["classes"]["nodule"]
+    assert 0.0 <= nodule["metrics"]["dice_mean"] <= 1.0 and "hd95_mm_median" in nodule["metrics"]
+    assert set(nodule["subgroups"]) == {"manufacturer"}
+    cases = pd.read_parquet(tmp_path / "r" / "predictions.parquet")
+    assert len(cases) == len(test_rows) and {"dice", "hd95_mm", "assd_mm", "volume_difference_ml"} <= set(cases)
+    assert "Empty masks:" in (tmp_path / "r" / "model_card.md").read_text()
+    assert (tmp_path / "r" / "figures" / "segmentation_worst_case.png").exists()

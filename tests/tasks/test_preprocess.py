@@ -23,8 +23,13 @@ def test_cache_holds_one_windowed_tensor_per_item(tiny, preprocessed):
 
 def test_rerun_reuses_everything_and_a_new_window_recomputes_into_new_keys(tiny, preprocessed, tmp_path):
     params, paths = tiny
+    before = pd.read_parquet(paths.index)
     again = run_preprocess(params, paths)
     assert again["computed"] == 0 and again["reused"] == 12 and again["pruned"] == 0
+    # reused tensors keep the voxel spacing recorded when they were computed
+    after = pd.read_parquet(paths.index)
+    assert [list(s) for s in after["cache_spacing"]] == [list(s) for s in before["cache_spacing"]]
+    assert all(len(s) == 3 and min(s) > 0 for s in after["cache_spacing"])
     # a copy of the project, so the session's cache stays as the other tests expect it
     other = params.model_copy(update={"preprocess": params.preprocess.model_copy(
         update={"window": params.preprocess.window.model_copy(update={"preset": "mediastinum"})})})
