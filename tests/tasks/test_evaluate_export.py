@@ -70,6 +70,19 @@ def test_onnx_export_matches_torch_and_has_a_dynamic_batch(tiny, exported):
     assert not list(paths.artifacts.glob("*.data"))  # weights are inside the one file
 
 
+def test_export_report_evaluates_and_times_every_variant(tiny, exported):
+    params, paths = tiny
+    report = json.loads((paths.artifacts / "export_report.json").read_text())
+    assert set(report["quality"]) == {"ort_fp32", "ort_fp16", "ort_int8_static", "ort_int8_dynamic"}
+    assert report["key_metric"] == "auc" and report["quality"]["ort_fp32"]["delta"] == 0.0
+    for figures in report["quality"].values():
+        assert figures["deployable"] == (figures["delta"] is not None and figures["delta"] >= -params.export.max_metric_drop)
+    assert report["bytes"]["ort_int8_static"] < report["bytes"]["ort_fp32"]
+    for size in ("batch1", "batch8"):
+        assert set(report["latency_ms"][size]) == {"torch_eager", "ort_fp32", "ort_int8_static", "ort_int8_dynamic"}
+        assert all(v > 0 for v in report["latency_ms"][size].values())
+
+
 def test_parity_check_fails_loudly_on_a_different_model(tiny, exported):
     import torch
 

@@ -1,0 +1,47 @@
+"""Every registered model exports to ONNX with a dynamic batch, matches torch in onnxruntime, and
+its INT8 and FP16 variants load and run."""
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from medimg.models import build_model
+from medimg.models.catalog import CATALOG
+from medimg.onnx_export import check_parity, export_onnx, ort_session
+from medimg.params import ModelParams
+from medimg.quantization import convert_fp16, quantize_int8_dynamic, quantize_int8_static
+
+
+@pytest.mark.parametrize("name", sorted(CATALOG))
+def test_export_keeps_parity_with_a_dynamic_batch(name, tmp_path):
+    info = CATALOG[name]
+    torch.manual_seed(0)
+    model = build_model(ModelParams(name=name, width=4, head_hidden=8, pool_sizes=[1, 2])).eval()
+    shape = (1, 32, 32, 32) if info.ndim == 3 else (1, 64, 64)
+    batch = torch.rand(3, *shape)
+    path = export_onnx(model, batch[:1], tmp_path / "model.onnx", 18)
+    dim = onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim[0]
+    assert dim.dim_param and not dim.dim_value
+    result = check_parity(model, ort_session(path), batch, 1e-4)  # 3 samples through a graph traced with 1
+    assert result["same_predictions"] and result["max_abs_diff"] <= 1e-4
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet3d_18", "unet2d"])
+def test_quantized_and_half_precision_variants_run_close_to_fp32(name, tmp_path):
+    info = CATALOG[name]
+    torch.manual_seed(0)
+    model = build_model(ModelParams(name=name, width=8, head_hidden=16)).eval()
+    shape = (1, 32, 32, 32) if info.ndim == 3 else (1, 64, 64)
+    samples = torch.rand(6, *shape)
+    fp32 = export_onnx(model, samples[:1], tmp_path / "model.onnx", 18)
+    variants = [quantize_int8_static(fp32, tmp_path / "int8.onnx", "input", iter(list(samples.numpy()))),
+                quantize_int8_dynamic(fp32, tmp_path / "dyn.onnx"), convert_fp16(fp32, tmp_path / "fp16.onnx")]
+    expected = ort_session(fp32).run(None, {"input": samples.numpy()})[0]
+    for path in variants:
+        assert path.stat().st_size < fp32.stat().st_size, path.name
+        got = ort_session(path).run(None, {"input": samples.numpy()})[0]
+        assert got.shape == expected.shape and np.isfinite(got).all()
+        assert np.abs(got - expected).max() < 0.25 * (np.abs(expected).max() + 1e-3), path.name
+    graph = onnx.load(str(variants[0])).graph
+    assert any(node.op_type == "QuantizeLinear" for node in graph.node)  # QDQ form
