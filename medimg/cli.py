@@ -58,11 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
                                "ingest OUT_DIR --out /tmp/edge-out --set data.label_column=case")
     edge.add_argument("out_dir", type=Path, metavar="OUT_DIR")
 
-    predict = commands.add_parser("predict", help="run an exported model on a DICOM series folder or volume",
+    predict = commands.add_parser("predict", help="run an exported model on a DICOM series, volume or picture",
                                   description="Apply the exported preprocessing and ONNX model (no torch "
-                                  "needed) to INPUT and print JSON predictions.")
+                                  "needed) to INPUT (a DICOM series folder, a NIfTI volume, or for 2D models a "
+                                  "PNG/JPEG or single DICOM file) and print JSON predictions; segmentation "
+                                  "models write mask_<n>.nii.gz in the input's geometry.")
     predict.add_argument("input", type=Path, metavar="INPUT")
     predict.add_argument("--model", type=Path, default=Path("artifacts"), metavar="ARTIFACTS_DIR")
+    predict.add_argument("--out", type=Path, default=Path("."), metavar="OUT_DIR",
+                         help="where segmentation masks go (default: the current folder)")
+    predict.add_argument("--variant", default="ort_fp32",
+                         choices=["ort_fp32", "ort_fp16", "ort_int8_static", "ort_int8_dynamic"],
+                         help="which exported model to run (default ort_fp32)")
     return parser
 
 
@@ -126,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "predict":
             from medimg.inference import predict
-            print(json.dumps(predict(args.input, args.model), indent=2))
+            print(json.dumps(predict(args.input, args.model, args.out, args.variant), indent=2))
             return 0
         if args.command == "edge-cases":
             from medimg.demo.edge_cases import CASES, write_edge_cases

@@ -1,7 +1,9 @@
 """Torch-free inference on an exported bundle: the deployment side of `medimg predict`.
 
-It reads a DICOM series folder or a NIfTI volume, replays the training recipe from
-preprocess.json (the same `preprocess_ct` the preprocess step used) and runs onnxruntime.
+It reads a DICOM series folder, a NIfTI volume, or a 2D picture (PNG/JPEG or a single-frame DICOM
+such as a radiograph), replays the training recipe from preprocess.json (the same functions the
+preprocess step used) and runs onnxruntime. Segmentation masks are written as NIfTI in the
+input's original geometry.
 """
 
 from __future__ import annotations
@@ -13,26 +15,48 @@ import numpy as np
 import onnxruntime as ort
 import SimpleITK as sitk
 
+from medimg import atomic
 from medimg.dicom.convert import read_folder_volumes
 from medimg.params import GeometryPolicy, PreprocessParams
-from medimg.preprocessing import preprocess_ct
+from medimg.preprocessing import preprocess_picture, preprocess_volume
+
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 class BundleError(ValueError):
     pass
 
 
-def load_bundle(folder: Path) -> tuple[dict, ort.InferenceSession]:
-    spec_path, model_path = folder / "preprocess.json", folder / "model.onnx"
-    for required in (spec_path, model_path):
-        if not required.exists():
-            raise BundleError(f"{required}: missing; point --model at an exported artifacts folder")
+def load_bundle(folder: Path, variant: str = "ort_fp32") -> tuple[dict, ort.InferenceSession]:
+    spec_path = folder / "preprocess.json"
+    if not spec_path.exists():
+        raise BundleError(f"{spec_path}: missing; point --model at an exported artifacts folder")
     spec = json.loads(spec_path.read_text())
+    models = spec.get("models", {"ort_fp32": "model.onnx"})
+    if variant not in models:
+        raise BundleError(f"--variant {variant}: this bundle has {sorted(models)}")
+    model_path = folder / models[variant]
+    if not model_path.exists():
+        raise BundleError(f"{model_path}: missing; re-run the export step")
     return spec, ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
 
 
-def read_volumes(source: Path, policy: GeometryPolicy) -> list[sitk.Image]:
-    """One image per usable series in a DICOM folder (converted as ingest does), or a NIfTI volume."""
+def read_inputs(source: Path, spec: dict) -> list[sitk.Image]:
+    """The images to predict on: one per usable series of a DICOM folder (converted as ingest does),
+    a NIfTI volume, or one 2D picture."""
+    policy = GeometryPolicy.model_validate(spec.get("ingest_geometry", {}))
+    if spec.get("ndim", 3) == 2:
+        if source.is_file() and source.suffix.lower() in PICTURE_SUFFIXES:
+            from medimg.pictures import read_picture_file
+            return [read_picture_file(source)]
+        if source.is_file():
+            from medimg.dicom.convert import read_dicom_picture
+            from medimg.dicom.headers import read_header
+            headers = read_header(source)
+            if not isinstance(headers, list) or not headers:
+                raise BundleError(f"{source}: not a readable DICOM picture ({getattr(headers, 'reason', 'no frames')})")
+            return [read_dicom_picture(headers[0])]
+        raise BundleError(f"{source}: this model takes 2D pictures; give a PNG/JPEG or a single-frame DICOM file")
     if source.is_file() and source.name.endswith((".nii", ".nii.gz")):
         return [sitk.ReadImage(str(source))]
     if not source.is_dir():
@@ -48,18 +72,42 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
-def predict(source: Path, bundle: Path) -> list[dict]:
-    spec, session = load_bundle(bundle)
+def mask_in_original_geometry(labels: np.ndarray, grid: sitk.Image, original: sitk.Image) -> sitk.Image:
+    """Place the predicted label map on the preprocessed grid, then resample it (nearest) onto the input."""
+    placed = sitk.GetImageFromArray(labels.astype(np.uint8))
+    placed.CopyInformation(grid)
+    return sitk.Resample(placed, original, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+
+
+def predict(source: Path, bundle: Path, out_dir: Path | None = None, variant: str = "ort_fp32") -> list[dict]:
+    spec, session = load_bundle(bundle, variant)
     recipe = PreprocessParams.model_validate(spec["preprocess"])
-    names, threshold = spec["class_names"], spec["positive_threshold"]
+    names = spec["class_names"]
+    segment = spec.get("task") == "segmentation"
     results = []
-    policy = GeometryPolicy.model_validate(spec.get("ingest_geometry", {}))
-    for index, image in enumerate(read_volumes(source, policy)):
-        tensor = preprocess_ct(image, recipe)[None]
-        probs = softmax(session.run(None, {spec["input_name"]: tensor})[0])[0]
-        positive = float(probs[1]) if len(names) == 2 else None
-        label = (names[1] if positive >= threshold else names[0]) if positive is not None else names[int(probs.argmax())]
-        results.append({"series_index": index, "size_xyz": list(image.GetSize()),
-                        "probabilities": {n: round(float(p), 6) for n, p in zip(names, probs)},
-                        "prediction": label, "threshold": threshold})
+    for index, image in enumerate(read_inputs(source, spec)):
+        prepared = (preprocess_picture if spec.get("ndim", 3) == 2 else preprocess_volume)(image, recipe)
+        logits = session.run(None, {spec["input_name"]: prepared.tensor[None]})[0]
+        result: dict = {"item_index": index, "size_xyz": list(image.GetSize()), "model": spec["model"],
+                        "variant": variant}
+        if segment:
+            if prepared.grid is None:
+                raise BundleError("2D segmentation masks are not mapped back yet; use a 3D segmentation model")
+            mask = mask_in_original_geometry(logits[0].argmax(0), prepared.grid, image)
+            target = (out_dir or Path(".")) / f"mask_{index}.nii.gz"
+            atomic.write_with(target, lambda tmp: sitk.WriteImage(mask, str(tmp)), suffix=".nii.gz")
+            counts = np.bincount(sitk.GetArrayViewFromImage(mask).ravel(), minlength=len(names))
+            voxel_ml = float(np.prod(image.GetSpacing())) / 1000.0
+            result.update(mask=str(target), volume_ml={n: round(float(c) * voxel_ml, 3)
+                                                       for n, c in zip(names[1:], counts[1:])})
+        else:
+            probs = softmax(logits)[0]
+            threshold = spec.get("positive_threshold", 0.5)
+            if len(names) == 2:
+                label = names[1] if probs[1] >= threshold else names[0]
+            else:
+                label, threshold = names[int(probs.argmax())], None
+            result.update(probabilities={n: round(float(p), 6) for n, p in zip(names, probs)}, prediction=label,
+                          threshold=threshold)
+        results.append(result)
     return results

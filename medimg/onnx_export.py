@@ -18,16 +18,57 @@ class ParityError(RuntimeError):
     """The exported model does not reproduce the torch model within tolerance."""
 
 
+def _axes(example: torch.Tensor, spatial: bool) -> dict:
+    axes = {0: torch.export.Dim("batch", min=1, max=1024)}
+    if spatial:
+        axes.update({a: torch.export.Dim(f"size{a - 2}", min=16, max=4096) for a in range(2, example.ndim)})
+    return axes
+
+
+def _write(model: torch.nn.Module, example: torch.Tensor, tmp: Path, opset: int, spatial: bool) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (example,), str(tmp), input_names=["input"], output_names=["logits"],
+                          opset_version=opset, dynamo=True, external_data=False,
+                          dynamic_shapes={"x": _axes(example, spatial)})
+
+
+def _matches_at_another_size(model: torch.nn.Module, path: Path, example: torch.Tensor) -> bool:
+    """Whether the graph accepts another batch and spatial size *and* still matches torch there. Export may fix
+    a size, or bake one size's pooling windows into the graph (adaptive pooling), which would run but
+    answer wrongly."""
+    other = torch.rand((2, example.shape[1], *(n + 16 for n in example.shape[2:])),
+                       generator=torch.Generator().manual_seed(0))
+    try:
+        got = ort_session(path).run(None, {"input": other.numpy()})[0]
+    except Exception:  # onnxruntime raises its own exception types for fixed-size inputs
+        return False
+    with torch.no_grad():
+        expected = model(other).numpy()
+    return got.shape == expected.shape and float(np.max(np.abs(got - expected))) <= 1e-4
+
+
+def dynamic_axes(path: Path) -> list[int]:
+    """The input axes the ONNX graph leaves symbolic."""
+    import onnx
+
+    dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
+    return [i for i, d in enumerate(dims) if d.dim_param]
+
+
 def export_onnx(model: torch.nn.Module, example: torch.Tensor, target: Path, opset: int) -> Path:
-    """Write ``target`` as a single self-contained .onnx file (weights inside) with a dynamic batch."""
+    """Write ``target`` as one self-contained .onnx file (weights inside) with a dynamic batch axis and,
+    where the model allows it (fully convolutional, adaptive pooling), dynamic spatial axes too."""
     model = model.eval()
 
     def write(tmp: Path) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(model, (example,), str(tmp), input_names=["input"], output_names=["logits"],
-                              opset_version=opset, dynamo=True, external_data=False,
-                              dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1, max=1024)}})
+        try:
+            _write(model, example, tmp, opset, spatial=True)
+            if _matches_at_another_size(model, tmp, example):
+                return
+        except Exception:  # torch.export refuses shapes the model constrains; fixed spatial size it is
+            pass
+        _write(model, example, tmp, opset, spatial=False)
 
     return atomic.write_with(target, write, suffix=".onnx")
 

@@ -237,6 +237,7 @@ class TrackingParams(Section):
     enabled: bool = True
     uri: str = "sqlite:///mlflow.db"
     experiment: str = "medimg"
+    registered_model: Annotated[str, Field(min_length=1)] = "medimg-model"  # MLflow model registry name
 
 
 class OrchestrationParams(Section):

@@ -18,7 +18,7 @@ from medimg.params import PreprocessParams
 from medimg.problems import ItemProblem
 from medimg.transforms import photo
 from medimg.transforms.geometry import (body_bounding_box, crop, crop_or_pad, resample_to_shape, resample_to_spacing,
-                                        to_canonical)
+                                        to_canonical, window_start)
 from medimg.transforms.intensity import imagenet_normalize, percentile_zscore, window_channels, window_ct
 from medimg.transforms.masks import bounding_box, lung_mask
 
@@ -58,12 +58,26 @@ def _intensity(values: np.ndarray, spec: PreprocessParams) -> np.ndarray:
 
 
 class Prepared(NamedTuple):
-    """A recipe's output: the tensor, its mask (or None) and the voxel spacing in mm of both, (z, y, x)
-    or (y, x), which segmentation metrics in millimetres need."""
+    """A recipe's output: the tensor, its mask (or None), the voxel spacing in mm of both, (z, y, x)
+    or (y, x), which segmentation metrics in millimetres need, and for volumes the output grid (an
+    empty image with the tensor's geometry), onto which a predicted mask is placed to map it back."""
 
     tensor: np.ndarray
     mask: np.ndarray | None
     spacing: tuple[float, ...]
+    grid: sitk.Image | None = None
+
+
+def _grid_of(reference: sitk.Image, shape: list[int], start_zyx: list[int] | None = None) -> sitk.Image:
+    """An empty image of ``shape`` (z, y, x) on ``reference``'s spacing and direction, starting at
+    array index ``start_zyx`` of ``reference`` (or with ``reference``'s own origin)."""
+    grid = sitk.Image([int(n) for n in reversed(shape)], sitk.sitkUInt8)
+    grid.SetSpacing(reference.GetSpacing())
+    grid.SetDirection(reference.GetDirection())
+    origin = reference.GetOrigin() if start_zyx is None else reference.TransformContinuousIndexToPhysicalPoint(
+        [float(i) for i in reversed(start_zyx)])
+    grid.SetOrigin(origin)
+    return grid
 
 
 def _spacing(image: sitk.Image) -> tuple[float, ...]:
@@ -90,6 +104,7 @@ def preprocess_volume(image: sitk.Image, spec: PreprocessParams, mask: sitk.Imag
         values = np.where(lungs, values, spec.window.bounds()[0] if spec.normalize == "window" else values.min())
     if spec.shape_mode == "crop_pad":
         centre = [(s.start + s.stop - 1) / 2 for s in box]
+        grid = _grid_of(image, spec.target_shape, [window_start(n, c) for n, c in zip(spec.target_shape, centre)])
         values = crop_or_pad(values, spec.target_shape, centre, float(values.min()))
         mask_values = (crop_or_pad(sitk.GetArrayFromImage(mask), spec.target_shape, centre, 0)
                        if mask is not None else None)
@@ -103,8 +118,9 @@ def preprocess_volume(image: sitk.Image, spec: PreprocessParams, mask: sitk.Imag
                                        sitk.sitkNearestNeighbor, antialias=False)
             mask_values = sitk.GetArrayFromImage(shrunk)
         spacing = _spacing(resized)
+        grid = _grid_of(resized, spec.target_shape)
     tensor = _intensity(values, spec).astype(np.float32)
-    return Prepared(tensor, mask_values.astype(np.uint8) if mask_values is not None else None, spacing)
+    return Prepared(tensor, mask_values.astype(np.uint8) if mask_values is not None else None, spacing, grid)
 
 
 def preprocess_ct(image: sitk.Image, spec: PreprocessParams) -> np.ndarray:

@@ -46,6 +46,19 @@ class Tracker:
             clean = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and v is not None}
             self._mlflow.log_metrics(clean, step=step)
 
+    def register_onnx_model(self, path: Path, registered_name: str, example, output) -> str | None:
+        """Log the ONNX model with its input/output signature and register it as a new version of
+        ``registered_name`` in the MLflow model registry; returns the version."""
+        if not self._mlflow:
+            return None
+        import mlflow.onnx
+        import onnx
+        from mlflow.models import infer_signature
+
+        info = mlflow.onnx.log_model(onnx.load(str(path)), name="model", registered_model_name=registered_name,
+                                     signature=infer_signature(example, output))
+        return str(info.registered_model_version)
+
     def log_artifact(self, path: Path, folder: str | None = None) -> None:
         if self._mlflow and Path(path).exists():
             self._mlflow.log_artifact(str(path), artifact_path=folder)

@@ -14,9 +14,10 @@ from medimg.layout import ProjectPaths
 from medimg.metrics.classification import quadratic_kappa, rank_auc
 from medimg.metrics.segmentation import dice_per_case
 from medimg.models.catalog import CATALOG
-from medimg.onnx_export import check_parity, export_onnx, median_latency_ms, ort_session
+from medimg.onnx_export import check_parity, dynamic_axes, export_onnx, median_latency_ms, ort_session
 from medimg.params import Params
 from medimg.quantization import convert_fp16, quantize_int8_dynamic, quantize_int8_static
+from medimg.tracking import flatten, pipeline_key, tracking_run
 from tasks.evaluate import final_checkpoint, load_final_model
 
 VARIANTS = {"ort_fp32": "model.onnx", "ort_fp16": "model.fp16.onnx", "ort_int8_static": "model.int8.onnx",
@@ -97,10 +98,24 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
               "ingest_geometry": params.ingest.geometry.model_dump()}
     atomic.write_json(art / "preprocess.json", bundle)
     report = {"checkpoint": str(final_checkpoint(params, paths)), "opset": spec.opset, "parity": parity,
+              "dynamic_axes": dynamic_axes(onnx_path),
               "bytes": {name: (art / file).stat().st_size for name, file in VARIANTS.items()},
               "test_items": len(test), "key_metric": metric, "quality": quality, "max_metric_drop": spec.max_metric_drop,
               "latency_ms": latency, "latency_rule": "median of 20 runs after 3 warm-up runs",
               "threads": spec.threads or "runtime default"}
-    atomic.write_json(art / "export_report.json", report)
+    with tracking_run(params.tracking, "export", {"step": "export"},
+                      parent_key=pipeline_key(params, paths.index)) as tracker:
+        tracker.log_params(flatten({"export": spec.model_dump()}))
+        tracker.log_metrics({f"{name}_{key}": value for name, figures in quality.items()
+                             for key, value in figures.items() if isinstance(value, float)})
+        tracker.log_metrics({f"latency_ms_{size}_{name}": value for size, row in latency.items()
+                             for name, value in row.items()})
+        example = batch[:1].numpy()
+        version = tracker.register_onnx_model(onnx_path, params.tracking.registered_model, example,
+                                              sessions["ort_fp32"].run(None, {"input": example})[0])
+        report["registered_model"] = {"name": params.tracking.registered_model, "version": version}
+        atomic.write_json(art / "export_report.json", report)
+        for path in (art / "export_report.json", art / "preprocess.json"):
+            tracker.log_artifact(path, "bundle")
     return {"model": str(onnx_path), "max_abs_diff": parity["max_abs_diff"], "quality": quality,
             "latency_ms": latency}

@@ -68,12 +68,17 @@ def resample_to_spacing(image: sitk.Image, spacing_zyx: list[float], interpolato
                          image.GetDirection(), default, output)
 
 
+def window_start(want: int, middle: float) -> int:
+    """First array index of a ``want``-voxel window whose voxel centres are symmetric about ``middle``."""
+    return int(np.floor(middle - (want - 1) / 2 + 0.5))
+
+
 def crop_or_pad(volume: np.ndarray, shape: list[int], centre: list[float], fill: float) -> np.ndarray:
     """A ``shape`` window of ``volume`` centred on ``centre`` (array index), padded with ``fill`` outside."""
     out = np.full(shape, fill, dtype=volume.dtype)
     source, target = [], []
     for size, want, middle in zip(volume.shape, shape, centre):
-        start = int(np.floor(middle - (want - 1) / 2 + 0.5))  # voxel centres symmetric about centre
+        start = window_start(want, middle)
         lo, hi = max(start, 0), min(start + want, size)
         if hi <= lo:
             return out

@@ -27,7 +27,7 @@ def chest():
 ], ids=["lungs-resize", "body-spacing-resize", "body-spacing-crop_pad"])
 def test_mask_follows_every_geometric_step(chest, spec):
     image, label = chest
-    tensor, mask, spacing = preprocess_volume(image, spec, label)
+    tensor, mask, spacing, grid = preprocess_volume(image, spec, label)
     assert tensor.shape == (1, *spec.target_shape) and mask.shape == tuple(spec.target_shape)
     assert 0 <= tensor.min() and tensor.max() <= 1
     nodule, lung = tensor[0][mask == 1], tensor[0][(mask == 0) & (tensor[0] < 0.2)]
@@ -37,6 +37,12 @@ def test_mask_follows_every_geometric_step(chest, spec):
         assert spacing == tuple(spec.spacing)
     original_mm3 = sitk.GetArrayFromImage(label).sum() * np.prod(label.GetSpacing())
     assert mask.sum() * np.prod(spacing) == pytest.approx(original_mm3, rel=0.35)
+    # the grid maps the preprocessed mask back onto the original scan: the nodule lands where it was
+    placed = sitk.GetImageFromArray(mask)
+    placed.CopyInformation(grid)
+    back = sitk.GetArrayFromImage(sitk.Resample(placed, label, sitk.Transform(), sitk.sitkNearestNeighbor, 0))
+    truth = sitk.GetArrayFromImage(label) > 0
+    assert 2 * (back.astype(bool) & truth).sum() / (back.astype(bool).sum() + truth.sum()) > 0.7
 
 
 def test_extra_windows_are_channels_and_zscore_is_one_channel(chest):
@@ -59,7 +65,7 @@ def test_picture_recipe_resizes_image_and_mask_together():
     spec = PreprocessParams(photo={"size": [48, 48]})
     mask = np.zeros((96, 96), np.uint8)
     mask[30:40, 50:60] = 1
-    tensor, small_mask, _ = preprocess_picture(_photo(), spec, sitk.GetImageFromArray(mask))
+    tensor, small_mask, _, _ = preprocess_picture(_photo(), spec, sitk.GetImageFromArray(mask))
     assert tensor.shape == (3, 48, 48) and 0 <= tensor.min() and tensor.max() <= 1
     assert small_mask.shape == (48, 48) and small_mask[15:20, 25:30].all() and small_mask.sum() == 25
     normed = preprocess_picture(_photo(), spec.model_copy(update={"photo": spec.photo.model_copy(

@@ -109,16 +109,21 @@ def test_predict_reads_a_dicom_series_without_torch(tiny, exported):
     assert abs(sum(result[0]["probabilities"].values()) - 1.0) < 1e-5
 
 
-def test_a_segmentation_model_is_evaluated_per_case_in_millimetres(tiny, preprocessed, tmp_path):
+def test_a_segmentation_model_is_evaluated_in_mm_exported_and_predicts_masks_in_the_input_geometry(
+        tiny, preprocessed, tmp_path):
+    import SimpleITK as sitk
+
     from medimg.layout import ProjectPaths
     from medimg.params_file import load_params
     from tasks.evaluate import run_evaluate
+    from tasks.export import run_export
     from tasks.train import run_train
 
     params, paths = tiny
     seg = load_params(paths.root / "params.yaml", [
         "model.name=unet3d", "loss.name=ce_dice", "tracking.enabled=false", f"data.models_dir={tmp_path / 'm'}",
-        f"data.reports_dir={tmp_path / 'r'}", "train.stages[0].early_stopping.metric=dice",
+        f"data.reports_dir={tmp_path / 'r'}", f"data.artifacts_dir={tmp_path / 'a'}",
+        "train.stages[0].early_stopping.metric=dice",
         "train.stages[1].early_stopping.metric=dice", "data.class_names=[background, nodule]"])
     seg_paths = ProjectPaths.from_params(seg, paths.root)
     for stage in seg.train.stages:
@@ -134,3 +139,31 @@ def test_a_segmentation_model_is_evaluated_per_case_in_millimetres(tiny, preproc
     assert len(cases) == len(test_rows) and {"dice", "hd95_mm", "assd_mm", "volume_difference_ml"} <= set(cases)
     assert "Empty masks:" in (tmp_path / "r" / "model_card.md").read_text()
     assert (tmp_path / "r" / "figures" / "segmentation_worst_case.png").exists()
+
+    exported = run_export(seg, seg_paths)
+    assert exported["max_abs_diff"] <= 1e-4 and "dice" in exported["quality"]["ort_int8_static"]
+    series = sorted({p.parent for p in paths.raw.rglob("*.dcm") if p.parent.parent.parent == paths.raw})[0]
+    proc = subprocess.run([sys.executable, "-c", BLOCK_TORCH, "predict", str(series), "--model", str(tmp_path / "a"),
+                           "--out", str(tmp_path / "masks"), "--variant", "ort_int8_static"],
+                          capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)[0]
+    mask = sitk.ReadImage(result["mask"])
+    from medimg.dicom.convert import read_folder_volumes
+    from medimg.params import GeometryPolicy
+    original = read_folder_volumes(series, GeometryPolicy())[0]
+    assert mask.GetSize() == original.GetSize() and mask.GetSpacing() == pytest.approx(original.GetSpacing())
+    assert mask.GetOrigin() == pytest.approx(original.GetOrigin()) and "nodule" in result["volume_ml"]
+
+
+def test_export_registers_the_model_with_its_signature_in_mlflow(tiny, exported):
+    import mlflow
+
+    params, paths = tiny
+    report = json.loads((paths.artifacts / "export_report.json").read_text())
+    name, version = report["registered_model"]["name"], report["registered_model"]["version"]
+    client = mlflow.MlflowClient(tracking_uri=params.tracking.uri, registry_uri=params.tracking.uri)
+    assert version in {str(v.version) for v in client.search_model_versions(f"name='{name}'")}
+    source = client.get_model_version(name, version).source  # the logged model, with its signature
+    info = mlflow.models.get_model_info(source)
+    assert list(info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"][1:]) == [1, 32, 32, 32]

@@ -1,0 +1,45 @@
+"""`medimg predict` on a 2D picture with a 2D classifier bundle, with torch import blocked."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+
+from medimg.models import build_model
+from medimg.onnx_export import export_onnx
+from medimg.params import ModelParams, PreprocessParams
+from tests.conftest import REPO
+
+BLOCK_TORCH = "import sys; sys.modules['torch'] = None; from medimg.cli import main; sys.exit(main())"
+
+
+def test_a_photo_is_preprocessed_as_in_training_and_classified_without_torch(tmp_path):
+    torch.manual_seed(0)
+    model = build_model(ModelParams(name="mobilenet_v3_small", in_channels=3, head_hidden=8, num_classes=3)).eval()
+    recipe = PreprocessParams(photo={"size": [64, 64]})
+    bundle = tmp_path / "artifacts"
+    export_onnx(model, torch.rand(1, 3, 64, 64), bundle / "model.onnx", 18)
+    (bundle / "preprocess.json").write_text(json.dumps({
+        "task": "classification", "ndim": 2, "model": "mobilenet_v3_small", "class_names": ["0", "1", "2"],
+        "input_name": "input", "models": {"ort_fp32": "model.onnx"}, "preprocess": recipe.model_dump()}))
+    yy, xx = np.mgrid[:120, :120]
+    photo = np.zeros((120, 120, 3), np.uint8)
+    photo[(yy - 60) ** 2 + (xx - 60) ** 2 < 50**2] = (180, 90, 40)  # a fundus-like disc on black
+    sitk.WriteImage(sitk.GetImageFromArray(photo, isVector=True), str(tmp_path / "eye.png"))
+
+    proc = subprocess.run([sys.executable, "-c", BLOCK_TORCH, "predict", str(tmp_path / "eye.png"), "--model",
+                           str(bundle)], capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)[0]
+    from medimg.pictures import read_picture_file
+    from medimg.preprocessing import preprocess_picture
+    expected = torch.softmax(model(torch.from_numpy(preprocess_picture(read_picture_file(tmp_path / "eye.png"),
+                                                                       recipe).tensor[None])), 1)[0]
+    got = [result["probabilities"][n] for n in ("0", "1", "2")]
+    np.testing.assert_allclose(got, expected.detach().numpy(), atol=1e-5)
+    assert result["prediction"] == str(int(expected.argmax())) and result["threshold"] is None
