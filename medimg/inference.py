@@ -79,6 +79,17 @@ def mask_in_original_geometry(labels: np.ndarray, grid: sitk.Image, original: si
     return sitk.Resample(placed, original, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
 
 
+def picture_mask(labels: np.ndarray, picture: sitk.Image) -> sitk.Image:
+    """A 2D label map resized (nearest) back to the picture's pixel grid, with its spacing."""
+    from medimg.transforms.photo import resize
+
+    height, width = picture.GetSize()[1], picture.GetSize()[0]
+    mask = sitk.GetImageFromArray(resize(labels.astype(np.uint8), (height, width), nearest=True))
+    mask.SetSpacing(picture.GetSpacing())
+    mask.SetOrigin(picture.GetOrigin())
+    return mask
+
+
 def predict(source: Path, bundle: Path, out_dir: Path | None = None, variant: str = "ort_fp32") -> list[dict]:
     spec, session = load_bundle(bundle, variant)
     recipe = PreprocessParams.model_validate(spec["preprocess"])
@@ -91,15 +102,15 @@ def predict(source: Path, bundle: Path, out_dir: Path | None = None, variant: st
         result: dict = {"item_index": index, "size_xyz": list(image.GetSize()), "model": spec["model"],
                         "variant": variant}
         if segment:
-            if prepared.grid is None:
-                raise BundleError("2D segmentation masks are not mapped back yet; use a 3D segmentation model")
-            mask = mask_in_original_geometry(logits[0].argmax(0), prepared.grid, image)
+            labels = logits[0].argmax(0)
+            mask = (mask_in_original_geometry(labels, prepared.grid, image) if prepared.grid is not None
+                    else picture_mask(labels, image))
             target = (out_dir or Path(".")) / f"mask_{index}.nii.gz"
             atomic.write_with(target, lambda tmp: sitk.WriteImage(mask, str(tmp)), suffix=".nii.gz")
-            counts = np.bincount(sitk.GetArrayViewFromImage(mask).ravel(), minlength=len(names))
-            voxel_ml = float(np.prod(image.GetSpacing())) / 1000.0
-            result.update(mask=str(target), volume_ml={n: round(float(c) * voxel_ml, 3)
-                                                       for n, c in zip(names[1:], counts[1:])})
+            counts = np.bincount(sitk.GetArrayViewFromImage(mask).ravel(), minlength=len(names))[1:]
+            cell = float(np.prod(image.GetSpacing()))  # mm³ per voxel, or mm² per pixel for pictures
+            key, scale = ("volume_ml", cell / 1000) if image.GetDimension() == 3 else ("area_mm2", cell)
+            result.update({"mask": str(target), key: {n: round(float(c) * scale, 3) for n, c in zip(names[1:], counts)}})
         else:
             probs = softmax(logits)[0]
             threshold = spec.get("positive_threshold", 0.5)

@@ -231,6 +231,7 @@ class ExportParams(Section):
     calibration_samples: PositiveInt = 32  # training items that set the INT8 activation ranges
     max_metric_drop: Annotated[float, Field(ge=0, le=1)] = 0.02  # key metric (AUC, kappa, Dice) a variant may lose
     threads: NonNegInt = 0  # CPU threads for the latency figures; 0: the runtime's default
+    int8_conv3d: bool = False  # quantize 3D convolutions too (slower than fp32 on onnxruntime's CPU kernels)
 
 
 class TrackingParams(Section):

@@ -11,7 +11,7 @@ import torch
 from medimg import __version__, atomic
 from medimg.datasets import CachedClassificationDataset, CachedSegmentationDataset, read_split
 from medimg.layout import ProjectPaths
-from medimg.metrics.classification import quadratic_kappa, rank_auc
+from medimg.metrics.classification import binary_metrics, multiclass_metrics
 from medimg.metrics.segmentation import dice_per_case
 from medimg.models.catalog import CATALOG
 from medimg.onnx_export import check_parity, dynamic_axes, export_onnx, median_latency_ms, ort_session
@@ -20,6 +20,8 @@ from medimg.quantization import convert_fp16, quantize_int8_dynamic, quantize_in
 from medimg.tracking import flatten, pipeline_key, tracking_run
 from tasks.evaluate import final_checkpoint, load_final_model
 
+CLINICAL = ("auc", "quadratic_kappa", "macro_auc", "sensitivity", "specificity", "ppv", "npv", "f1", "accuracy",
+            "balanced_accuracy", "kappa", "pr_auc", "brier", "ece")
 VARIANTS = {"ort_fp32": "model.onnx", "ort_fp16": "model.fp16.onnx", "ort_int8_static": "model.int8.onnx",
             "ort_int8_dynamic": "model.int8-dynamic.onnx"}
 
@@ -32,15 +34,19 @@ def _dataset(params: Params, paths: ProjectPaths, split: str, limit: int | None 
     return kind(rows, paths.processed)
 
 
-def key_metric(task: str, classes: int, targets: np.ndarray, logits: np.ndarray) -> tuple[str, float | None]:
-    """The figure a variant must keep: AUC (binary), quadratic kappa (graded) or mean Dice (segmentation)."""
+def variant_metrics(task: str, classes: int, targets: np.ndarray, logits: np.ndarray,
+                    threshold: float) -> tuple[str, dict]:
+    """The key figure a variant must keep (AUC, quadratic kappa or mean Dice) and the clinical metrics
+    the evaluate step reports, at the same operating threshold."""
     if task == "segmentation":
         dice = dice_per_case(torch.from_numpy(logits.argmax(1)), torch.from_numpy(targets), classes)
-        return "dice", float(dice.mean())
+        return "dice", {"dice": float(dice.mean())}
+    shifted = np.exp(logits - logits.max(1, keepdims=True))
+    probs = shifted / shifted.sum(1, keepdims=True)
     if classes == 2:
-        shifted = np.exp(logits - logits.max(1, keepdims=True))
-        return "auc", rank_auc(targets, shifted[:, 1] / shifted.sum(1))
-    return "quadratic_kappa", quadratic_kappa(targets, logits.argmax(1))
+        figures = binary_metrics(targets, probs[:, 1], threshold)
+        return "auc", {k: v for k, v in figures.items() if k in CLINICAL}
+    return "quadratic_kappa", {k: v for k, v in multiclass_metrics(targets, probs).items() if k in CLINICAL}
 
 
 def _run_all(session, images: np.ndarray, batch: int = 8) -> np.ndarray:
@@ -60,22 +66,28 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
 
     train = _dataset(params, paths, "train", spec.calibration_samples)
     convert_fp16(onnx_path, art / VARIANTS["ort_fp16"])
-    quantize_int8_static(onnx_path, art / VARIANTS["ort_int8_static"], "input",
-                         (train[i][0].numpy() for i in range(len(train))))
-    quantize_int8_dynamic(onnx_path, art / VARIANTS["ort_int8_dynamic"])
+    _, kept_fp32 = quantize_int8_static(onnx_path, art / VARIANTS["ort_int8_static"], "input",
+                                        (train[i][0].numpy() for i in range(len(train))), spec.int8_conv3d)
+    quantize_int8_dynamic(onnx_path, art / VARIANTS["ort_int8_dynamic"], spec.int8_conv3d)
     sessions = {name: ort_session(art / file, spec.threads) for name, file in VARIANTS.items()}
 
     test = _dataset(params, paths, "test")
     images = np.stack([test[i][0].numpy() for i in range(len(test))])
     targets = np.stack([np.asarray(test[i][1]) for i in range(len(test))])
-    quality = {}
+    metrics_path = paths.reports / "metrics.json"
+    threshold = json.loads(metrics_path.read_text()).get("threshold", 0.5) if metrics_path.exists() else 0.5
+    quality, clinical = {}, {}
     for name, session in sessions.items():
-        metric, value = key_metric(info.task, params.model.num_classes, targets, _run_all(session, images))
-        quality[name] = {metric: value}
+        metric, clinical[name] = variant_metrics(info.task, params.model.num_classes, targets,
+                                                 _run_all(session, images), threshold)
+        quality[name] = {metric: clinical[name][metric]}
     reference = quality["ort_fp32"][metric]
     for name, figures in quality.items():
         delta = None if reference is None or figures[metric] is None else figures[metric] - reference
         figures.update(delta=delta, deployable=delta is not None and delta >= -spec.max_metric_drop)
+        figures["clinical_deltas"] = {k: (v - clinical["ort_fp32"][k] if v is not None
+                                          and clinical["ort_fp32"][k] is not None else None)
+                                      for k, v in clinical[name].items()}
 
     if spec.threads:
         torch.set_num_threads(spec.threads)
@@ -89,8 +101,6 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
                 continue
             latency[f"batch{size}"][name] = median_latency_ms(lambda: session.run(None, {"input": example.numpy()}))
 
-    metrics_path = paths.reports / "metrics.json"
-    threshold = json.loads(metrics_path.read_text()).get("threshold", 0.5) if metrics_path.exists() else 0.5
     bundle = {"medimg_version": __version__, "task": info.task, "ndim": info.ndim,
               "model": params.model.name, "class_names": params.data.class_names, "positive_threshold": threshold,
               "input_name": "input", "input_shape": list(batch.shape[1:]), "models": VARIANTS,
@@ -99,8 +109,11 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
     atomic.write_json(art / "preprocess.json", bundle)
     report = {"checkpoint": str(final_checkpoint(params, paths)), "opset": spec.opset, "parity": parity,
               "dynamic_axes": dynamic_axes(onnx_path),
+              "int8_kept_fp32": {"nodes": len(kept_fp32), "why": "3D convolutions: onnxruntime's INT8 3D kernels are "
+                                 "slower than fp32 on CPU (export.int8_conv3d)"} if kept_fp32 else None,
               "bytes": {name: (art / file).stat().st_size for name, file in VARIANTS.items()},
-              "test_items": len(test), "key_metric": metric, "quality": quality, "max_metric_drop": spec.max_metric_drop,
+              "test_items": len(test), "key_metric": metric, "threshold": threshold, "quality": quality,
+              "clinical": clinical, "max_metric_drop": spec.max_metric_drop,
               "latency_ms": latency, "latency_rule": "median of 20 runs after 3 warm-up runs",
               "threads": spec.threads or "runtime default"}
     with tracking_run(params.tracking, "export", {"step": "export"},

@@ -39,8 +39,11 @@ def test_quantized_and_half_precision_variants_run_close_to_fp32(name, tmp_path)
     shape = (1, 32, 32, 32) if info.ndim == 3 else (1, 64, 64)
     samples = torch.rand(6, *shape)
     fp32 = export_onnx(model, samples[:1], tmp_path / "model.onnx", 18)
-    variants = [quantize_int8_static(fp32, tmp_path / "int8.onnx", "input", iter(list(samples.numpy()))),
-                quantize_int8_dynamic(fp32, tmp_path / "dyn.onnx"), convert_fp16(fp32, tmp_path / "fp16.onnx")]
+    static, kept = quantize_int8_static(fp32, tmp_path / "int8.onnx", "input", iter(list(samples.numpy())),
+                                        conv3d=True)
+    assert kept == []
+    variants = [static, quantize_int8_dynamic(fp32, tmp_path / "dyn.onnx", conv3d=True),
+                convert_fp16(fp32, tmp_path / "fp16.onnx")]
     expected = ort_session(fp32).run(None, {"input": samples.numpy()})[0]
     for path in variants:
         assert path.stat().st_size < fp32.stat().st_size, path.name
@@ -49,3 +52,13 @@ def test_quantized_and_half_precision_variants_run_close_to_fp32(name, tmp_path)
         assert np.abs(got - expected).max() < 0.25 * (np.abs(expected).max() + 1e-3), path.name
     graph = onnx.load(str(variants[0])).graph
     assert any(node.op_type == "QuantizeLinear" for node in graph.node)  # QDQ form
+
+
+def test_3d_convolutions_stay_fp32_unless_asked(tmp_path):
+    model = build_model(ModelParams(name="resnet3d_18", width=4, head_hidden=8)).eval()
+    samples = torch.rand(4, 1, 32, 32, 32)
+    fp32 = export_onnx(model, samples[:1], tmp_path / "model.onnx", 18)
+    path, kept = quantize_int8_static(fp32, tmp_path / "int8.onnx", "input", iter(list(samples.numpy())))
+    assert len(kept) == sum(1 for n in onnx.load(str(fp32)).graph.node if n.op_type == "Conv")
+    ops = [n.op_type for n in onnx.load(str(path)).graph.node]
+    assert "QuantizeLinear" in ops  # the head's matrix products are INT8

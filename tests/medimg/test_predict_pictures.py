@@ -43,3 +43,22 @@ def test_a_photo_is_preprocessed_as_in_training_and_classified_without_torch(tmp
     got = [result["probabilities"][n] for n in ("0", "1", "2")]
     np.testing.assert_allclose(got, expected.detach().numpy(), atol=1e-5)
     assert result["prediction"] == str(int(expected.argmax())) and result["threshold"] is None
+
+
+def test_a_2d_segmentation_mask_comes_back_at_the_pictures_size(tmp_path):
+    torch.manual_seed(0)
+    model = build_model(ModelParams(name="unet2d", width=4)).eval()
+    bundle = tmp_path / "artifacts"
+    export_onnx(model, torch.rand(1, 1, 64, 64), bundle / "model.onnx", 18)
+    (bundle / "preprocess.json").write_text(json.dumps({
+        "task": "segmentation", "ndim": 2, "model": "unet2d", "class_names": ["background", "lesion"],
+        "input_name": "input", "models": {"ort_fp32": "model.onnx"},
+        "preprocess": PreprocessParams(photo={"size": [64, 64]}).model_dump()}))
+    grey = (np.random.default_rng(0).random((90, 120)) * 255).astype(np.uint8)  # rows x cols
+    sitk.WriteImage(sitk.GetImageFromArray(grey), str(tmp_path / "slice.png"))
+    proc = subprocess.run([sys.executable, "-c", BLOCK_TORCH, "predict", str(tmp_path / "slice.png"), "--model",
+                           str(bundle), "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)[0]
+    assert sitk.ReadImage(result["mask"]).GetSize() == (120, 90) and "lesion" in result["area_mm2"]
