@@ -69,6 +69,13 @@ class CachedSegmentationDataset(_CachedItems):
                 torch.from_numpy(np.array(mask, dtype=np.int64)))
 
 
+def task_dataset(task: str, rows: pd.DataFrame, processed_dir: Path,
+                 augment: AugmentParams | None = None) -> _CachedItems:
+    """The dataset a model's task reads: (image, label) for classification, (image, mask) for segmentation."""
+    kind = CachedSegmentationDataset if task == "segmentation" else CachedClassificationDataset
+    return kind(rows, processed_dir, augment)
+
+
 def class_weights(labels: np.ndarray, num_classes: int, rule: str, beta: float = 0.999) -> torch.Tensor:
     """Loss weights per class, normalised to sum to the number of classes.
 

@@ -18,10 +18,11 @@ from medimg.evaluation import figures
 from medimg.evaluation.classification_report import classification_report
 from medimg.evaluation.gradcam import grad_cam, hottest_slice
 from medimg.evaluation.model_card import render_model_card, render_segmentation_card
-from medimg.evaluation.plot_data import calibration_points, confusion_rows, pr_points, roc_band, roc_points
+from medimg.evaluation.plot_data import confusion_rows, pr_points, roc_band, roc_points
 from medimg.evaluation.segmentation_report import case_table, segmentation_report
 from medimg.layout import ProjectPaths
 from medimg.manifest import write_parquet
+from medimg.metrics.calibration import calibration_bins
 from medimg.models import build_model
 from medimg.models.catalog import CATALOG
 from medimg.params import Params
@@ -227,7 +228,7 @@ def run_evaluate(params: Params, paths: ProjectPaths) -> dict:
         band = roc_band(labels, scores, evaluated["patients"], spec.bootstrap.resamples, spec.bootstrap.seed)
         atomic.write_json(plots / "roc.json", {"roc": roc})
         atomic.write_json(plots / "pr.json", {"pr": pr_points(labels, scores)})
-        calibration = calibration_points(labels, scores, spec.ece_bins)
+        calibration = calibration_bins(labels, scores, spec.ece_bins)
         atomic.write_json(plots / "calibration.json", {"calibration": calibration})
         m, ci = report["metrics"], report["ci95"]
         if roc and "auc" in ci:

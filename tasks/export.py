@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from medimg import __version__, atomic
-from medimg.datasets import CachedClassificationDataset, CachedSegmentationDataset, read_split
+from medimg.datasets import read_split, task_dataset
 from medimg.layout import ProjectPaths
 from medimg.metrics.classification import binary_metrics, multiclass_metrics
 from medimg.metrics.segmentation import dice_per_case
@@ -29,9 +29,7 @@ VARIANTS = {"ort_fp32": "model.onnx", "ort_fp16": "model.fp16.onnx", "ort_int8_s
 def _dataset(params: Params, paths: ProjectPaths, split: str, limit: int | None = None):
     rows = read_split(paths.index, split)
     rows = rows.head(limit) if limit else rows
-    kind = (CachedSegmentationDataset if CATALOG[params.model.name].task == "segmentation"
-            else CachedClassificationDataset)
-    return kind(rows, paths.processed)
+    return task_dataset(CATALOG[params.model.name].task, rows, paths.processed)
 
 
 def variant_metrics(task: str, classes: int, targets: np.ndarray, logits: np.ndarray,

@@ -8,7 +8,6 @@ files no longer referenced are pruned.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from medimg import atomic
+from medimg.digest import file_digest
 from medimg.layout import ProjectPaths
 from medimg.manifest import read_manifest, usable, write_parquet
 from medimg.params import Params, PreprocessParams
@@ -82,14 +82,10 @@ def _known_spacings(index_path: Path) -> dict[str, list[float]]:
     return {k: [float(v) for v in s] for k, s in zip(index["cache_key"], index["cache_spacing"])}
 
 
-def _file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def plan_cache(rows: pd.DataFrame, paths: ProjectPaths, spec: PreprocessParams) -> pd.DataFrame:
     """Rows with their cache key and cache file names (``mask_cache_path`` empty without a mask)."""
     masks = [paths.interim / m if isinstance(m, str) and m else None for m in rows["mask_path"]]
-    keys = [cache_key(c, spec, _file_digest(m) if m else "") for c, m in zip(rows["checksum"], masks)]
+    keys = [cache_key(c, spec, file_digest(m) if m else "") for c, m in zip(rows["checksum"], masks)]
     return rows.assign(cache_key=keys, cache_path=[f"cache/{k}.npy" for k in keys],
                        mask_cache_path=[f"cache/{k}.mask.npy" if m else None for k, m in zip(keys, masks)])
 

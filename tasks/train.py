@@ -12,8 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from medimg import atomic
-from medimg.datasets import (CachedClassificationDataset, CachedSegmentationDataset, class_weights, make_loader,
-                             read_split)
+from medimg.datasets import class_weights, make_loader, read_split, task_dataset
 from medimg.digest import file_digest, settings_fingerprint
 from medimg.layout import ProjectPaths
 from medimg.models import build_model
@@ -52,12 +51,6 @@ def check_items_fit(rows: pd.DataFrame, params: Params) -> None:
     if dims != {info.ndim}:
         raise ParamsError(f"model.name: {params.model.name} takes {info.ndim}D inputs, but the training items in "
                           f"data/processed are {sorted(dims)}D; choose a {sorted(dims)[0]}D model or other data")
-
-
-def _datasets(params: Params, paths: ProjectPaths, train_rows: pd.DataFrame, val_rows: pd.DataFrame):
-    kind = (CachedSegmentationDataset if CATALOG[params.model.name].task == "segmentation"
-            else CachedClassificationDataset)
-    return kind(train_rows, paths.processed, params.augment), kind(val_rows, paths.processed)
 
 
 # the code a stage's result depends on (as dvc.yaml lists it): an edit there must not resume old work
@@ -104,7 +97,8 @@ def run_train(params: Params, paths: ProjectPaths, stage_name: str, fresh: bool 
     stage_dir.mkdir(parents=True, exist_ok=True)
     fingerprint = _fingerprint(params, index, paths, source, device, ranks)
     resume = None if fresh else load_resume_state(stage_dir / "last.pt", fingerprint)
-    train_set, val_set = _datasets(params, paths, train_rows, val_rows)
+    train_set = task_dataset(info.task, train_rows, paths.processed, params.augment)
+    val_set = task_dataset(info.task, val_rows, paths.processed)
     tp = params.train
     sampler = shard_sampler(train_set, ranks, seed) if ranks.distributed else None
     if sampler is not None and tp.sampler == "weighted":

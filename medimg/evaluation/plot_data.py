@@ -1,11 +1,12 @@
-"""Plot data for `dvc plots` and the figures: ROC (with a bootstrap band), PR, calibration, confusion."""
+"""Plot data for `dvc plots` and the figures: ROC (with a bootstrap band), PR, confusion.
+
+Calibration bins come from medimg.metrics.calibration.calibration_bins."""
 
 from __future__ import annotations
 
 import numpy as np
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from medimg.metrics.calibration import calibration_bins
 from medimg.metrics.intervals import patient_resamples
 
 FPR_GRID = np.linspace(0.0, 1.0, 101)
@@ -37,10 +38,6 @@ def pr_points(labels: np.ndarray, scores: np.ndarray) -> list[dict]:
         return []
     precision, recall, _ = precision_recall_curve(labels, scores)
     return [{"recall": float(r), "precision": float(p)} for p, r in zip(precision, recall)]
-
-
-def calibration_points(labels: np.ndarray, scores: np.ndarray, bins: int) -> list[dict]:
-    return calibration_bins(labels, scores, bins)
 
 
 def confusion_rows(labels: np.ndarray, predicted: np.ndarray, class_names: list[str]) -> list[dict]:
