@@ -59,10 +59,9 @@ def headline(report: dict) -> dict:
     if "operating_point" in report:
         out.update(threshold=report["operating_point"]["threshold"], threshold_rule=report["operating_point"]["rule"])
     for name in KEY_METRICS:
-        value = report["metrics"].get(name)
-        if value is None and name not in report["metrics"]:
+        if name not in report["metrics"]:
             continue
-        out[name] = value
+        out[name] = report["metrics"][name]
         if name in report["ci95"]:
             out[f"{name}_low"], out[f"{name}_high"] = report["ci95"][name]["low"], report["ci95"][name]["high"]
     return out
