@@ -35,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     params_cmd = params.add_subparsers(dest="params_command", required=True)
     check = params_cmd.add_parser("check", help="validate params.yaml (types, keys, folders) and do nothing else")
     _params_args(check)
+    use = params_cmd.add_parser("use", help="switch params.yaml to a workload preset (keeps comments and your "
+                                "other settings); then run `dvc repro`",
+                                description="Presets: medimg/presets/*.yaml. `medimg params presets` lists them.")
+    use.add_argument("preset", metavar="PRESET")
+    use.add_argument("--params", default="params.yaml", help="params file to rewrite (default: params.yaml)")
+    params_cmd.add_parser("presets", help="list the workload presets")
 
     run = commands.add_parser("run", help="run one pipeline step with the params (what dvc.yaml calls)",
                               description=f"Run one step: {', '.join(STEPS)}.")
@@ -123,14 +129,30 @@ def _ingest(args: argparse.Namespace) -> dict:
                        params.split if params else SplitParams(), ingest_cfg)
 
 
+def _params_command(args: argparse.Namespace) -> int:
+    from medimg import params_presets
+
+    if args.params_command == "presets":
+        for name in params_presets.preset_names():
+            print(f"{name:<16} {params_presets.preset_description(name)}")
+        return 0
+    if args.params_command == "use":
+        params = params_presets.use_preset(args.preset, Path(args.params))
+        problems = check_dvc_train_stages(params, Path(args.params).parent)
+        print(f"{args.params}: now preset {args.preset} ({params.model.name} on {params.data.raw_dir})"
+              + ("; " + "; ".join(problems) if problems else "; run `dvc repro`"))
+        return 0
+    _load_checked(args)
+    print(f"{args.params}: OK")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     tic = time.perf_counter()
     try:
         if args.command == "params":
-            _load_checked(args)
-            print(f"{args.params}: OK")
-            return 0
+            return _params_command(args)
         if args.command == "predict":
             from medimg.inference import predict
             print(json.dumps(predict(args.input, args.model, args.out, args.variant), indent=2))

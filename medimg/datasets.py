@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import Dataset, WeightedRandomSampler
+from torch.utils.data import Dataset, Sampler, WeightedRandomSampler
 
 from medimg.augment.pictures import augment_picture, picture_augmentation
-from medimg.params import AugmentParams
+from medimg.params import AugmentParams, SamplingParams
 
 
 class _CachedItems(Dataset):
@@ -69,11 +69,111 @@ class CachedSegmentationDataset(_CachedItems):
                 torch.from_numpy(np.array(mask, dtype=np.int64)))
 
 
+class VolumeSliceDataset(CachedSegmentationDataset):
+    """Axial slices of cached volumes for 2D segmentation models: (image (C, y, x), mask (y, x)).
+
+    ``foreground[i]`` says whether item i's slice holds any mask voxel, for ForegroundSliceSampler.
+    """
+
+    def __init__(self, rows: pd.DataFrame, processed_dir: Path, augment: AugmentParams | None = None) -> None:
+        super().__init__(rows, processed_dir, augment)
+        per_volume = [np.load(m, mmap_mode="r").any(axis=(1, 2)) for m in self.masks]
+        self.items = [(v, z) for v, flags in enumerate(per_volume) for z in range(len(flags))]
+        self.foreground = np.concatenate(per_volume)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        volume, z = self.items[index]
+        image = np.load(self.files[volume], mmap_mode="r")[:, z]
+        mask = np.load(self.masks[volume], mmap_mode="r")[z]
+        image, mask = self._augment_2d(np.asarray(image), np.asarray(mask))
+        return (torch.from_numpy(np.array(image, dtype=np.float32)),
+                torch.from_numpy(np.array(mask, dtype=np.int64)))
+
+
+class ForegroundSliceSampler(Sampler[int]):
+    """Every slice through the mask, plus ``empty_fraction`` of the empty ones drawn afresh each epoch.
+
+    Draws from torch's global generator, which the training loop reseeds per epoch, so a resumed
+    stage sees the same slices.
+    """
+
+    def __init__(self, foreground: np.ndarray, empty_fraction: float) -> None:
+        self.full = np.flatnonzero(foreground)
+        self.empty = np.flatnonzero(~foreground)
+        self.drawn = round(len(self.empty) * empty_fraction)
+
+    def __len__(self) -> int:
+        return len(self.full) + self.drawn
+
+    def __iter__(self):
+        empty = self.empty[torch.randperm(len(self.empty))[:self.drawn].numpy()]
+        chosen = np.concatenate([self.full, empty])
+        return iter(chosen[torch.randperm(len(chosen)).numpy()].tolist())
+
+
+class VolumePatchDataset(CachedSegmentationDataset):
+    """Random 3D patches, ``per_volume`` per volume and epoch; ``foreground_ratio`` of them are centred
+    on a mask voxel (nnU-Net's oversampling, which keeps small structures in view)."""
+
+    def __init__(self, rows: pd.DataFrame, processed_dir: Path, size: list[int], foreground_ratio: float,
+                 per_volume: int) -> None:
+        super().__init__(rows, processed_dir)
+        self.size, self.ratio, self.per_volume = list(size), foreground_ratio, per_volume
+        self.locations = [self._foreground_voxels(m) for m in self.masks]
+
+    @staticmethod
+    def _foreground_voxels(mask_path: Path, keep: int = 10_000) -> np.ndarray:
+        voxels = np.argwhere(np.load(mask_path, mmap_mode="r") > 0)
+        return voxels[np.linspace(0, len(voxels) - 1, keep).astype(int)] if len(voxels) > keep else voxels
+
+    def __len__(self) -> int:
+        return len(self.files) * self.per_volume
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        volume = index // self.per_volume
+        image = np.load(self.files[volume], mmap_mode="r")
+        shape, voxels = image.shape[1:], self.locations[volume]
+        # torch's generator: seeded per epoch by the loop, and per worker by the loader
+        if len(voxels) and float(torch.rand(())) < self.ratio:
+            centre = voxels[int(torch.randint(len(voxels), ()))]
+            start = [int(np.clip(c - p // 2, 0, n - p)) for c, p, n in zip(centre, self.size, shape)]
+        else:
+            start = [int(torch.randint(n - p + 1, ())) for p, n in zip(self.size, shape)]
+        box = tuple(slice(a, a + p) for a, p in zip(start, self.size))
+        mask = np.load(self.masks[volume], mmap_mode="r")[box]
+        return (torch.from_numpy(np.array(image[(slice(None), *box)], dtype=np.float32)),
+                torch.from_numpy(np.array(mask, dtype=np.int64)))
+
+
 def task_dataset(task: str, rows: pd.DataFrame, processed_dir: Path,
                  augment: AugmentParams | None = None) -> _CachedItems:
-    """The dataset a model's task reads: (image, label) for classification, (image, mask) for segmentation."""
+    """The dataset a model's task reads whole items from: (image, label) for classification, (image,
+    mask) for segmentation."""
     kind = CachedSegmentationDataset if task == "segmentation" else CachedClassificationDataset
     return kind(rows, processed_dir, augment)
+
+
+def training_samples(task: str, model_ndim: int, rows: pd.DataFrame, processed_dir: Path,
+                     sampling: SamplingParams, augment: AugmentParams | None = None
+                     ) -> tuple[_CachedItems, Sampler | None]:
+    """What one training step sees, and the sampler that draws it (None: plain shuffling).
+
+    A 2D segmentation model on volumes trains on slices (all, or those through the mask plus a
+    fraction of empty ones); a 3D one with ``sampling.patches.size`` on patches; all else on items.
+    """
+    volumes = task == "segmentation" and int(rows["ndim"].iloc[0]) == 3
+    if volumes and model_ndim == 2:
+        slices = VolumeSliceDataset(rows, processed_dir, augment)
+        chosen = sampling.slices
+        return slices, (ForegroundSliceSampler(slices.foreground, chosen.empty_fraction)
+                        if chosen.select == "foreground" else None)
+    if volumes and sampling.patches.size is not None:
+        spec = sampling.patches
+        return VolumePatchDataset(rows, processed_dir, spec.size, spec.foreground_ratio, spec.per_volume), None
+    return task_dataset(task, rows, processed_dir, augment), None
 
 
 def class_weights(labels: np.ndarray, num_classes: int, rule: str, beta: float = 0.999) -> torch.Tensor:

@@ -19,6 +19,7 @@ from medimg import atomic
 from medimg.dicom.convert import read_folder_volumes
 from medimg.params import GeometryPolicy, PreprocessParams
 from medimg.preprocessing import preprocess_picture, preprocess_volume
+from medimg.volume_inference import segment_volume
 
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -98,7 +99,11 @@ def predict(source: Path, bundle: Path, out_dir: Path | None = None, variant: st
     results = []
     for index, image in enumerate(read_inputs(source, spec)):
         prepared = (preprocess_picture if spec.get("ndim", 3) == 2 else preprocess_volume)(image, recipe)
-        logits = session.run(None, {spec["input_name"]: prepared.tensor[None]})[0]
+        def run(x: np.ndarray) -> np.ndarray:
+            return session.run(None, {spec["input_name"]: np.ascontiguousarray(x, dtype=np.float32)})[0]
+
+        logits = (segment_volume(run, prepared.tensor[None], spec.get("model_ndim", spec["ndim"]), spec.get("patch"),
+                                 spec.get("overlap") or 0.5) if segment else run(prepared.tensor[None]))
         result: dict = {"item_index": index, "size_xyz": list(image.GetSize()), "model": spec["model"],
                         "variant": variant}
         if segment:

@@ -13,10 +13,11 @@ from pydantic import Field, field_validator, model_validator
 
 from medimg.models.catalog import CATALOG
 from medimg.params_base import NonNegInt, ParamsError, PositiveFloat, PositiveInt, Ratio, Section
-from medimg.params_training import LossParams, ModelParams, StageParams, TrainParams, check_training
+from medimg.params_training import (LossParams, ModelParams, SamplingParams, StageParams, TrainParams,
+                                    check_training)
 
 __all__ = ["LossParams", "ModelParams", "NonNegInt", "ParamsError", "PositiveFloat", "PositiveInt", "Ratio",
-           "Section", "StageParams", "TrainParams"]
+           "SamplingParams", "Section", "StageParams", "TrainParams"]
 
 # HU window presets (level, width); lung -1000..400 HU is the one the demo trains on.
 WINDOW_PRESETS: dict[str, tuple[float, float]] = {
@@ -257,6 +258,7 @@ class Params(Section):
     model: ModelParams = ModelParams()
     train: TrainParams
     loss: LossParams = LossParams()
+    sampling: SamplingParams = SamplingParams()
     evaluate: EvaluateParams = EvaluateParams()
     export: ExportParams = ExportParams()
     tracking: TrackingParams = TrackingParams()
@@ -275,6 +277,10 @@ class Params(Section):
             raise ValueError(f"model.in_channels is {self.model.in_channels} but preprocess gives {channels} "
                              "channel(s) (1 + len(preprocess.extra_windows))")
         problems = check_training(self.model, self.train, self.loss)
+        patch = self.sampling.patches.size
+        if patch is not None and any(p > t for p, t in zip(patch, self.preprocess.target_shape)):
+            problems.append(f"sampling.patches.size: {patch} is larger than preprocess.target_shape "
+                            f"{self.preprocess.target_shape}; a patch must fit inside the volume")
         if problems:
             raise ValueError("; ".join(problems))
         return self

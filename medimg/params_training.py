@@ -103,6 +103,27 @@ class TrainParams(Section):
         raise ParamsError(f"train.stages: no stage named {name!r} (have {[s.name for s in self.stages]})")
 
 
+class SliceSampling(Section):
+    """How a 2D segmentation model trains on 3D volumes: one item per axial slice."""
+
+    select: Literal["all", "foreground"] = "all"  # foreground: slices through the mask plus some empty ones
+    empty_fraction: Ratio = 0.1  # foreground: share of the empty slices drawn afresh each epoch
+
+
+class PatchSampling(Section):
+    """How a 3D segmentation model trains on patches; inference then slides the patch over the volume."""
+
+    size: Annotated[list[PositiveInt], Field(min_length=3, max_length=3)] | None = None  # z, y, x; null: whole volume
+    foreground_ratio: Ratio = 0.5  # share of patches centred on a foreground voxel (nnU-Net: 0.33)
+    per_volume: PositiveInt = 2  # patches drawn from each volume per epoch
+    overlap: Annotated[float, Field(ge=0, lt=1)] = 0.5  # sliding-window overlap at inference
+
+
+class SamplingParams(Section):
+    slices: SliceSampling = SliceSampling()
+    patches: PatchSampling = PatchSampling()
+
+
 class LossParams(Section):
     name: Literal["cross_entropy", "focal", "asymmetric", "dice", "bce_dice", "ce_dice"] = "cross_entropy"
     focal_gamma: Annotated[float, Field(ge=0, le=5)] = 2.0

@@ -25,6 +25,7 @@ from medimg.manifest import write_parquet
 from medimg.metrics.calibration import calibration_bins
 from medimg.models import build_model
 from medimg.models.catalog import CATALOG
+from medimg.models.whole_volume import whole_item_model
 from medimg.params import Params
 from medimg.tracking import flatten, pipeline_key, tracking_run
 from medimg.training.checkpoint import load_checkpoint
@@ -127,8 +128,10 @@ def _predict_masks(model, rows: pd.DataFrame, params: Params, paths: ProjectPath
     dataset = CachedSegmentationDataset(rows, paths.processed)
     loader = make_loader(dataset, params.train.batch_size, params.train.num_workers, 0, train=False)
     images, truths, predictions = [], [], []
+    info = CATALOG[params.model.name]
+    whole = whole_item_model(model, info.task, info.ndim, params.sampling)
     for x, y in loader:
-        predictions += list(model(x.to(device)).argmax(1).cpu().numpy())
+        predictions += list(whole(x.to(device)).argmax(1).cpu().numpy())
         truths += list(y.numpy())
         images += list(x[:, 0].numpy())
     return images, truths, predictions
@@ -183,7 +186,7 @@ def _evaluate_segmentation(params: Params, paths: ProjectPaths) -> dict:
     atomic.write_text(reports / "model_card.md", card)
     _track(params, paths, figures_by_name, written)
     return {"metrics": str(reports / "metrics.json"), "model_card": str(reports / "model_card.md"),
-            **{k: v for k, v in figures_by_name.items() if k in ("n", "dice_mean", "dice_mean_low", "dice_mean_high",
+            **{k: v for k, v in figures_by_name.items() if k in ("n", "dice_mean", "dice_mean_low", "dice_mean_high", "dice_present_mean",
                                                                    "hd95_mm_median")}}
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from medimg import __version__, atomic
-from medimg.datasets import read_split, task_dataset
+from medimg.datasets import read_split, task_dataset, training_samples
 from medimg.layout import ProjectPaths
 from medimg.metrics.classification import binary_metrics, multiclass_metrics
 from medimg.metrics.segmentation import dice_per_case
@@ -18,6 +18,7 @@ from medimg.onnx_export import check_parity, dynamic_axes, export_onnx, median_l
 from medimg.params import Params
 from medimg.quantization import convert_fp16, quantize_int8_dynamic, quantize_int8_static
 from medimg.tracking import flatten, pipeline_key, tracking_run
+from medimg.volume_inference import segment_volume
 from tasks.evaluate import final_checkpoint, load_final_model
 
 CLINICAL = ("auc", "quadratic_kappa", "macro_auc", "sensitivity", "specificity", "ppv", "npv", "f1", "accuracy",
@@ -26,10 +27,28 @@ VARIANTS = {"ort_fp32": "model.onnx", "ort_fp16": "model.fp16.onnx", "ort_int8_s
             "ort_int8_dynamic": "model.int8-dynamic.onnx"}
 
 
-def _dataset(params: Params, paths: ProjectPaths, split: str, limit: int | None = None):
-    rows = read_split(paths.index, split)
-    rows = rows.head(limit) if limit else rows
-    return task_dataset(CATALOG[params.model.name].task, rows, paths.processed)
+def model_inputs(params: Params, paths: ProjectPaths, split: str, count: int) -> torch.Tensor:
+    """Up to ``count`` inputs shaped as the network takes them (whole items, slices or patches),
+    spread evenly over ``split``: parity and INT8 calibration data."""
+    info = CATALOG[params.model.name]
+    torch.manual_seed(0)  # patches are drawn at random
+    dataset, _ = training_samples(info.task, info.ndim, read_split(paths.index, split), paths.processed,
+                                  params.sampling)
+    picks = np.unique(np.linspace(0, len(dataset) - 1, count).astype(int))
+    return torch.stack([dataset[int(i)][0] for i in picks])
+
+
+def run_on_items(session, images: np.ndarray, task: str, model_ndim: int, params: Params, batch: int = 8) -> np.ndarray:
+    """Logits of whole items through an onnxruntime session, slice- or window-wise as evaluation does."""
+    name = session.get_inputs()[0].name
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return session.run(None, {name: np.ascontiguousarray(x, dtype=np.float32)})[0]
+
+    patches = params.sampling.patches
+    outputs = [segment_volume(run, images[i:i + batch], model_ndim, patches.size, patches.overlap)
+               if task == "segmentation" else run(images[i:i + batch]) for i in range(0, len(images), batch)]
+    return np.concatenate(outputs)
 
 
 def variant_metrics(task: str, classes: int, targets: np.ndarray, logits: np.ndarray,
@@ -47,29 +66,24 @@ def variant_metrics(task: str, classes: int, targets: np.ndarray, logits: np.nda
     return "quadratic_kappa", {k: v for k, v in multiclass_metrics(targets, probs).items() if k in CLINICAL}
 
 
-def _run_all(session, images: np.ndarray, batch: int = 8) -> np.ndarray:
-    name = session.get_inputs()[0].name
-    return np.concatenate([session.run(None, {name: images[i:i + batch]})[0] for i in range(0, len(images), batch)])
-
-
 def run_export(params: Params, paths: ProjectPaths) -> dict:
     """Write artifacts/model*.onnx, preprocess.json (the recipe predict replays) and export_report.json."""
     spec, info = params.export, CATALOG[params.model.name]
     model = load_final_model(params, paths)
-    val = _dataset(params, paths, "val", spec.parity_samples)
-    batch = torch.stack([val[i][0] for i in range(len(val))])
+    batch = model_inputs(params, paths, "val", spec.parity_samples)
     art = paths.artifacts
     onnx_path = export_onnx(model, batch[:1], art / VARIANTS["ort_fp32"], spec.opset)
     parity = check_parity(model, ort_session(onnx_path), batch, spec.parity_atol)  # raises if off
 
-    train = _dataset(params, paths, "train", spec.calibration_samples)
+    calibration = model_inputs(params, paths, "train", spec.calibration_samples)
     convert_fp16(onnx_path, art / VARIANTS["ort_fp16"])
     _, kept_fp32 = quantize_int8_static(onnx_path, art / VARIANTS["ort_int8_static"], "input",
-                                        (train[i][0].numpy() for i in range(len(train))), spec.int8_conv3d)
+                                        (item.numpy() for item in calibration), spec.int8_conv3d)
     quantize_int8_dynamic(onnx_path, art / VARIANTS["ort_int8_dynamic"], spec.int8_conv3d)
     sessions = {name: ort_session(art / file, spec.threads) for name, file in VARIANTS.items()}
 
-    test = _dataset(params, paths, "test")
+    test_rows = read_split(paths.index, "test")
+    test = task_dataset(info.task, test_rows, paths.processed)
     images = np.stack([test[i][0].numpy() for i in range(len(test))])
     targets = np.stack([np.asarray(test[i][1]) for i in range(len(test))])
     metrics_path = paths.reports / "metrics.json"
@@ -77,7 +91,8 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
     quality, clinical = {}, {}
     for name, session in sessions.items():
         metric, clinical[name] = variant_metrics(info.task, params.model.num_classes, targets,
-                                                 _run_all(session, images), threshold)
+                                                 run_on_items(session, images, info.task, info.ndim, params),
+                                                 threshold)
         quality[name] = {metric: clinical[name][metric]}
     reference = quality["ort_fp32"][metric]
     for name, figures in quality.items():
@@ -91,7 +106,7 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
         torch.set_num_threads(spec.threads)
     latency: dict = {}
     for size in (1, 8):
-        example = torch.from_numpy(np.resize(images, (size, *images.shape[1:])).astype(np.float32))
+        example = torch.from_numpy(np.resize(batch.numpy(), (size, *batch.shape[1:])))
         with torch.no_grad():
             latency[f"batch{size}"] = {"torch_eager": median_latency_ms(lambda: model(example))}
         for name, session in sessions.items():
@@ -99,8 +114,10 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
                 continue
             latency[f"batch{size}"][name] = median_latency_ms(lambda: session.run(None, {"input": example.numpy()}))
 
-    bundle = {"medimg_version": __version__, "task": info.task, "ndim": info.ndim,
-              "model": params.model.name, "class_names": params.data.class_names, "positive_threshold": threshold,
+    patches = params.sampling.patches if info.task == "segmentation" and info.ndim == 3 else None
+    bundle = {"medimg_version": __version__, "task": info.task, "ndim": int(test_rows["ndim"].iloc[0]),
+              "model_ndim": info.ndim, "patch": patches.size if patches else None,
+              "overlap": patches.overlap if patches else None, "model": params.model.name, "class_names": params.data.class_names, "positive_threshold": threshold,
               "input_name": "input", "input_shape": list(batch.shape[1:]), "models": VARIANTS,
               "preprocess": params.preprocess.model_dump(exclude={"workers"}),
               "ingest_geometry": params.ingest.geometry.model_dump()}

@@ -12,11 +12,12 @@ from pathlib import Path
 import pandas as pd
 
 from medimg import atomic
-from medimg.datasets import class_weights, make_loader, read_split, task_dataset
+from medimg.datasets import class_weights, make_loader, read_split, task_dataset, training_samples
 from medimg.digest import file_digest, settings_fingerprint
 from medimg.layout import ProjectPaths
 from medimg.models import build_model
 from medimg.models.catalog import CATALOG
+from medimg.models.whole_volume import whole_item_model
 from medimg.params import Params, ParamsError
 from medimg.tracking import Tracker, flatten, pipeline_key, tracking_run
 from medimg.training.checkpoint import load_checkpoint, load_resume_state
@@ -48,6 +49,8 @@ def load_initial_weights(model, source: Path) -> None:
 def check_items_fit(rows: pd.DataFrame, params: Params) -> None:
     info = CATALOG[params.model.name]
     dims = set(rows["ndim"].astype(int))
+    if dims == {3} and info.ndim == 2 and info.task == "segmentation":
+        return  # trains on axial slices (sampling.slices)
     if dims != {info.ndim}:
         raise ParamsError(f"model.name: {params.model.name} takes {info.ndim}D inputs, but the training items in "
                           f"data/processed are {sorted(dims)}D; choose a {sorted(dims)[0]}D model or other data")
@@ -69,7 +72,8 @@ def _fingerprint(params: Params, stage_index: int, paths: ProjectPaths, source: 
     return settings_fingerprint({
         "stage": params.train.stages[stage_index].model_dump(), "model": params.model.model_dump(),
         "train": params.train.model_dump(exclude={"num_workers", "stages"}), "loss": params.loss.model_dump(),
-        "augment": params.augment.model_dump(), "index": file_digest(paths.index),
+        "augment": params.augment.model_dump(), "sampling": params.sampling.model_dump(),
+        "index": file_digest(paths.index),
         "init": file_digest(source) if source else None, "device": device.type, "world_size": ranks.world_size,
         "code": code_digest()})
 
@@ -97,12 +101,15 @@ def run_train(params: Params, paths: ProjectPaths, stage_name: str, fresh: bool 
     stage_dir.mkdir(parents=True, exist_ok=True)
     fingerprint = _fingerprint(params, index, paths, source, device, ranks)
     resume = None if fresh else load_resume_state(stage_dir / "last.pt", fingerprint)
-    train_set = task_dataset(info.task, train_rows, paths.processed, params.augment)
+    train_set, sampler = training_samples(info.task, info.ndim, train_rows, paths.processed, params.sampling,
+                                          params.augment)
     val_set = task_dataset(info.task, val_rows, paths.processed)
     tp = params.train
-    sampler = shard_sampler(train_set, ranks, seed) if ranks.distributed else None
-    if sampler is not None and tp.sampler == "weighted":
-        raise ParamsError("train.sampler: weighted is not supported under torchrun; use shuffle")
+    if ranks.distributed:
+        if sampler is not None or tp.sampler == "weighted":
+            raise ParamsError("train.sampler: weighted and sampling.slices.select: foreground are not supported "
+                              "under torchrun; use shuffle and all")
+        sampler = shard_sampler(train_set, ranks, seed)
     train_loader = make_loader(train_set, tp.batch_size, tp.num_workers, seed, True,
                                weighted=tp.sampler == "weighted", sampler=sampler)
     val_loader = make_loader(val_set, tp.batch_size, tp.num_workers, seed, False)
@@ -116,6 +123,7 @@ def run_train(params: Params, paths: ProjectPaths, stage_name: str, fresh: bool 
             val_loader=val_loader, device=device, stage_dir=stage_dir, seed=seed,
             num_classes=params.model.num_classes, loss=params.loss, class_weights=weights,
             augment=params.augment if params.augment.enabled else None, resume_state=resume, ranks=ranks,
+            whole_items=lambda net: whole_item_model(net, info.task, info.ndim, params.sampling),
             args={"stage": stage.name, "model": params.model.model_dump(), "init_from": str(source) if source else None,
                   "fingerprint": fingerprint, "mlflow_run_id": tracker.run_id})
         if resume is None:

@@ -38,12 +38,14 @@ def make_fundus(rng: np.random.Generator, size: int, grade: int) -> np.ndarray:
     for _ in range(n_lesions):
         rho, theta = radius * np.sqrt(rng.uniform(0, 0.8)), rng.uniform(0, 2 * np.pi)
         at = (int(centre[1] + rho * np.cos(theta)), int(centre[0] + rho * np.sin(theta)))
-        cv2.circle(img, at, int(rng.integers(1, 3)) + size // 224 + grade // 3, (10, 10, 90), -1, cv2.LINE_AA)
+        # blot haemorrhages a few pixels wide at 224 px, so grades stay legible on downscaled inputs
+        cv2.circle(img, at, (int(rng.integers(2, 4)) + grade // 2) * max(1, size // 224), (10, 10, 90), -1,
+                   cv2.LINE_AA)
     if grade >= 3:  # hard exudates
         for _ in range(grade * 3):
             rho, theta = radius * np.sqrt(rng.uniform(0, 0.6)), rng.uniform(0, 2 * np.pi)
             at = (int(centre[1] + rho * np.cos(theta)), int(centre[0] + rho * np.sin(theta)))
-            cv2.circle(img, at, int(rng.integers(1, 3)) + size // 224, (90, 210, 230), -1, cv2.LINE_AA)
+            cv2.circle(img, at, (int(rng.integers(1, 3)) + 1) * max(1, size // 224), (90, 210, 230), -1, cv2.LINE_AA)
     img += rng.normal(0, 4, size=img.shape)
     img[r > 1.0] = 0
     return cv2.cvtColor(np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_BGR2RGB)

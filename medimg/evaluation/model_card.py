@@ -127,6 +127,8 @@ def render_segmentation_card(context: dict) -> str:
         for metric, title in SEGMENTATION_NAMES.items():
             mean, median = _mean_median(block, metric)
             lines.append(f"| {title} | {mean} | {median} | {block['undefined'][metric]} |")
+        lines += ["", f"Dice over the {block['n_present']} cases whose reference contains {name} (no empty-mask "
+                  f"1s): {_with_ci(block['metrics'], block['ci95'], 'dice_present_mean')}."]
         for column, groups in block["subgroups"].items():
             lines += ["", f"By {column}:", "", "| group | cases | Dice mean (95% CI) | HD95 median (mm) |",
                       "|---|---|---|---|"]

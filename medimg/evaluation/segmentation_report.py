@@ -22,12 +22,14 @@ def case_table(predicted: list[np.ndarray], truth: list[np.ndarray], spacings: l
     rows = []
     for case, (p, t, spacing) in enumerate(zip(predicted, truth, spacings)):
         for c in range(1, classes):
-            rows.append({"case": case, "class": c, **case_metrics(p == c, t == c, tuple(spacing))})
+            rows.append({"case": case, "class": c, "reference_present": bool((t == c).any()),
+                         **case_metrics(p == c, t == c, tuple(spacing))})
     return pd.DataFrame(rows)
 
 
 def _aggregate(frame: pd.DataFrame, patients: np.ndarray, spec: EvaluateParams) -> dict:
     values = {m: frame[m].to_numpy(dtype=float) for m in CASE_METRICS}  # None → nan
+    present = frame["reference_present"].to_numpy(dtype=bool)
 
     def statistic(idx: np.ndarray) -> dict:
         out = {}
@@ -36,10 +38,13 @@ def _aggregate(frame: pd.DataFrame, patients: np.ndarray, spec: EvaluateParams) 
             picked = picked[~np.isnan(picked)]
             out[f"{m}_mean"] = float(picked.mean()) if len(picked) else None
             out[f"{m}_median"] = float(np.median(picked)) if len(picked) else None
+        # the empty-empty 1s of cases without the structure flatter the mean; this figure has none
+        with_structure = values["dice"][idx][present[idx]]
+        out["dice_present_mean"] = float(with_structure.mean()) if len(with_structure) else None
         return out
 
     point = statistic(np.arange(len(frame)))
-    return {"n": int(len(frame)), "metrics": point,
+    return {"n": int(len(frame)), "n_present": int(present.sum()), "metrics": point,
             "undefined": {m: int(np.isnan(v).sum()) for m, v in values.items()},
             "ci95": bootstrap_intervals(statistic, patients, spec.bootstrap.resamples, spec.bootstrap.seed)}
 

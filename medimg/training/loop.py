@@ -64,6 +64,8 @@ class StageRun:
     augment: AugmentParams | None = None  # 3D batches are warped on the device each step
     resume_state: dict | None = None
     ranks: Ranks = Ranks()
+    # wraps the network for validation on whole items (slice-wise or sliding-window segmentation)
+    whole_items: Callable[[nn.Module], nn.Module] = lambda model: model
     history: list[dict] = field(default_factory=list)
 
     @property
@@ -114,7 +116,7 @@ class StageRun:
             train_loss, samples = self._train_epoch(net, model, optimizer, scheduler, scaler, criterion, dtype,
                                                     channels_last, epoch, rng)
             seconds = time.perf_counter() - tic
-            val = validate(model, self.val_loader, criterion, self.device, dtype, self.task)
+            val = validate(self.whole_items(model), self.val_loader, criterion, self.device, dtype, self.task)
             if not steps_per_batch(scheduler) and val[metric] is not None:
                 scheduler.step(val[metric])
             record = {"epoch": epoch, "train_loss": train_loss, **{f"val_{k}": v for k, v in val.items()},

@@ -1,0 +1,89 @@
+"""Slice and patch sampling from cached volumes for 2D and 3D segmentation training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from medimg.datasets import ForegroundSliceSampler, VolumePatchDataset, VolumeSliceDataset, training_samples
+from medimg.params import SamplingParams
+
+
+def _cache(tmp_path, masks: list[np.ndarray]) -> pd.DataFrame:
+    rows = []
+    for i, mask in enumerate(masks):
+        image = np.stack([np.arange(mask.size, dtype=np.float32).reshape(mask.shape)])
+        np.save(tmp_path / f"v{i}.npy", image)
+        np.save(tmp_path / f"v{i}.mask.npy", mask.astype(np.uint8))
+        rows.append({"cache_path": f"v{i}.npy", "mask_cache_path": f"v{i}.mask.npy", "label": int(mask.any()),
+                     "ndim": 3})
+    return pd.DataFrame(rows)
+
+
+def _masks():
+    with_nodule = np.zeros((6, 8, 10), np.uint8)
+    with_nodule[2:4, 3:5, 6:8] = 1
+    return [with_nodule, np.zeros((6, 8, 10), np.uint8)]
+
+
+def test_slices_are_the_volume_planes_with_their_mask_rows(tmp_path):
+    rows = _cache(tmp_path, _masks())
+    slices = VolumeSliceDataset(rows, tmp_path)
+    assert len(slices) == 12
+    assert slices.foreground.tolist() == [False, False, True, True] + [False] * 8
+    image, mask = slices[3]
+    volume = np.load(tmp_path / "v0.npy")
+    assert image.shape == (1, 8, 10) and mask.dtype == torch.int64
+    np.testing.assert_array_equal(image.numpy(), volume[:, 3])
+    np.testing.assert_array_equal(mask.numpy(), _masks()[0][3])
+
+
+def test_foreground_sampler_keeps_every_mask_slice_and_redraws_a_share_of_empty_ones():
+    flags = np.array([False] * 40 + [True] * 5 + [False] * 55)
+    sampler = ForegroundSliceSampler(flags, 0.1)
+    torch.manual_seed(0)
+    first = list(sampler)
+    second = list(sampler)
+    assert len(first) == len(sampler) == 5 + 10
+    for drawn in (first, second):
+        assert set(range(40, 45)) <= set(drawn) and len(set(drawn)) == len(drawn)
+    assert sorted(first) != sorted(second)  # a new set of empty slices each epoch
+    torch.manual_seed(0)
+    assert list(sampler) == first  # reseeding repeats the epoch (resume)
+
+
+def test_patches_have_the_patch_shape_and_oversample_foreground(tmp_path):
+    rows = _cache(tmp_path, _masks())
+    always = VolumePatchDataset(rows.head(1), tmp_path, [2, 4, 4], foreground_ratio=1.0, per_volume=50)
+    never = VolumePatchDataset(rows.head(1), tmp_path, [2, 4, 4], foreground_ratio=0.0, per_volume=50)
+    torch.manual_seed(0)
+    hits_always = [bool(always[i][1].any()) for i in range(len(always))]
+    hits_never = [bool(never[i][1].any()) for i in range(len(never))]
+    image, mask = always[0]
+    assert image.shape == (1, 2, 4, 4) and mask.shape == (2, 4, 4)
+    assert all(hits_always)
+    assert sum(hits_never) < 25
+    # a patch is the image crop at the same place as its mask crop
+    volume = np.load(tmp_path / "v0.npy")[0]
+    start = np.argwhere(volume == image[0, 0, 0, 0].item())[0]
+    box = tuple(slice(a, a + p) for a, p in zip(start, (2, 4, 4)))
+    np.testing.assert_array_equal(mask.numpy(), _masks()[0][box])
+
+
+def test_patches_of_a_volume_without_foreground_fall_back_to_random_places(tmp_path):
+    rows = _cache(tmp_path, _masks()).tail(1)
+    patches = VolumePatchDataset(rows, tmp_path, [6, 8, 10], foreground_ratio=1.0, per_volume=1)
+    assert patches[0][0].shape == (1, 6, 8, 10)
+
+
+def test_training_samples_follows_the_model_and_the_params(tmp_path):
+    rows = _cache(tmp_path, _masks())
+    sampling = SamplingParams.model_validate({"slices": {"select": "foreground", "empty_fraction": 0.5},
+                                              "patches": {"size": [2, 4, 4], "per_volume": 3}})
+    slices, sampler = training_samples("segmentation", 2, rows, tmp_path, sampling)
+    assert isinstance(slices, VolumeSliceDataset) and len(sampler) == 2 + 5
+    patches, none = training_samples("segmentation", 3, rows, tmp_path, sampling)
+    assert isinstance(patches, VolumePatchDataset) and len(patches) == 6 and none is None
+    whole, _ = training_samples("classification", 3, rows, tmp_path, sampling)
+    assert len(whole) == 2 and whole[0][0].shape == (1, 6, 8, 10)
