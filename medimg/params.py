@@ -281,6 +281,9 @@ class Params(Section):
         if patch is not None and any(p > t for p, t in zip(patch, self.preprocess.target_shape)):
             problems.append(f"sampling.patches.size: {patch} is larger than preprocess.target_shape "
                             f"{self.preprocess.target_shape}; a patch must fit inside the volume")
+        if patch is not None and self.model.name.startswith("unet") and min(patch) < 32:
+            problems.append(f"sampling.patches.size: {patch} has a side under 32 voxels; {self.model.name} pools "
+                            "4 times and needs at least 2 voxels left at its deepest level")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -84,6 +84,7 @@ class TrainParams(Section):
     compile: bool = False        # torch.compile the model (CUDA; minutes of warm-up, faster epochs)
     deterministic: bool = True
     grad_clip: Annotated[float, Field(ge=0)] = 1.0  # max gradient norm; 0 turns clipping off
+    bn_recompute_batches: NonNegInt = 16  # exact BatchNorm statistics from this many batches before validation
     mix: MixParams = MixParams()
     stages: list[StageParams] = Field(min_length=1)
 

@@ -94,3 +94,15 @@ def exported(tiny, evaluated):
     from tasks.export import run_export
 
     return run_export(*tiny)
+
+
+BLOCK_TORCH = "import sys; sys.modules['torch'] = None; from medimg.cli import main; sys.exit(main())"
+
+
+def predict_without_torch(source: Path, bundle: Path, *extra: str):
+    """`medimg predict` in a subprocess where importing torch fails, as on a deployment machine."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", BLOCK_TORCH, "predict", str(source), "--model", str(bundle), *extra],
+                          capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})

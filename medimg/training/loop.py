@@ -26,6 +26,7 @@ from medimg import atomic
 from medimg.augment.volumes import augment_volumes
 from medimg.losses import build_loss
 from medimg.params import AugmentParams, LossParams, StageParams, TrainParams
+from medimg.training.batchnorm import recompute_batchnorm
 from medimg.training.checkpoint import rng_state, save_checkpoint
 from medimg.training.device import (autocast, grad_scaler, model_to_device, peak_memory_mb, resolve_precision,
                                     to_device)
@@ -116,6 +117,8 @@ class StageRun:
             train_loss, samples = self._train_epoch(net, model, optimizer, scheduler, scaler, criterion, dtype,
                                                     channels_last, epoch, rng)
             seconds = time.perf_counter() - tic
+            set_train_mode(model, stage)
+            recompute_batchnorm(model, self.train_loader, self.device, tp.bn_recompute_batches, dtype, channels_last)
             val = validate(self.whole_items(model), self.val_loader, criterion, self.device, dtype, self.task)
             if not steps_per_batch(scheduler) and val[metric] is not None:
                 scheduler.step(val[metric])

@@ -1,0 +1,121 @@
+"""Each workload preset end to end on reduced demo data, one epoch a stage: raw → ingest → preprocess
+→ train (freeze, unfreeze) → evaluate → export (parity-checked ONNX) → torch-free predict.
+
+The presets are applied to the repo's params.yaml exactly as `medimg params use` does; only sizes
+shrink. The default preset (ct-nodule-cls) runs through the shared tiny project and `dvc repro`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import yaml
+
+from medimg.layout import ProjectPaths
+from medimg.params import FundusDemo
+from medimg.params_file import load_params
+from medimg.params_presets import use_preset
+from tests.conftest import REPO, predict_without_torch
+
+SHRINK_3D = {"ct-seg-2d": [16, 32, 32], "ct-seg-3d": [32, 32, 48]}
+
+
+@pytest.fixture(scope="session")
+def fundus_raw(tmp_path_factory):
+    from tasks.demo_data import generate_fundus_dr
+
+    out = tmp_path_factory.mktemp("fundus") / "fundus-dr"
+    generate_fundus_dr(FundusDemo(patients=12, size=64), 3, out)
+    return out
+
+
+def _project(tmp_path, preset: str, raw_dir) -> tuple:
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    use_preset(preset, tmp_path / "params.yaml")
+    raw = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    raw["data"]["raw_dir"] = str(raw_dir)
+    raw["split"]["ratios"] = {"train": 0.5, "val": 0.25, "test": 0.25}
+    raw["preprocess"]["photo"]["size"] = [64, 64]
+    raw["preprocess"]["target_shape"] = SHRINK_3D.get(preset, [32, 32, 32])
+    if raw["sampling"]["patches"]["size"]:
+        raw["sampling"]["patches"]["size"] = [32, 32, 32]
+    raw["model"].update(width=4, head_hidden=16)
+    raw["train"].update(batch_size=4, bn_recompute_batches=2)
+    for stage in raw["train"]["stages"]:
+        stage["epochs"] = 1
+    raw["evaluate"]["bootstrap"]["resamples"] = 200
+    raw["export"].update(parity_samples=4, calibration_samples=4)
+    raw["tracking"]["enabled"] = False
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    params = load_params(tmp_path / "params.yaml")
+    return params, ProjectPaths.from_params(params, tmp_path)
+
+
+def _run_pipeline(params, paths) -> tuple[dict, dict]:
+    from tasks.evaluate import run_evaluate
+    from tasks.export import run_export
+    from tasks.ingest import run_ingest
+    from tasks.preprocess import run_preprocess
+    from tasks.train import run_train
+
+    run_ingest(params, paths)
+    run_preprocess(params, paths)
+    for stage in params.train.stages:
+        run_train(params, paths, stage.name)
+    run_evaluate(params, paths)
+    exported = run_export(params, paths)
+    metrics = json.loads((paths.reports / "metrics.json").read_text())
+    return metrics, exported
+
+
+def test_fundus_grading_runs_end_to_end(tmp_path, fundus_raw):
+    params, paths = _project(tmp_path, "fundus-dr", fundus_raw)
+    assert params.model.name == "resnet50" and params.model.num_classes == 5
+    metrics, exported = _run_pipeline(params, paths)
+    assert "quadratic_kappa" in metrics and "quadratic_kappa" in exported["quality"]["ort_fp32"]
+    assert exported["max_abs_diff"] <= params.export.parity_atol
+    bundle = json.loads((paths.artifacts / "preprocess.json").read_text())
+    assert bundle["input_shape"] == [3, 64, 64] and bundle["ndim"] == 2
+    photo = sorted((fundus_raw / "images").glob("*.png"))[0]
+    proc = predict_without_torch(photo, paths.artifacts)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)[0]
+    assert set(result["probabilities"]) == set(params.data.class_names)
+    assert result["prediction"] == max(result["probabilities"], key=result["probabilities"].get)
+
+
+@pytest.mark.parametrize("preset", ["ct-seg-2d", "ct-seg-3d"])
+def test_ct_segmentation_runs_end_to_end(tmp_path, demo_raw, tiny, preset):
+    params, paths = _project(tmp_path, preset, tiny[1].raw)
+    metrics, exported = _run_pipeline(params, paths)
+    for key in ("dice_mean", "dice_present_mean", "hd95_mm_median"):
+        assert key in metrics
+    assert exported["max_abs_diff"] <= params.export.parity_atol
+    assert "dice" in exported["quality"]["ort_int8_static"]
+    bundle = json.loads((paths.artifacts / "preprocess.json").read_text())
+    report = json.loads((paths.artifacts / "export_report.json").read_text())
+    if preset == "ct-seg-2d":  # a 2D network run slice by slice over the volume
+        assert bundle["model_ndim"] == 2 and bundle["input_shape"] == [1, 32, 32]
+    else:  # a 3D network trained on patches and slid over the volume
+        assert bundle["model_ndim"] == 3 and bundle["patch"] == [32, 32, 32]
+        assert bundle["input_shape"] == [1, 32, 32, 32]
+    # the ONNX variants were scored on whole test volumes, as the evaluate step scored torch
+    assert report["test_items"] == metrics["n"]
+    series = sorted({p.parent for p in paths.raw.rglob("*.dcm") if p.parent.parent.parent == paths.raw})[0]
+    proc = predict_without_torch(series, paths.artifacts, "--out", str(tmp_path / "masks"))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)[0]
+    mask = sitk.ReadImage(result["mask"])
+    assert mask.GetSize() == tuple(result["size_xyz"])
+    assert set(np.unique(sitk.GetArrayViewFromImage(mask))) <= {0, 1}
+
+
+def test_the_default_ct_classification_preset_is_the_tiny_projects(tiny, exported):
+    params, paths = tiny
+    assert params.model.name == "resnet3d_18"
+    metrics = json.loads((paths.reports / "metrics.json").read_text())
+    assert "auc" in metrics and exported["max_abs_diff"] <= params.export.parity_atol
