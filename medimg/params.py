@@ -83,8 +83,8 @@ class CtNoduleDemo(Section):
 
 
 class FundusDemo(Section):
-    patients: PositiveInt = 100
-    size: Annotated[int, Field(ge=32)] = 224
+    patients: PositiveInt = 250
+    size: Annotated[int, Field(ge=32)] = 128
 
 
 class DemoParams(Section):

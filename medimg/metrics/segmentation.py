@@ -23,6 +23,23 @@ def dice_per_case(predicted: torch.Tensor, target: torch.Tensor, classes: int) -
     return torch.stack(scores, dim=1)
 
 
+def overlap_counts(predicted: torch.Tensor, target: torch.Tensor, classes: int) -> torch.Tensor:
+    """(K-1, 3) true-positive, false-positive and false-negative voxel counts per foreground class."""
+    rows = []
+    for c in range(1, classes):
+        p, t = predicted == c, target == c
+        rows.append(torch.stack([(p & t).sum(), (p & ~t).sum(), (~p & t).sum()]))
+    return torch.stack(rows).double().cpu()
+
+
+def pooled_dice(counts: torch.Tensor) -> float:
+    """Mean over foreground classes of 2TP / (2TP + FP + FN) from summed counts (nnU-Net's pseudo Dice);
+    a class absent from both prediction and reference everywhere scores 1."""
+    tp, fp, fn = counts.unbind(1)
+    denominator = 2 * tp + fp + fn
+    return float(torch.where(denominator > 0, 2 * tp / denominator.clamp(min=1), torch.ones_like(tp)).mean())
+
+
 def surface(mask: np.ndarray) -> np.ndarray:
     """Voxels of ``mask`` with a face neighbour outside it (SimpleITK's LabelContour, not fully connected)."""
     structure = ndimage.generate_binary_structure(mask.ndim, 1)

@@ -8,7 +8,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from medimg.metrics.classification import auc_score, quadratic_kappa
-from medimg.metrics.segmentation import dice_per_case
+from medimg.metrics.segmentation import overlap_counts, pooled_dice
 from medimg.training.device import autocast, to_device
 
 HIGHER_IS_BETTER = {"auc": True, "kappa": True, "accuracy": True, "dice": True, "loss": False}
@@ -31,9 +31,10 @@ def predict_scores(model: nn.Module, loader: DataLoader, device: torch.device,
 @torch.no_grad()
 def validate(model: nn.Module, loader: DataLoader, criterion: nn.Module, device: torch.device,
              dtype: torch.dtype | None, task: str) -> dict[str, float | None]:
-    """loss plus auc, kappa and accuracy (classification) or mean foreground Dice per case (segmentation)."""
+    """loss plus auc, kappa and accuracy (classification) or foreground Dice pooled over all voxels of
+    the split (segmentation: empty cases add their false positives and no free 1s)."""
     model.eval()
-    loss_sum, count, labels, probs, dice = 0.0, 0, [], [], []
+    loss_sum, count, labels, probs, overlap = 0.0, 0, [], [], None
     for x, y in loader:
         x, y = to_device(x, device, False), y.to(device, non_blocking=True)
         with autocast(device, dtype):
@@ -41,13 +42,14 @@ def validate(model: nn.Module, loader: DataLoader, criterion: nn.Module, device:
         loss_sum += criterion(logits, y).item() * len(y)
         count += len(y)
         if task == "segmentation":
-            dice.append(dice_per_case(logits.argmax(1), y, logits.shape[1]).mean(1).cpu())
+            counts = overlap_counts(logits.argmax(1), y, logits.shape[1])
+            overlap = counts if overlap is None else overlap + counts
         else:
             probs.append(torch.softmax(logits, dim=1).cpu().numpy())
             labels.append(y.cpu().numpy())
     metrics: dict[str, float | None] = {"loss": loss_sum / max(count, 1)}
     if task == "segmentation":
-        metrics["dice"] = float(torch.cat(dice).mean())
+        metrics["dice"] = pooled_dice(overlap)
         return metrics
     y_true, p = np.concatenate(labels), np.concatenate(probs)
     predicted = p.argmax(1)

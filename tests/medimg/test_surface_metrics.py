@@ -76,3 +76,20 @@ def test_empty_mask_convention():
     assert case_metrics(empty, empty, SPACING)["hd95_mm"] == 0.0
     missed = case_metrics(empty, some, SPACING)
     assert missed["dice"] == 0.0 and missed["hd95_mm"] is None and missed["recall"] == 0.0
+
+
+def test_pooled_dice_counts_false_positives_of_empty_cases_and_gives_them_no_free_ones():
+    import torch
+
+    from medimg.metrics.segmentation import overlap_counts, pooled_dice
+
+    truth = torch.zeros(2, 4, 4, dtype=torch.long)
+    truth[0, :2, :2] = 1  # case 0 has 4 voxels of class 1, case 1 is empty
+    predicted = truth.clone()
+    assert pooled_dice(overlap_counts(predicted, truth, 2)) == 1.0
+    predicted[1, 3, 3] = 1  # one false positive in the empty case
+    counts = overlap_counts(predicted, truth, 2)
+    assert counts.tolist() == [[4.0, 1.0, 0.0]]
+    assert pooled_dice(counts) == 8 / 9
+    assert pooled_dice(overlap_counts(torch.zeros_like(truth), truth, 2)) == 0.0  # predicting nothing
+    assert pooled_dice(overlap_counts(torch.zeros_like(truth), torch.zeros_like(truth), 2)) == 1.0
