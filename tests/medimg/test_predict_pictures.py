@@ -1,9 +1,6 @@
 """`medimg predict` on a 2D picture with a 2D classifier bundle, with torch import blocked."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import SimpleITK as sitk
@@ -12,9 +9,8 @@ import torch
 from medimg.models import build_model
 from medimg.onnx_export import export_onnx
 from medimg.params import ModelParams, PreprocessParams
-from tests.conftest import REPO
+from tests.conftest import predict_without_torch
 
-BLOCK_TORCH = "import sys; sys.modules['torch'] = None; from medimg.cli import main; sys.exit(main())"
 
 
 def test_a_photo_is_preprocessed_as_in_training_and_classified_without_torch(tmp_path):
@@ -31,9 +27,7 @@ def test_a_photo_is_preprocessed_as_in_training_and_classified_without_torch(tmp
     photo[(yy - 60) ** 2 + (xx - 60) ** 2 < 50**2] = (180, 90, 40)  # a fundus-like disc on black
     sitk.WriteImage(sitk.GetImageFromArray(photo, isVector=True), str(tmp_path / "eye.png"))
 
-    proc = subprocess.run([sys.executable, "-c", BLOCK_TORCH, "predict", str(tmp_path / "eye.png"), "--model",
-                           str(bundle)], capture_output=True, text=True, cwd=REPO,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = predict_without_torch(tmp_path / "eye.png", bundle)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)[0]
     from medimg.pictures import read_picture_file
@@ -56,9 +50,7 @@ def test_a_2d_segmentation_mask_comes_back_at_the_pictures_size(tmp_path):
         "preprocess": PreprocessParams(photo={"size": [64, 64]}).model_dump()}))
     grey = (np.random.default_rng(0).random((90, 120)) * 255).astype(np.uint8)  # rows x cols
     sitk.WriteImage(sitk.GetImageFromArray(grey), str(tmp_path / "slice.png"))
-    proc = subprocess.run([sys.executable, "-c", BLOCK_TORCH, "predict", str(tmp_path / "slice.png"), "--model",
-                           str(bundle), "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=REPO,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = predict_without_torch(tmp_path / "slice.png", bundle, "--out", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)[0]
     assert sitk.ReadImage(result["mask"]).GetSize() == (120, 90) and "lesion" in result["area_mm2"]

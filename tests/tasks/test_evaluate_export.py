@@ -1,14 +1,11 @@
 import json
-import os
-import subprocess
-import sys
 
 import onnx
 import pandas as pd
 import pytest
 
 from medimg.onnx_export import ParityError, check_parity, ort_session
-from tests.conftest import REPO
+from tests.conftest import predict_without_torch
 
 
 def test_metrics_and_predictions_cover_the_test_split_without_identifiers(tiny, evaluated):
@@ -94,15 +91,12 @@ def test_parity_check_fails_loudly_on_a_different_model(tiny, exported):
         check_parity(other, ort_session(paths.artifacts / "model.onnx"), torch.rand(2, 1, 32, 32, 32), 1e-4)
 
 
-BLOCK_TORCH = "import sys; sys.modules['torch'] = None; from medimg.cli import main; sys.exit(main())"
 
 
 def test_predict_reads_a_dicom_series_without_torch(tiny, exported):
     params, paths = tiny
     series = sorted({p.parent for p in paths.raw.rglob("*") if p.is_file() and p.parent.parent.parent == paths.raw})
-    proc = subprocess.run([sys.executable, "-c", BLOCK_TORCH, "predict", str(series[0]), "--model",
-                           str(paths.artifacts)], capture_output=True, text=True, cwd=REPO,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = predict_without_torch(series[0], paths.artifacts)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert len(result) == 1 and result[0]["prediction"] in params.data.class_names
@@ -143,9 +137,8 @@ def test_a_segmentation_model_is_evaluated_in_mm_exported_and_predicts_masks_in_
     exported = run_export(seg, seg_paths)
     assert exported["max_abs_diff"] <= 1e-4 and "dice" in exported["quality"]["ort_int8_static"]
     series = sorted({p.parent for p in paths.raw.rglob("*.dcm") if p.parent.parent.parent == paths.raw})[0]
-    proc = subprocess.run([sys.executable, "-c", BLOCK_TORCH, "predict", str(series), "--model", str(tmp_path / "a"),
-                           "--out", str(tmp_path / "masks"), "--variant", "ort_int8_static"],
-                          capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = predict_without_torch(series, tmp_path / "a", "--out", str(tmp_path / "masks"), "--variant",
+                                 "ort_int8_static")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)[0]
     mask = sitk.ReadImage(result["mask"])
