@@ -92,6 +92,13 @@ def _explain(model, rows, evaluated, threshold, params, paths) -> list[str]:
     return written
 
 
+def write_empty_plots(folder, names) -> None:
+    """dvc.yaml declares every plot file; those that do not apply (binary curves for a multi-class or
+    segmentation model) are written empty rather than missing, which would fail the stage."""
+    for name in names:
+        atomic.write_json(folder / f"{name}.json", {name: []})
+
+
 def _quarantined(paths: ProjectPaths):
     summary = paths.reports / "ingest_summary.json"
     if not summary.exists():
@@ -163,8 +170,7 @@ def _evaluate_segmentation(params: Params, paths: ProjectPaths) -> dict:
     table = cases.drop(columns=[c for c in spec.subgroups if c in cases]).assign(
         split=spec.split, **{"class": [names[int(c)] for c in cases["class"]]})
     write_parquet(table.drop(columns=["case"]), reports / "predictions.parquet")
-    for plot in ("roc", "pr", "calibration", "confusion"):  # declared in dvc.yaml; classification only
-        atomic.write_json(reports / "plots" / f"{plot}.json", {plot: []})
+    write_empty_plots(reports / "plots", ("roc", "pr", "calibration", "confusion"))
     written = []
     dice = cases.groupby("case")["dice"].mean()
     for kind, case in (("best", int(dice.idxmax())), ("worst", int(dice.idxmin()))):
@@ -238,6 +244,8 @@ def run_evaluate(params: Params, paths: ProjectPaths) -> dict:
                                               figs / "roc.png").name)
         written.append(figures.calibration_figure(calibration, m["brier"], m["ece"], figs / "calibration.png").name)
         written += _explain(model, rows, evaluated, threshold, params, paths)
+    else:
+        write_empty_plots(plots, ("roc", "pr", "calibration"))
     written += _training_figures(params, paths)
     card = render_model_card({
         "model": params.model.name, "task_description": f"{' vs '.join(names)} classification",

@@ -55,6 +55,17 @@ def _project(tmp_path, preset: str, raw_dir) -> tuple:
     return params, ProjectPaths.from_params(params, tmp_path)
 
 
+def _dvc_outputs(paths) -> list:
+    """Every file dvc.yaml declares for evaluate and export: a missing one fails `dvc repro`."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    names = []
+    for stage in ("evaluate", "export"):
+        for kind in ("outs", "metrics", "plots"):
+            names += [next(iter(entry)) if isinstance(entry, dict) else entry for entry in stages[stage].get(kind, [])]
+    folders = {"${data.reports_dir}": paths.reports, "${data.artifacts_dir}": paths.artifacts}
+    return [folders[name.split("/")[0]] / name.split("/", 1)[1] for name in names]
+
+
 def _run_pipeline(params, paths) -> tuple[dict, dict]:
     from tasks.evaluate import run_evaluate
     from tasks.export import run_export
@@ -68,6 +79,8 @@ def _run_pipeline(params, paths) -> tuple[dict, dict]:
         run_train(params, paths, stage.name)
     run_evaluate(params, paths)
     exported = run_export(params, paths)
+    missing = [str(path) for path in _dvc_outputs(paths) if not path.exists()]
+    assert not missing, f"declared in dvc.yaml but not written: {missing}"
     metrics = json.loads((paths.reports / "metrics.json").read_text())
     return metrics, exported
 
