@@ -73,7 +73,8 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
     batch = model_inputs(params, paths, "val", spec.parity_samples)
     art = paths.artifacts
     onnx_path = export_onnx(model, batch[:1], art / VARIANTS["ort_fp32"], spec.opset)
-    parity = check_parity(model, ort_session(onnx_path), batch, spec.parity_atol)  # raises if off
+    parity = check_parity(model, ort_session(onnx_path), batch, spec.parity_atol,
+                          spec.parity_rtol)  # raises if off
 
     calibration = model_inputs(params, paths, "train", spec.calibration_samples)
     convert_fp16(onnx_path, art / VARIANTS["ort_fp16"])
