@@ -20,4 +20,10 @@ Done. Results:
   export report       artifacts/export_report.json
   MLflow runs         mlflow.db   (mlflow ui --backend-store-uri sqlite:///mlflow.db)
 MSG
-.venv/bin/python -c "import json; m = json.load(open('reports/metrics.json')); print(f\"  test AUC {m['auc']:.3f}  sensitivity {m['sensitivity']:.3f}  specificity {m['specificity']:.3f}  (n={m['n']})\")"
+.venv/bin/python - <<'PY'
+import json
+m = json.load(open("reports/metrics.json"))
+keys = [k for k in ("auc", "sensitivity", "specificity", "quadratic_kappa", "dice_mean", "dice_present_mean",
+                    "hd95_mm_median") if m.get(k) is not None]
+print("  test " + "  ".join(f"{k} {m[k]:.3f}" for k in keys) + f"  (n={m['n']})")
+PY

@@ -158,5 +158,7 @@ def test_export_registers_the_model_with_its_signature_in_mlflow(tiny, exported)
     client = mlflow.MlflowClient(tracking_uri=params.tracking.uri, registry_uri=params.tracking.uri)
     assert version in {str(v.version) for v in client.search_model_versions(f"name='{name}'")}
     source = client.get_model_version(name, version).source  # the logged model, with its signature
+    # get_model_info resolves models:/ URIs against the global store; other tests may have moved it
+    mlflow.set_tracking_uri(params.tracking.uri)
     info = mlflow.models.get_model_info(source)
     assert list(info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"][1:]) == [1, 32, 32, 32]
