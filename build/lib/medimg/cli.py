@@ -1,0 +1,184 @@
+"""The `medimg` command: what dvc.yaml calls, and what a user runs by hand.
+
+Params are validated before anything heavy is imported, so a bad params.yaml fails in well under a
+second. Known input problems print one clear message (no traceback) and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from medimg.params import ParamsError
+from medimg.params_file import check_dvc_train_stages, check_paths, load_params
+
+STEPS = ("demo-data", "ingest", "preprocess", "train", "evaluate", "export")
+EXIT_BAD_PARAMS, EXIT_BAD_INPUT = 2, 1
+
+
+def _params_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                        help="override one param, e.g. --set train.stages[1].epochs=3 (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="medimg", description="Raw medical images to a validated, exported "
+                                     "model. Steps read params.yaml; see README.md.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    params = commands.add_parser("params", help="work with params.yaml")
+    params_cmd = params.add_subparsers(dest="params_command", required=True)
+    check = params_cmd.add_parser("check", help="validate params.yaml (types, keys, folders) and do nothing else")
+    _params_args(check)
+    use = params_cmd.add_parser("use", help="switch params.yaml to a workload preset (keeps comments and your "
+                                "other settings); then run `dvc repro`",
+                                description="Presets: medimg/presets/*.yaml. `medimg params presets` lists them.")
+    use.add_argument("preset", metavar="PRESET")
+    use.add_argument("--params", default="params.yaml", help="params file to rewrite (default: params.yaml)")
+    params_cmd.add_parser("presets", help="list the workload presets")
+
+    run = commands.add_parser("run", help="run one pipeline step with the params (what dvc.yaml calls)",
+                              description=f"Run one step: {', '.join(STEPS)}.")
+    run.add_argument("step", choices=STEPS)
+    run.add_argument("--stage", help="training stage name from train.stages (train only)")
+    run.add_argument("--fresh", action="store_true", help="train only: start the stage afresh instead of "
+                     "resuming its last.pt (a stage resumes by default when params, data and weights are unchanged)")
+    _params_args(run)
+
+    ingest = commands.add_parser("ingest", help="convert a DICOM tree to NIfTI volumes and a Parquet manifest",
+                                 description="Convert every series under RAW_DIR into OUT_DIR/volumes/"
+                                 "<series_key>.nii.gz and OUT_DIR/manifest.parquet (keys are salted pseudonyms).")
+    ingest.add_argument("raw_dir", type=Path, metavar="RAW_DIR")
+    ingest.add_argument("--out", type=Path, required=True, metavar="OUT_DIR")
+    _params_args(ingest)
+
+    edge = commands.add_parser("edge-cases", help="write a DICOM tree with one series per real-world defect",
+                               description="Write OUT_DIR with shuffled names, gantry tilt, a gap, a duplicate "
+                               "slice, a mixed folder, multi-frame, MONOCHROME1, JPEG 2000, a truncated file, "
+                               "uneven spacing, an undecodable syntax, a radiograph, an SR and a PNG. Try: medimg "
+                               "ingest OUT_DIR --out /tmp/edge-out --set data.label_column=case")
+    edge.add_argument("out_dir", type=Path, metavar="OUT_DIR")
+
+    predict = commands.add_parser("predict", help="run an exported model on a DICOM series, volume or picture",
+                                  description="Apply the exported preprocessing and ONNX model (no torch "
+                                  "needed) to INPUT (a DICOM series folder, a NIfTI volume, or for 2D models a "
+                                  "PNG/JPEG or single DICOM file) and print JSON predictions; segmentation "
+                                  "models write mask_<n>.nii.gz in the input's geometry.")
+    predict.add_argument("input", type=Path, metavar="INPUT")
+    predict.add_argument("--model", type=Path, default=Path("artifacts"), metavar="ARTIFACTS_DIR")
+    predict.add_argument("--out", type=Path, default=Path("."), metavar="OUT_DIR",
+                         help="where segmentation masks go (default: the current folder)")
+    predict.add_argument("--variant", default="ort_fp32",
+                         choices=["ort_fp32", "ort_fp16", "ort_int8_static", "ort_int8_dynamic"],
+                         help="which exported model to run (default ort_fp32)")
+    return parser
+
+
+def _load_checked(args: argparse.Namespace, step: str | None = None):
+    params = load_params(args.params, args.overrides)
+    problems = check_paths(params) if step in (None, "ingest") else []
+    if step in (None, "train"):
+        problems += check_dvc_train_stages(params, Path(args.params).parent)
+    if problems:
+        raise ParamsError(f"{args.params}: " + "; ".join(problems))
+    return params
+
+
+def _run_step(args: argparse.Namespace) -> dict:
+    params = _load_checked(args, args.step)
+    if args.step == "train" and not args.stage:
+        raise ParamsError("medimg run train needs --stage NAME (one of train.stages)")
+    if args.stage:
+        params.train.stage(args.stage)  # unknown stage names fail before any work
+    from medimg.layout import ProjectPaths
+
+    paths = ProjectPaths.from_params(params)
+    if args.step == "demo-data":
+        from tasks.demo_data import run_demo_data
+        return run_demo_data(params, paths)
+    if args.step == "ingest":
+        from tasks.ingest import run_ingest
+        return run_ingest(params, paths)
+    if args.step == "preprocess":
+        from tasks.preprocess import run_preprocess
+        return run_preprocess(params, paths)
+    if args.step == "train":
+        from tasks.train import run_train
+        return run_train(params, paths, args.stage, fresh=args.fresh)
+    if args.step == "evaluate":
+        from tasks.evaluate import run_evaluate
+        return run_evaluate(params, paths)
+    from tasks.export import run_export
+    return run_export(params, paths)
+
+
+def _ingest(args: argparse.Namespace) -> dict:
+    params = load_params(args.params, args.overrides) if Path(args.params).exists() else None
+    from medimg import deid
+    from medimg.params import DataParams, IngestParams, SplitParams
+    from tasks.ingest import ingest_tree
+
+    ingest_cfg = params.ingest if params else IngestParams()
+    salt = deid.load_salt(ingest_cfg.salt_env, ingest_cfg.salt_file)
+    return ingest_tree(args.raw_dir, args.out, salt, params.data if params else DataParams(),
+                       params.split if params else SplitParams(), ingest_cfg)
+
+
+def _params_command(args: argparse.Namespace) -> int:
+    from medimg import params_presets
+
+    if args.params_command == "presets":
+        for name in params_presets.preset_names():
+            print(f"{name:<16} {params_presets.preset_description(name)}")
+        return 0
+    if args.params_command == "use":
+        params = params_presets.use_preset(args.preset, Path(args.params))
+        problems = check_dvc_train_stages(params, Path(args.params).parent)
+        print(f"{args.params}: now preset {args.preset} ({params.model.name} on {params.data.raw_dir})"
+              + ("; " + "; ".join(problems) if problems else "; run `dvc repro`"))
+        return 0
+    _load_checked(args)
+    print(f"{args.params}: OK")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    tic = time.perf_counter()
+    try:
+        if args.command == "params":
+            return _params_command(args)
+        if args.command == "predict":
+            from medimg.inference import predict
+            print(json.dumps(predict(args.input, args.model, args.out, args.variant), indent=2))
+            return 0
+        if args.command == "edge-cases":
+            from medimg.demo.edge_cases import CASES, write_edge_cases
+            write_edge_cases(args.out_dir)
+            print("\n".join(f"case {c.label:>2} {c.name:<20} expect {c.status} {c.code}" for c in CASES))
+            return 0
+        result = _run_step(args) if args.command == "run" else _ingest(args)
+    except ParamsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_PARAMS
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        if os.environ.get("MEDIMG_DEBUG"):
+            raise
+        print(f"error: {exc}  (set MEDIMG_DEBUG=1 for the traceback)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    label = f"{args.step}{' ' + args.stage if getattr(args, 'stage', None) else ''}" if args.command == "run" else "ingest"
+    print(json.dumps(result, indent=2, default=str))
+    if label == "ingest":
+        from tasks.ingest import format_summary
+        print(format_summary(result.get("summary", result)), file=sys.stderr)
+    print(f"medimg {label}: done in {time.perf_counter() - tic:.1f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""U-Net (Ronneberger et al., 2015) in 2D or 3D: one class, the dimensionality is a constructor argument.
+
+InstanceNorm rather than BatchNorm, as nnU-Net does: 3D batches are often one or two volumes.
+The encoder levels are the backbone groups; the decoder with its skip connections is the head.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from medimg.models.base import StagedNet
+from medimg.params import ModelParams
+
+
+def _layers(ndim: int):
+    if ndim == 3:
+        return nn.Conv3d, nn.ConvTranspose3d, nn.InstanceNorm3d, nn.MaxPool3d
+    return nn.Conv2d, nn.ConvTranspose2d, nn.InstanceNorm2d, nn.MaxPool2d
+
+
+def double_conv(ndim: int, in_ch: int, out_ch: int) -> nn.Sequential:
+    conv, _, norm, _ = _layers(ndim)
+    return nn.Sequential(conv(in_ch, out_ch, 3, padding=1, bias=False), norm(out_ch, affine=True),
+                         nn.LeakyReLU(0.01, inplace=True),
+                         conv(out_ch, out_ch, 3, padding=1, bias=False), norm(out_ch, affine=True),
+                         nn.LeakyReLU(0.01, inplace=True))
+
+
+class UNetDecoder(nn.Module):
+    def __init__(self, ndim: int, channels: list[int], num_classes: int) -> None:
+        super().__init__()
+        conv, up, _, _ = _layers(ndim)
+        self.ups = nn.ModuleList(up(channels[i + 1], channels[i], 2, stride=2) for i in range(len(channels) - 1))
+        self.blocks = nn.ModuleList(double_conv(ndim, 2 * channels[i], channels[i]) for i in range(len(channels) - 1))
+        self.out = conv(channels[0], num_classes, 1)
+
+    def forward(self, skips: list[torch.Tensor]) -> torch.Tensor:
+        x = skips[-1]
+        for level in reversed(range(len(self.ups))):
+            x = self.ups[level](x)
+            skip = skips[level]
+            if x.shape[2:] != skip.shape[2:]:  # odd sizes: pooling floored, so match the skip exactly
+                x = F.interpolate(x, size=skip.shape[2:], mode="nearest")
+            x = self.blocks[level](torch.cat([skip, x], dim=1))
+        return self.out(x)
+
+
+class UNet(StagedNet):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for part in self.backbone.values():
+            x = part(x)
+            skips.append(x)
+        return self.head(skips)
+
+
+def build_unet(spec: ModelParams, ndim: int) -> UNet:
+    _, _, _, pool = _layers(ndim)
+    channels = [spec.width * 2**level for level in range(5)]
+    groups = [("enc0", double_conv(ndim, spec.in_channels, channels[0]))]
+    groups += [(f"enc{level}", nn.Sequential(pool(2), double_conv(ndim, channels[level - 1], channels[level])))
+               for level in range(1, 5)]
+    return UNet(groups, UNetDecoder(ndim, channels, spec.num_classes))

@@ -1,0 +1,1 @@
+"""Staged training: parameter groups, schedules, checkpoints and the epoch loop."""

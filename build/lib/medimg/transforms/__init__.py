@@ -1,0 +1,1 @@
+"""Small, pure transforms. Intensity ones accept numpy arrays and torch tensors alike."""

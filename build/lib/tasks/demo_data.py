@@ -1,0 +1,126 @@
+"""Step 0: generate the bundled demo datasets (ct-nodule DICOM series, fundus-dr photos)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import cv2
+import numpy as np
+import SimpleITK as sitk
+from pydicom.uid import generate_uid
+from tqdm import tqdm
+
+from medimg import atomic
+from medimg.demo.ct_phantom import PhantomGeometry, make_chest_ct
+from medimg.demo.dicom_series import PatientIdentity, StudyInfo, write_ct_series
+from medimg.demo.fundus import make_fundus
+from medimg.layout import ProjectPaths
+from medimg.params import CtNoduleDemo, FundusDemo, Params
+
+FIRST = ["JANE", "JOHN", "MARIA", "AHMED", "WEI", "OLGA", "PEDRO", "AISHA", "KENJI", "FATIMA", "LIAM", "SOFIA"]
+LAST = ["DOE", "SMITH", "GARCIA", "KHAN", "CHEN", "IVANOVA", "SILVA", "OKAFOR", "TANAKA", "MULLER", "NOVAK"]
+MANUFACTURERS = ["SIEMENS", "GE MEDICAL SYSTEMS", "Philips", "TOSHIBA"]
+
+
+def fake_patient(rng: np.random.Generator, index: int) -> PatientIdentity:
+    year, month, day = rng.integers(1940, 1995), rng.integers(1, 13), rng.integers(1, 29)
+    return PatientIdentity(
+        name=f"{LAST[rng.integers(len(LAST))]}^{FIRST[rng.integers(len(FIRST))]}^{index:03d}",
+        patient_id=f"MRN{rng.integers(10**6, 10**7)}",
+        birth_date=f"{year:04d}{month:02d}{day:02d}",
+        sex=str(rng.choice(["F", "M"])),
+    )
+
+
+def _random_name(rng: np.random.Generator, suffix_chance: float = 0.5) -> str:
+    """Opaque file names that reveal neither slice order nor identity; some lack '.dcm'."""
+    name = "".join(rng.choice(list("0123456789ABCDEF"), size=10))
+    return name + (".dcm" if rng.random() < suffix_chance else "")
+
+
+def generate_ct_nodule(cfg: CtNoduleDemo, seed: int, out: Path) -> dict:
+    """Write ``cfg.series`` CT series from ``cfg.patients`` patients, labels.csv and one mask each."""
+    rng = np.random.default_rng(seed)
+    build = atomic.fresh_build_dir(out)
+    (build / "masks").mkdir()
+    owners = list(range(cfg.patients)) + list(rng.choice(cfg.patients, cfg.series - cfg.patients, replace=False))
+    positives = set(rng.permutation(cfg.series)[: round(cfg.series * cfg.positive_fraction)].tolist())
+    patients = [fake_patient(rng, i) for i in range(cfg.patients)]
+    patient_dirs = [_random_name(rng, 0.0) for _ in range(cfg.patients)]
+    rows = []
+    for s, owner in enumerate(tqdm(owners, desc="demo ct-nodule", unit="series")):
+        geometry = PhantomGeometry(
+            slices=int(rng.integers(cfg.slices.min, cfg.slices.max + 1)),
+            matrix=cfg.matrix,
+            pixel_spacing_mm=round(float(rng.uniform(cfg.pixel_spacing_mm.min, cfg.pixel_spacing_mm.max)), 3),
+            slice_spacing_mm=round(float(rng.uniform(cfg.slice_spacing_mm.min, cfg.slice_spacing_mm.max)), 2),
+        )
+        diameter = rng.uniform(cfg.nodule_diameter_mm.min, cfg.nodule_diameter_mm.max) if s in positives else None
+        hu, mask = make_chest_ct(rng, geometry, diameter)
+        entropy = f"demo-{seed}-{s}"
+        study = StudyInfo(
+            study_uid=generate_uid(entropy_srcs=[entropy, "study"]),
+            accession_number=f"ACC{rng.integers(10**7, 10**8)}",
+            study_date=f"20{rng.integers(18, 26):02d}{rng.integers(1, 13):02d}{rng.integers(1, 29):02d}",
+            institution="St. Elsewhere General Hospital",
+            manufacturer=MANUFACTURERS[rng.integers(len(MANUFACTURERS))],
+        )
+        series_uid = generate_uid(entropy_srcs=[entropy, "series"])
+        folder = build / patient_dirs[owner] / _random_name(rng, 0.0)
+        folder.mkdir(parents=True)
+        files = [folder / _random_name(rng) for _ in range(geometry.slices)]
+        write_ct_series(hu, geometry.pixel_spacing_mm, geometry.slice_spacing_mm, patients[owner], study,
+                        series_uid, files, entropy)
+        mask_name = f"masks/mask_{s:04d}.nii.gz"
+        sitk.WriteImage(_mask_image(mask, geometry), str(build / mask_name), useCompression=True)
+        rows.append({"patient_id": patients[owner].patient_id, "series_instance_uid": series_uid,
+                     "nodule": int(s in positives), "nodule_diameter_mm": round(diameter or 0.0, 1),
+                     "mask": mask_name})
+    _write_csv(build / "labels.csv", rows)
+    atomic.replace_dir(build, out)
+    return {"series": len(rows), "patients": cfg.patients, "positives": len(positives)}
+
+
+def _mask_image(mask: np.ndarray, geometry: PhantomGeometry) -> sitk.Image:
+    """The mask in the series' own geometry (same origin, spacing and axes as the DICOM writer)."""
+    image = sitk.GetImageFromArray(mask)
+    image.SetSpacing((geometry.pixel_spacing_mm, geometry.pixel_spacing_mm, geometry.slice_spacing_mm))
+    half = [(geometry.matrix - 1) / 2 * geometry.pixel_spacing_mm] * 2
+    image.SetOrigin((round(-half[0], 4), round(-half[1], 4),
+                     round(-(geometry.slices - 1) / 2 * geometry.slice_spacing_mm, 4)))
+    return image
+
+
+def generate_fundus_dr(cfg: FundusDemo, seed: int, out: Path) -> dict:
+    """Two eyes per patient as PNG, graded 0-4 with a skewed distribution like screening data."""
+    rng = np.random.default_rng(seed + 1)
+    build = atomic.fresh_build_dir(out)
+    (build / "images").mkdir()
+    rows = []
+    for p in tqdm(range(cfg.patients), desc="demo fundus-dr", unit="patient"):
+        patient_id = f"MRN{rng.integers(10**6, 10**7)}"
+        for eye in ("left", "right"):
+            grade = int(rng.choice(5, p=[0.4, 0.2, 0.2, 0.1, 0.1]))
+            name = f"images/{_random_name(rng, 0.0)}.png"
+            rgb = make_fundus(rng, cfg.size, grade)
+            cv2.imwrite(str(build / name), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            rows.append({"image": name, "patient_id": patient_id, "eye": eye, "grade": grade})
+    _write_csv(build / "labels.csv", rows)
+    atomic.replace_dir(build, out)
+    return {"images": len(rows), "patients": cfg.patients}
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def run_demo_data(params: Params, paths: ProjectPaths) -> dict:
+    """Generate both demo datasets under ``demo.out_dir``, deterministically from ``demo.seed``."""
+    out = paths.root / params.demo.out_dir
+    ct = generate_ct_nodule(params.demo.ct_nodule, params.demo.seed, out / "ct-nodule")
+    fundus = generate_fundus_dr(params.demo.fundus_dr, params.demo.seed, out / "fundus-dr")
+    return {"ct-nodule": ct, "fundus-dr": fundus, "out_dir": str(out)}

@@ -1,0 +1,150 @@
+"""Step 5: export the final model to ONNX (fp32, fp16, INT8 static and dynamic), prove parity on real
+validation samples, evaluate every variant on the test split, time them, and write the bundle."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from medimg import __version__, atomic
+from medimg.datasets import read_split, task_dataset, training_samples
+from medimg.layout import ProjectPaths
+from medimg.metrics.classification import binary_metrics, multiclass_metrics
+from medimg.metrics.segmentation import dice_per_case
+from medimg.models.catalog import CATALOG
+from medimg.onnx_export import check_parity, dynamic_axes, export_onnx, median_latency_ms, ort_session
+from medimg.params import Params
+from medimg.quantization import convert_fp16, quantize_int8_dynamic, quantize_int8_static
+from medimg.tracking import flatten, pipeline_key, tracking_run
+from medimg.volume_inference import segment_volume
+from tasks.evaluate import final_checkpoint, load_final_model
+
+CLINICAL = ("auc", "quadratic_kappa", "macro_auc", "sensitivity", "specificity", "ppv", "npv", "f1", "accuracy",
+            "balanced_accuracy", "kappa", "pr_auc", "brier", "ece")
+VARIANTS = {"ort_fp32": "model.onnx", "ort_fp16": "model.fp16.onnx", "ort_int8_static": "model.int8.onnx",
+            "ort_int8_dynamic": "model.int8-dynamic.onnx"}
+
+
+def model_inputs(params: Params, paths: ProjectPaths, split: str, count: int) -> torch.Tensor:
+    """Up to ``count`` inputs shaped as the network takes them (whole items, slices or patches),
+    spread evenly over ``split``: parity and INT8 calibration data."""
+    info = CATALOG[params.model.name]
+    torch.manual_seed(0)  # patches are drawn at random
+    dataset, _ = training_samples(info.task, info.ndim, read_split(paths.index, split), paths.processed,
+                                  params.sampling)
+    picks = np.unique(np.linspace(0, len(dataset) - 1, count).astype(int))
+    return torch.stack([dataset[int(i)][0] for i in picks])
+
+
+def run_on_items(session, images: np.ndarray, task: str, model_ndim: int, params: Params, batch: int = 8) -> np.ndarray:
+    """Logits of whole items through an onnxruntime session, slice- or window-wise as evaluation does."""
+    name = session.get_inputs()[0].name
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return session.run(None, {name: np.ascontiguousarray(x, dtype=np.float32)})[0]
+
+    patches = params.sampling.patches
+    outputs = [segment_volume(run, images[i:i + batch], model_ndim, patches.size, patches.overlap)
+               if task == "segmentation" else run(images[i:i + batch]) for i in range(0, len(images), batch)]
+    return np.concatenate(outputs)
+
+
+def variant_metrics(task: str, classes: int, targets: np.ndarray, logits: np.ndarray,
+                    threshold: float) -> tuple[str, dict]:
+    """The key figure a variant must keep (AUC, quadratic kappa or mean Dice) and the clinical metrics
+    the evaluate step reports, at the same operating threshold."""
+    if task == "segmentation":
+        dice = dice_per_case(torch.from_numpy(logits.argmax(1)), torch.from_numpy(targets), classes)
+        return "dice", {"dice": float(dice.mean())}
+    shifted = np.exp(logits - logits.max(1, keepdims=True))
+    probs = shifted / shifted.sum(1, keepdims=True)
+    if classes == 2:
+        figures = binary_metrics(targets, probs[:, 1], threshold)
+        return "auc", {k: v for k, v in figures.items() if k in CLINICAL}
+    return "quadratic_kappa", {k: v for k, v in multiclass_metrics(targets, probs).items() if k in CLINICAL}
+
+
+def run_export(params: Params, paths: ProjectPaths) -> dict:
+    """Write artifacts/model*.onnx, preprocess.json (the recipe predict replays) and export_report.json."""
+    spec, info = params.export, CATALOG[params.model.name]
+    model = load_final_model(params, paths)
+    batch = model_inputs(params, paths, "val", spec.parity_samples)
+    art = paths.artifacts
+    onnx_path = export_onnx(model, batch[:1], art / VARIANTS["ort_fp32"], spec.opset)
+    parity = check_parity(model, ort_session(onnx_path), batch, spec.parity_atol,
+                          spec.parity_rtol)  # raises if off
+
+    calibration = model_inputs(params, paths, "train", spec.calibration_samples)
+    convert_fp16(onnx_path, art / VARIANTS["ort_fp16"])
+    _, kept_fp32 = quantize_int8_static(onnx_path, art / VARIANTS["ort_int8_static"], "input",
+                                        (item.numpy() for item in calibration), spec.int8_conv3d)
+    quantize_int8_dynamic(onnx_path, art / VARIANTS["ort_int8_dynamic"], spec.int8_conv3d)
+    sessions = {name: ort_session(art / file, spec.threads) for name, file in VARIANTS.items()}
+
+    test_rows = read_split(paths.index, "test")
+    test = task_dataset(info.task, test_rows, paths.processed)
+    images = np.stack([test[i][0].numpy() for i in range(len(test))])
+    targets = np.stack([np.asarray(test[i][1]) for i in range(len(test))])
+    metrics_path = paths.reports / "metrics.json"
+    threshold = json.loads(metrics_path.read_text()).get("threshold", 0.5) if metrics_path.exists() else 0.5
+    quality, clinical = {}, {}
+    for name, session in sessions.items():
+        metric, clinical[name] = variant_metrics(info.task, params.model.num_classes, targets,
+                                                 run_on_items(session, images, info.task, info.ndim, params),
+                                                 threshold)
+        quality[name] = {metric: clinical[name][metric]}
+    reference = quality["ort_fp32"][metric]
+    for name, figures in quality.items():
+        delta = None if reference is None or figures[metric] is None else figures[metric] - reference
+        figures.update(delta=delta, deployable=delta is not None and delta >= -spec.max_metric_drop)
+        figures["clinical_deltas"] = {k: (v - clinical["ort_fp32"][k] if v is not None
+                                          and clinical["ort_fp32"][k] is not None else None)
+                                      for k, v in clinical[name].items()}
+
+    if spec.threads:
+        torch.set_num_threads(spec.threads)
+    latency: dict = {}
+    for size in (1, 8):
+        example = torch.from_numpy(np.resize(batch.numpy(), (size, *batch.shape[1:])))
+        with torch.no_grad():
+            latency[f"batch{size}"] = {"torch_eager": median_latency_ms(lambda: model(example))}
+        for name, session in sessions.items():
+            if name == "ort_fp16":  # meant for GPUs; CPU runs it through casts, so its CPU time misleads
+                continue
+            latency[f"batch{size}"][name] = median_latency_ms(lambda: session.run(None, {"input": example.numpy()}))
+
+    patches = params.sampling.patches if info.task == "segmentation" and info.ndim == 3 else None
+    bundle = {"medimg_version": __version__, "task": info.task, "ndim": int(test_rows["ndim"].iloc[0]),
+              "model_ndim": info.ndim, "patch": patches.size if patches else None,
+              "overlap": patches.overlap if patches else None, "model": params.model.name, "class_names": params.data.class_names, "positive_threshold": threshold,
+              "input_name": "input", "input_shape": list(batch.shape[1:]), "models": VARIANTS,
+              "preprocess": params.preprocess.model_dump(exclude={"workers"}),
+              "ingest_geometry": params.ingest.geometry.model_dump()}
+    atomic.write_json(art / "preprocess.json", bundle)
+    report = {"checkpoint": str(final_checkpoint(params, paths)), "opset": spec.opset, "parity": parity,
+              "dynamic_axes": dynamic_axes(onnx_path),
+              "int8_kept_fp32": {"nodes": len(kept_fp32), "why": "3D convolutions: onnxruntime's INT8 3D kernels are "
+                                 "slower than fp32 on CPU (export.int8_conv3d)"} if kept_fp32 else None,
+              "bytes": {name: (art / file).stat().st_size for name, file in VARIANTS.items()},
+              "test_items": len(test), "key_metric": metric, "threshold": threshold, "quality": quality,
+              "clinical": clinical, "max_metric_drop": spec.max_metric_drop,
+              "latency_ms": latency, "latency_rule": "median of 20 runs after 3 warm-up runs",
+              "threads": spec.threads or "runtime default"}
+    with tracking_run(params.tracking, "export", {"step": "export"},
+                      parent_key=pipeline_key(params, paths.index)) as tracker:
+        tracker.log_params(flatten({"export": spec.model_dump()}))
+        tracker.log_metrics({f"{name}_{key}": value for name, figures in quality.items()
+                             for key, value in figures.items() if isinstance(value, float)})
+        tracker.log_metrics({f"latency_ms_{size}_{name}": value for size, row in latency.items()
+                             for name, value in row.items()})
+        example = batch[:1].numpy()
+        version = tracker.register_onnx_model(onnx_path, params.tracking.registered_model, example,
+                                              sessions["ort_fp32"].run(None, {"input": example})[0])
+        report["registered_model"] = {"name": params.tracking.registered_model, "version": version}
+        atomic.write_json(art / "export_report.json", report)
+        for path in (art / "export_report.json", art / "preprocess.json"):
+            tracker.log_artifact(path, "bundle")
+    return {"model": str(onnx_path), "max_abs_diff": parity["max_abs_diff"], "quality": quality,
+            "latency_ms": latency}
