@@ -7,6 +7,7 @@ a Prefect task with the retries, retry delay and timeout from the orchestration 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -26,10 +27,32 @@ from tasks.preprocess import run_preprocess
 from tasks.train import run_train
 
 
+class TransientFault(RuntimeError):
+    """The injected failure (orchestration.fault_injection): what a lost NFS mount or a busy GPU looks like."""
+
+
+def with_fault(fn: Callable, name: str, orchestration: OrchestrationParams) -> Callable:
+    """``fn``, failing on its first ``failures`` calls when ``name`` is the injected step."""
+    injection = orchestration.fault_injection
+    if injection.step != name or injection.failures == 0:
+        return fn
+    attempts = {"n": 0}
+
+    @functools.wraps(fn)
+    def flaky(*args, **kwargs):
+        attempts["n"] += 1
+        if attempts["n"] <= injection.failures:
+            raise TransientFault(f"{name}: injected transient fault {attempts['n']} of {injection.failures}")
+        return fn(*args, **kwargs)
+
+    return flaky
+
+
 def as_task(fn: Callable, name: str, orchestration: OrchestrationParams):
     # DVC's stage hashes decide what is up to date; Prefect must not cache on its own.
-    return task(fn, name=name, retries=orchestration.retries, retry_delay_seconds=orchestration.retry_delay_s,
-                timeout_seconds=orchestration.timeout_s, cache_policy=NO_CACHE)
+    return task(with_fault(fn, name, orchestration), name=name, retries=orchestration.retries,
+                retry_delay_seconds=orchestration.retry_delay_s, timeout_seconds=orchestration.timeout_s,
+                cache_policy=NO_CACHE)
 
 
 @flow(name="medimg-pipeline", log_prints=True)

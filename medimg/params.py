@@ -243,10 +243,18 @@ class TrackingParams(Section):
     registered_model: Annotated[str, Field(min_length=1)] = "medimg-model"  # MLflow model registry name
 
 
+class FaultInjection(Section):
+    """Make one step fail with a transient error on its first attempts: proves the retries work."""
+
+    step: str | None = None  # demo-data | ingest | preprocess | train-<stage> | evaluate | export
+    failures: NonNegInt = 0  # attempts that fail before the step runs for real
+
+
 class OrchestrationParams(Section):
     retries: NonNegInt = 2
     retry_delay_s: Annotated[float, Field(ge=0)] = 10.0
     timeout_s: PositiveFloat = 3600.0
+    fault_injection: FaultInjection = FaultInjection()
 
 
 class Params(Section):

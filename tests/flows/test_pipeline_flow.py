@@ -13,13 +13,43 @@ def prefect_server():
         yield
 
 
+def _task_run_states(flow_run_id) -> dict[str, list[str]]:
+    """Task name → the names of the states it went through, as the Prefect API records them."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+        return {run.name.rsplit("-", 1)[0]: [s.name for s in client.read_task_run_states(run.id)] for run in runs}
+
+
 def test_the_flow_runs_every_step_as_a_task_and_writes_the_same_outputs(tmp_path, prefect_server):
     write_tiny_params(tmp_path)
-    state = pipeline(params_file="params.yaml", root=str(tmp_path), return_state=True)
+    # preprocess fails once with a transient fault; its retry must carry the flow to the end
+    faults = ["orchestration.fault_injection.step=preprocess", "orchestration.fault_injection.failures=1",
+              "orchestration.retries=1", "orchestration.retry_delay_s=0"]
+    state = pipeline(params_file="params.yaml", overrides=faults, root=str(tmp_path), return_state=True)
     assert state.is_completed(), state.message
+    history = _task_run_states(state.state_details.flow_run_id)
+    assert "Retrying" in history["preprocess"] and history["preprocess"][-1] == "Completed"
+    assert "Retrying" not in history["ingest"] and history["export"][-1] == "Completed"
     results = state.result()
     assert list(results) == ["demo-data", "ingest", "preprocess", "train-freeze", "train-unfreeze", "evaluate",
                              "export"]
     assert results["ingest"]["summary"]["items"] == 12
     assert json.loads((tmp_path / "reports" / "metrics.json").read_text())["n"] == results["evaluate"]["n"]
     assert (tmp_path / "artifacts" / "model.onnx").exists()
+
+
+def test_fault_injection_fails_only_the_named_step_and_only_its_first_attempts():
+    from flows.pipeline import TransientFault, with_fault
+    from medimg.params import OrchestrationParams
+
+    orch = OrchestrationParams.model_validate({"fault_injection": {"step": "export", "failures": 2}})
+    flaky = with_fault(lambda x: x + 1, "export", orch)
+    for attempt in (1, 2):
+        with pytest.raises(TransientFault, match=f"export: injected transient fault {attempt} of 2"):
+            flaky(1)
+    assert flaky(1) == 2
+    untouched = lambda x: x  # noqa: E731
+    assert with_fault(untouched, "ingest", orch) is untouched
