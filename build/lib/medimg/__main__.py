@@ -1,5 +1,0 @@
-import sys
-
-from medimg.cli import main
-
-sys.exit(main())

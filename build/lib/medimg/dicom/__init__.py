@@ -1,1 +1,0 @@
-"""DICOM reading: find files, read headers to plan, group and order series, read volumes."""

@@ -1,1 +1,0 @@
-"""Clinical evaluation: metric reports with intervals, plot data, figures and the model card."""

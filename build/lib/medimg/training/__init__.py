@@ -1,1 +1,0 @@
-"""Staged training: parameter groups, schedules, checkpoints and the epoch loop."""

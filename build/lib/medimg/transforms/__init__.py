@@ -1,1 +1,0 @@
-"""Small, pure transforms. Intensity ones accept numpy arrays and torch tensors alike."""
