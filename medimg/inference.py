@@ -73,6 +73,16 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
+def session_runner(session: ort.InferenceSession):
+    """``x`` → the session's first output, fed as the contiguous float32 array onnxruntime wants."""
+    name = session.get_inputs()[0].name
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return session.run(None, {name: np.ascontiguousarray(x, dtype=np.float32)})[0]
+
+    return run
+
+
 def mask_in_original_geometry(labels: np.ndarray, grid: sitk.Image, original: sitk.Image) -> sitk.Image:
     """Place the predicted label map on the preprocessed grid, then resample it (nearest) onto the input."""
     placed = sitk.GetImageFromArray(labels.astype(np.uint8))
@@ -96,12 +106,10 @@ def predict(source: Path, bundle: Path, out_dir: Path | None = None, variant: st
     recipe = PreprocessParams.model_validate(spec["preprocess"])
     names = spec["class_names"]
     segment = spec.get("task") == "segmentation"
+    run = session_runner(session)
     results = []
     for index, image in enumerate(read_inputs(source, spec)):
         prepared = (preprocess_picture if spec.get("ndim", 3) == 2 else preprocess_volume)(image, recipe)
-        def run(x: np.ndarray) -> np.ndarray:
-            return session.run(None, {spec["input_name"]: np.ascontiguousarray(x, dtype=np.float32)})[0]
-
         logits = (segment_volume(run, prepared.tensor[None], spec.get("model_ndim", spec["ndim"]), spec.get("patch"),
                                  spec.get("overlap") or 0.5) if segment else run(prepared.tensor[None]))
         result: dict = {"item_index": index, "size_xyz": list(image.GetSize()), "model": spec["model"],

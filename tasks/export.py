@@ -10,6 +10,7 @@ import torch
 
 from medimg import __version__, atomic
 from medimg.datasets import read_split, task_dataset, training_samples
+from medimg.inference import session_runner, softmax
 from medimg.layout import ProjectPaths
 from medimg.metrics.classification import binary_metrics, multiclass_metrics
 from medimg.metrics.segmentation import dice_per_case
@@ -40,11 +41,7 @@ def model_inputs(params: Params, paths: ProjectPaths, split: str, count: int) ->
 
 def run_on_items(session, images: np.ndarray, task: str, model_ndim: int, params: Params, batch: int = 8) -> np.ndarray:
     """Logits of whole items through an onnxruntime session, slice- or window-wise as evaluation does."""
-    name = session.get_inputs()[0].name
-
-    def run(x: np.ndarray) -> np.ndarray:
-        return session.run(None, {name: np.ascontiguousarray(x, dtype=np.float32)})[0]
-
+    run = session_runner(session)
     patches = params.sampling.patches
     outputs = [segment_volume(run, images[i:i + batch], model_ndim, patches.size, patches.overlap)
                if task == "segmentation" else run(images[i:i + batch]) for i in range(0, len(images), batch)]
@@ -54,8 +51,7 @@ def run_on_items(session, images: np.ndarray, task: str, model_ndim: int, params
 def variant_metrics(task: str, classes: int, targets: np.ndarray, logits: np.ndarray,
                     threshold: float) -> tuple[str, dict]:
     """The key figure a variant must keep (AUC, quadratic kappa, or Dice over the cases that have the
-    structure) and the clinical metrics
-    the evaluate step reports, at the same operating threshold."""
+    structure) and the clinical metrics the evaluate step reports, at the same operating threshold."""
     if task == "segmentation":
         truth = torch.from_numpy(targets)
         dice = dice_per_case(torch.from_numpy(logits.argmax(1)), truth, classes)
@@ -63,8 +59,7 @@ def variant_metrics(task: str, classes: int, targets: np.ndarray, logits: np.nda
         figures = {"dice": float(dice.mean()), "dice_present": float(dice[present].mean()) if present.any() else None}
         # the gate reads Dice over the cases with the structure: empty cases' free 1s hide a worse model
         return ("dice_present" if present.any() else "dice"), figures
-    shifted = np.exp(logits - logits.max(1, keepdims=True))
-    probs = shifted / shifted.sum(1, keepdims=True)
+    probs = softmax(logits)
     if classes == 2:
         figures = binary_metrics(targets, probs[:, 1], threshold)
         return "auc", {k: v for k, v in figures.items() if k in CLINICAL}
