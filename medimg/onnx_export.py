@@ -81,20 +81,22 @@ def ort_session(path: Path, threads: int = 0) -> ort.InferenceSession:
 
 def check_parity(model: torch.nn.Module, session: ort.InferenceSession, batch: torch.Tensor, atol: float,
                  rtol: float = 0.0) -> dict:
-    """torch vs ORT logits, each within atol + rtol·|torch| (numpy.allclose), and the same predicted
-    classes; raises ParityError if off. The relative part matters for segmentation logits, which
-    Dice training drives to tens, where float32 reordering alone moves the fourth decimal."""
+    """torch vs ORT logits, each within atol + rtol·(the sample's largest |logit|), and the same
+    predicted classes; raises ParityError if off. The relative part scales with the whole sample,
+    not the element, because float32 reordering error grows with the activations it sums: a 3D
+    U-Net whose logits reach tens moves its near-zero logits in the fourth decimal too."""
     with torch.no_grad():
         expected = model.eval()(batch).numpy()
     got = session.run(None, {session.get_inputs()[0].name: batch.numpy()})[0]
     difference = np.abs(expected - got)
     max_abs = float(np.max(difference))
-    excess = float(np.max(difference - (atol + rtol * np.abs(expected))))
+    scale = np.abs(expected).reshape(len(expected), -1).max(axis=1).reshape((-1,) + (1,) * (expected.ndim - 1))
+    excess = float(np.max(difference - (atol + rtol * scale)))
     same_class = bool(np.array_equal(expected.argmax(1), got.argmax(1)))
     result = {"samples": int(batch.shape[0]), "max_abs_diff": max_abs, "max_abs_logit": float(np.max(np.abs(expected))),
               "atol": atol, "rtol": rtol, "same_predictions": same_class}
     if excess > 0 or not same_class:
-        raise ParityError(f"ONNX parity failed: max |diff| {max_abs:.3g} (tolerance {atol:g} + {rtol:g}·|logit|, "
+        raise ParityError(f"ONNX parity failed: max |diff| {max_abs:.3g} (tolerance {atol:g} + {rtol:g}·max |logit|, "
                           f"exceeded by {max(excess, 0):.3g}), identical predictions: {same_class}")
     return result
 
