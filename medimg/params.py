@@ -12,11 +12,12 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from medimg.models.catalog import CATALOG
+from medimg.params_orchestration import OrchestrationParams, RetrainParams
 from medimg.params_base import NonNegInt, ParamsError, PositiveFloat, PositiveInt, Ratio, Section
 from medimg.params_training import (LossParams, ModelParams, SamplingParams, StageParams, TrainParams,
                                     check_training)
 
-__all__ = ["LossParams", "ModelParams", "NonNegInt", "ParamsError", "PositiveFloat", "PositiveInt", "Ratio",
+__all__ = ["LossParams", "ModelParams", "NonNegInt", "OrchestrationParams", "RetrainParams", "ParamsError", "PositiveFloat", "PositiveInt", "Ratio",
            "SamplingParams", "Section", "StageParams", "TrainParams"]
 
 # HU window presets (level, width); lung -1000..400 HU is the one the demo trains on.
@@ -243,20 +244,6 @@ class TrackingParams(Section):
     registered_model: Annotated[str, Field(min_length=1)] = "medimg-model"  # MLflow model registry name
 
 
-class FaultInjection(Section):
-    """Make one step fail with a transient error on its first attempts: proves the retries work."""
-
-    step: str | None = None  # demo-data | ingest | preprocess | train-<stage> | evaluate | export
-    failures: NonNegInt = 0  # attempts that fail before the step runs for real
-
-
-class OrchestrationParams(Section):
-    retries: NonNegInt = 2
-    retry_delay_s: Annotated[float, Field(ge=0)] = 10.0
-    timeout_s: PositiveFloat = 3600.0
-    fault_injection: FaultInjection = FaultInjection()
-
-
 class Params(Section):
     data: DataParams = DataParams()
     demo: DemoParams = DemoParams()
@@ -272,6 +259,7 @@ class Params(Section):
     export: ExportParams = ExportParams()
     tracking: TrackingParams = TrackingParams()
     orchestration: OrchestrationParams = OrchestrationParams()
+    retrain: RetrainParams = RetrainParams()
 
     @model_validator(mode="after")
     def _labels_fit_model(self) -> "Params":

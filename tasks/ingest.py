@@ -27,6 +27,7 @@ from medimg.layout import ProjectPaths
 from medimg.manifest import COLUMNS, write_manifest
 from medimg.params import DataParams, IngestParams, Params, SplitParams
 from medimg.splits import split_by_patient
+from tasks import MapItems
 
 
 def _join_value(data: DataParams, raw_dir: Path, first: SliceHeader | None, picture: Path | None) -> str:
@@ -91,7 +92,9 @@ def _reusable(row: dict, job: ItemJob, out_dir: Path) -> bool:
     return all((out_dir / p).is_file() for p in wanted if isinstance(p, str) and p)
 
 
-def _convert_all(jobs: list[ItemJob], pool: Executor | None) -> list[dict]:
+def _convert_all(jobs: list[ItemJob], pool: Executor | None, map_items: MapItems | None = None) -> list[dict]:
+    if map_items is not None:
+        return map_items(convert_item, jobs)
     bar = dict(total=len(jobs), desc="convert", unit="item")
     if pool is None or len(jobs) < 4:
         return [convert_item(j) for j in tqdm(jobs, **bar)]
@@ -117,11 +120,12 @@ def _prune(out_dir: Path, manifest: pd.DataFrame) -> int:
 
 
 def ingest_tree(raw_dir: Path, out_dir: Path, salt: bytes, data: DataParams, split: SplitParams,
-                ingest: IngestParams | None = None) -> dict:
+                ingest: IngestParams | None = None, map_items: MapItems | None = None) -> dict:
     """Convert every item under ``raw_dir`` into ``out_dir`` (volumes/, masks/, manifest.parquet).
 
     Incremental: unchanged items are reused, so a rerun on the same tree writes nothing. Returns the
     summary: counts by modality, status, reason and fix, skipped files, and label-join problems.
+    ``map_items`` replaces the local pool for converting the series.
     """
     ingest = ingest or IngestParams()
     if not raw_dir.is_dir():
@@ -129,11 +133,11 @@ def ingest_tree(raw_dir: Path, out_dir: Path, salt: bytes, data: DataParams, spl
     workers = ingest.workers or os.cpu_count() or 1
     # one pool for both phases: worker start-up (imports) is paid once
     with ProcessPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:
-        return _ingest_with(raw_dir, out_dir, salt, data, split, ingest, pool)
+        return _ingest_with(raw_dir, out_dir, salt, data, split, ingest, pool, map_items)
 
 
 def _ingest_with(raw_dir: Path, out_dir: Path, salt: bytes, data: DataParams, split: SplitParams,
-                 ingest: IngestParams, pool: Executor | None) -> dict:
+                 ingest: IngestParams, pool: Executor | None, map_items: MapItems | None) -> dict:
     files, pictures, other_files = find_candidate_files(raw_dir)
     scanned = scan_headers(files, ingest.workers, pool)
     headers = [h for h in scanned if isinstance(h, SliceHeader)]
@@ -151,7 +155,7 @@ def _ingest_with(raw_dir: Path, out_dir: Path, salt: bytes, data: DataParams, sp
     reused_keys = {j.keys["series_key"] for j in reused}
     todo = [j for j in jobs if j.keys["series_key"] not in reused_keys]
     rows = [{**old_rows[j.keys["series_key"]], "label": j.label.label if j.label else None} for j in reused]
-    rows += _convert_all(todo, pool)
+    rows += _convert_all(todo, pool, map_items)
 
     frame = pd.DataFrame(rows, columns=COLUMNS)
     earlier_split = dict(zip(previous["patient_key"], previous["split"])) if previous is not None else {}
@@ -195,10 +199,10 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def run_ingest(params: Params, paths: ProjectPaths) -> dict:
+def run_ingest(params: Params, paths: ProjectPaths, map_items: MapItems | None = None) -> dict:
     """The pipeline's ingest step: data.raw_dir → data/interim, summary in reports/ingest_summary.json."""
     salt = deid.load_salt(params.ingest.salt_env, paths.root / params.ingest.salt_file)
-    summary = ingest_tree(paths.raw, paths.interim, salt, params.data, params.split, params.ingest)
+    summary = ingest_tree(paths.raw, paths.interim, salt, params.data, params.split, params.ingest, map_items)
     report = {k: v for k, v in summary.items() if k != "run"}
     atomic.write_json(paths.reports / "ingest_summary.json", report, unless_equal=True)
     return {"manifest": str(paths.manifest), "summary": summary}

@@ -24,6 +24,7 @@ from medimg.manifest import read_manifest, usable, write_parquet
 from medimg.params import Params, PreprocessParams
 from medimg.preprocessing import Rejected, cache_key, preprocess_picture, preprocess_volume
 from medimg.volume_io import read_nifti
+from tasks import MapItems
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,9 @@ def prune_cache(cache_dir: Path, keep: set[str]) -> int:
     return removed
 
 
-def _compute(todo: list[CacheJob], workers: int) -> list[tuple[str | None, list[float] | None]]:
+def _compute(todo: list[CacheJob], workers: int, map_items: MapItems | None) -> list[tuple[str | None, list[float] | None]]:
+    if map_items is not None:
+        return map_items(cache_one, todo)
     bar = dict(total=len(todo), desc="preprocess", unit="item")
     if workers > 1 and len(todo) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -90,10 +93,11 @@ def plan_cache(rows: pd.DataFrame, paths: ProjectPaths, spec: PreprocessParams) 
                        mask_cache_path=[f"cache/{k}.mask.npy" if m else None for k, m in zip(keys, masks)])
 
 
-def run_preprocess(params: Params, paths: ProjectPaths) -> dict:
+def run_preprocess(params: Params, paths: ProjectPaths, map_items: MapItems | None = None) -> dict:
     """Cache every usable row of the manifest (3D volumes and 2D pictures) and write index.parquet.
 
     An item the recipe rejects is left out of the index and reported by series key with its reason.
+    ``map_items`` replaces the local process pool for the per-item work (as in ingest).
     """
     spec = params.preprocess
     rows = plan_cache(usable(read_manifest(paths.manifest)), paths, spec)
@@ -105,7 +109,7 @@ def run_preprocess(params: Params, paths: ProjectPaths) -> dict:
                      int(r.ndim), paths.processed / r.cache_path,
                      paths.processed / r.mask_cache_path if r.mask_cache_path else None, spec)
             for r in rows.itertuples() if not (paths.processed / r.cache_path).exists() or r.cache_key not in known]
-    results = _compute(todo, min(spec.workers or os.cpu_count() or 1, max(len(todo), 1)))
+    results = _compute(todo, min(spec.workers or os.cpu_count() or 1, max(len(todo), 1)), map_items)
     failures = {job.target.name: reason for job, (reason, _) in zip(todo, results) if reason}
     known.update({job.target.stem: spacing for job, (_, spacing) in zip(todo, results) if spacing is not None})
     rejected = {key: failures[Path(c).name] for key, c in zip(rows["series_key"], rows["cache_path"])

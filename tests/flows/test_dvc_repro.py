@@ -1,10 +1,6 @@
 """`dvc repro` end to end in a temporary git repository holding the project's files and tiny params."""
 
 import json
-import os
-import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,39 +8,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import REPO, write_tiny_params
-
-
-def run(cmd: list[str], cwd: Path) -> str:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc.stdout + proc.stderr
-
-
-def ran_stages(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([\w-]+)'", output))
+from tests.flows.conftest import make_dvc_project, ran_stages, run
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    """The working tree's tracked and unignored files, committed in a fresh git repo."""
-    root = tmp_path_factory.mktemp("clone")
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout.split("\0")
-    for name in filter(None, files):
-        if (REPO / name).is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, root / name)
-    write_tiny_params(root)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["tracking"]["uri"] = "sqlite:///mlflow.db"  # relative, as a user's would be
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run(["git", "init", "-q"], root)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "init", "--allow-empty"], root)
-    run(["git", "add", "-A"], root)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "project"], root)
-    return root
+    # relative, as a user's would be: dvc runs every stage from the project folder
+    return make_dvc_project(tmp_path_factory.mktemp("clone"), "sqlite:///mlflow.db")
 
 
 def test_repro_builds_every_output_then_reruns_only_what_an_edit_touches(project):

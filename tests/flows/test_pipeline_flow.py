@@ -1,16 +1,9 @@
 import json
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from flows.pipeline import pipeline
 from tests.conftest import write_tiny_params
-
-
-@pytest.fixture(scope="module")
-def prefect_server():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 def _task_run_states(flow_run_id) -> dict[str, list[str]]:
@@ -42,7 +35,7 @@ def test_the_flow_runs_every_step_as_a_task_and_writes_the_same_outputs(tmp_path
 
 
 def test_fault_injection_fails_only_the_named_step_and_only_its_first_attempts():
-    from flows.pipeline import TransientFault, with_fault
+    from flows.steps import TransientFault, with_fault
     from medimg.params import OrchestrationParams
 
     orch = OrchestrationParams.model_validate({"fault_injection": {"step": "export", "failures": 2}})

@@ -1,0 +1,63 @@
+"""Fixtures for the flow tests: one Prefect test server for the session, and DVC projects in fresh git repos."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, write_tiny_params
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """A temporary Prefect server (SQLite) shared by every flow test: starting one costs seconds."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True) -> str:
+    """Run a command with the venv's tools first on PATH; its stdout and stderr together."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if check:
+        assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout + proc.stderr
+
+
+def ran_stages(output: str) -> set[str]:
+    """The stages a `dvc repro` output says it ran."""
+    return set(re.findall(r"Running stage '([\w-]+)'", output))
+
+
+def edit_params(root: Path, edit) -> None:
+    """Load root/params.yaml, let ``edit`` change the dict, write it back."""
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    edit(params)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def make_dvc_project(root: Path, tracking_uri: str) -> Path:
+    """The working tree's tracked and unignored files with tiny params, committed in a fresh git repo."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout.split("\0")
+    for name in filter(None, files):
+        if (REPO / name).is_file() and not name.startswith("dvc.lock"):
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, root / name)
+    write_tiny_params(root)
+    edit_params(root, lambda p: p["tracking"].update(uri=tracking_uri))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    run(["git", "init", "-q"], root)
+    run([*git, "commit", "-qm", "init", "--allow-empty"], root)
+    run(["git", "add", "-A"], root)
+    run([*git, "commit", "-qm", "project"], root)
+    return root
