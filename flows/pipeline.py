@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from prefect import Flow, flow
@@ -38,37 +39,43 @@ def checked_params(params_file: str, overrides: list[str] | None, root: str) -> 
 
 
 @flow(name="medimg-pipeline", log_prints=True)
-def pipeline(params_file: str = "params.yaml", overrides: list[str] | None = None, root: str = ".") -> dict:
+def pipeline(params_file: str = "params.yaml", overrides: list[str] | None = None, root: str = ".",
+             until: str | None = None) -> dict:
     """demo data (when the raw folder is the demo's) → ingest → preprocess → train stages →
-    evaluate → export. Returns each step's summary, or ``{"up_to_date": True}`` for a skipped one."""
+    evaluate → export, stopping after the step ``until`` names. Returns each step's summary, or
+    ``{"up_to_date": True}`` for a step DVC found current."""
     # one MLflow parent run for this flow run: every step's run nests under it
     os.environ["MEDIMG_PIPELINE_RUN"] = f"prefect-{flow_run.id}"
     try:
-        return _run_steps(params_file, overrides or [], root)
+        return _run_steps(params_file, overrides or [], root, until)
     finally:
         os.environ.pop("MEDIMG_PIPELINE_RUN", None)
 
 
-def _run_steps(params_file: str, overrides: list[str], root: str) -> dict:
+def _run_steps(params_file: str, overrides: list[str], root: str, until: str | None) -> dict:
     params = checked_params(params_file, overrides, root)
     paths = ProjectPaths.from_params(params, root)
     orch = params.orchestration
     dvc = DvcRecord.for_run(Path(root).resolve(), overrides)
-    results: dict = {}
+    plan: list[tuple[str, Callable, tuple]] = []
     if Path(params.data.raw_dir) in demo_outputs(params) and (dvc.tracks("demo-data") or not paths.raw.exists()):
-        results["demo-data"] = as_task(run_demo_data, "demo-data", orch, dvc)(params, paths)
-    results["ingest"] = as_task(run_ingest, "ingest", orch, dvc)(params, paths, fan_out("ingest", orch))
-    results["preprocess"] = as_task(run_preprocess, "preprocess", orch, dvc)(params, paths,
-                                                                            fan_out("preprocess", orch))
-    launcher = orch.torchrun.nproc_per_node * orch.torchrun.nnodes > 1
+        plan.append(("demo-data", run_demo_data, (params, paths)))
+    plan += [("ingest", run_ingest, (params, paths, fan_out("ingest", orch))),
+             ("preprocess", run_preprocess, (params, paths, fan_out("preprocess", orch)))]
+    distributed = orch.torchrun.nproc_per_node * orch.torchrun.nnodes > 1
     for stage in params.train.stages:
-        name = f"train-{stage.name}"
-        if launcher:
-            results[name] = as_task(launch_torchrun, name, orch, dvc)(params, root, params_file, overrides, stage.name)
-        else:
-            results[name] = as_task(run_train, name, orch, dvc)(params, paths, stage.name)
-    results["evaluate"] = as_task(run_evaluate, "evaluate", orch, dvc)(params, paths)
-    results["export"] = as_task(run_export, "export", orch, dvc)(params, paths)
+        plan.append((f"train-{stage.name}", launch_torchrun, (params, root, params_file, overrides, stage.name))
+                    if distributed else (f"train-{stage.name}", run_train, (params, paths, stage.name)))
+    plan += [("evaluate", run_evaluate, (params, paths)), ("export", run_export, (params, paths))]
+    names = [name for name, _, _ in plan]
+    if until is not None and until not in names:
+        raise ParamsError(f"until: '{until}' is not a step of this pipeline ({', '.join(names)})")
+
+    results: dict = {}
+    for name, fn, args in plan:
+        results[name] = as_task(fn, name, orch, dvc)(*args)
+        if name == until:
+            break
     return results
 
 
@@ -95,12 +102,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Run the medimg pipeline as a Prefect flow.")
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
+    parser.add_argument("--until", metavar="STEP", help="stop after this step (e.g. preprocess, train-freeze)")
     args = parser.parse_args()
     try:
         params = checked_params(args.params, args.overrides, ".")
     except ParamsError as exc:
         raise SystemExit(f"error: {exc}") from None
-    pipeline_for(params)(args.params, args.overrides)
+    pipeline_for(params)(args.params, args.overrides, until=args.until)
 
 
 if __name__ == "__main__":
