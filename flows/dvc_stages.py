@@ -48,3 +48,20 @@ def record(root: Path, stage: str) -> None:
     """Write ``stage``'s dvc.lock entry from the workspace and cache its outputs (as `dvc commit`)."""
     with _repo(root) as repo:
         repo.commit(stage, force=True)
+
+
+def update_data(root: Path) -> str:
+    """Bring the raw data up to date: `dvc update` for imported data, `dvc pull` where a remote is
+    configured; with neither, the local data are used as they are. Returns what was done."""
+    if tracked_stages(root) is None:
+        return "not a DVC project: the local data are used as they are"
+    done = []
+    with _repo(root) as repo:
+        imports = [stage for stage in repo.index.stages if stage.is_import]
+        if imports:
+            repo.update([stage.addressing for stage in imports])
+            done.append(f"dvc update of {len(imports)} import(s)")
+        if repo.config.get("remote"):
+            repo.pull(allow_missing=True)
+            done.append("dvc pull from " + (repo.config["core"].get("remote") or "the remote"))
+    return "; ".join(done) or "no DVC remote or import configured: the local data are used as they are"

@@ -16,6 +16,11 @@ from medimg.params import Params, TrackingParams
 USER_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI")
 
 
+def tracking_uri(spec: TrackingParams) -> str:
+    """The MLflow store in use: MLFLOW_TRACKING_URI as the user set it, else tracking.uri."""
+    return USER_TRACKING_URI or spec.uri
+
+
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     """{'train': {'stages': [{'epochs': 3}]}} → {'train.stages.0.epochs': 3}, for MLflow params."""
     if isinstance(tree, dict):
@@ -99,7 +104,7 @@ def tracking_run(spec: TrackingParams, run_name: str, tags: dict[str, str] | Non
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
 
-    mlflow.set_tracking_uri(USER_TRACKING_URI or spec.uri)
+    mlflow.set_tracking_uri(tracking_uri(spec))
     experiment = mlflow.set_experiment(spec.experiment)
     if run_id is not None and mlflow.MlflowClient().search_runs(
             [experiment.experiment_id], filter_string=f"attributes.run_id = '{run_id}'"):

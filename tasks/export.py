@@ -48,6 +48,28 @@ def run_on_items(session, images: np.ndarray, task: str, model_ndim: int, params
     return np.concatenate(outputs)
 
 
+def load_test_split(params: Params, paths: ProjectPaths) -> tuple[np.ndarray, np.ndarray]:
+    """The whole test split as arrays: images (items as the evaluate step sees them) and targets."""
+    test = task_dataset(CATALOG[params.model.name].task, read_split(paths.index, "test"), paths.processed)
+    return (np.stack([test[i][0].numpy() for i in range(len(test))]),
+            np.stack([np.asarray(test[i][1]) for i in range(len(test))]))
+
+
+def operating_threshold(paths: ProjectPaths) -> float:
+    """The positive-class threshold the evaluate step chose on validation (0.5 before it ran)."""
+    metrics_path = paths.reports / "metrics.json"
+    return json.loads(metrics_path.read_text()).get("threshold", 0.5) if metrics_path.exists() else 0.5
+
+
+def score_session(session, params: Params, images: np.ndarray, targets: np.ndarray,
+                  threshold: float) -> tuple[str, dict]:
+    """An ONNX model's key metric name and clinical figures on ``images``: how export grades its
+    variants and retraining grades champion against challenger."""
+    info = CATALOG[params.model.name]
+    logits = run_on_items(session, images, info.task, info.ndim, params)
+    return variant_metrics(info.task, params.model.num_classes, targets, logits, threshold)
+
+
 def variant_metrics(task: str, classes: int, targets: np.ndarray, logits: np.ndarray,
                     threshold: float) -> tuple[str, dict]:
     """The key figure a variant must keep (AUC, quadratic kappa, or Dice over the cases that have the
@@ -83,17 +105,11 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
     quantize_int8_dynamic(onnx_path, art / VARIANTS["ort_int8_dynamic"], spec.int8_conv3d)
     sessions = {name: ort_session(art / file, spec.threads) for name, file in VARIANTS.items()}
 
-    test_rows = read_split(paths.index, "test")
-    test = task_dataset(info.task, test_rows, paths.processed)
-    images = np.stack([test[i][0].numpy() for i in range(len(test))])
-    targets = np.stack([np.asarray(test[i][1]) for i in range(len(test))])
-    metrics_path = paths.reports / "metrics.json"
-    threshold = json.loads(metrics_path.read_text()).get("threshold", 0.5) if metrics_path.exists() else 0.5
+    images, targets = load_test_split(params, paths)
+    threshold = operating_threshold(paths)
     quality, clinical = {}, {}
     for name, session in sessions.items():
-        metric, clinical[name] = variant_metrics(info.task, params.model.num_classes, targets,
-                                                 run_on_items(session, images, info.task, info.ndim, params),
-                                                 threshold)
+        metric, clinical[name] = score_session(session, params, images, targets, threshold)
         quality[name] = {metric: clinical[name][metric]}
     reference = quality["ort_fp32"][metric]
     for name, figures in quality.items():
@@ -116,7 +132,7 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
             latency[f"batch{size}"][name] = median_latency_ms(lambda: session.run(None, {"input": example.numpy()}))
 
     patches = params.sampling.patches if info.task == "segmentation" and info.ndim == 3 else None
-    bundle = {"medimg_version": __version__, "task": info.task, "ndim": int(test_rows["ndim"].iloc[0]),
+    bundle = {"medimg_version": __version__, "task": info.task, "ndim": images.ndim - 2,
               "model_ndim": info.ndim, "patch": patches.size if patches else None,
               "overlap": patches.overlap if patches else None, "model": params.model.name, "class_names": params.data.class_names, "positive_threshold": threshold,
               "input_name": "input", "input_shape": list(batch.shape[1:]), "models": VARIANTS,
@@ -128,7 +144,7 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
               "int8_kept_fp32": {"nodes": len(kept_fp32), "why": "3D convolutions: onnxruntime's INT8 3D kernels are "
                                  "slower than fp32 on CPU (export.int8_conv3d)"} if kept_fp32 else None,
               "bytes": {name: (art / file).stat().st_size for name, file in VARIANTS.items()},
-              "test_items": len(test), "key_metric": metric, "threshold": threshold, "quality": quality,
+              "test_items": len(images), "key_metric": metric, "threshold": threshold, "quality": quality,
               "clinical": clinical, "max_metric_drop": spec.max_metric_drop,
               "latency_ms": latency, "latency_rule": "median of 20 runs after 3 warm-up runs",
               "threads": spec.threads or "runtime default"}

@@ -1,0 +1,115 @@
+"""Step 6 (scheduled retraining): the new model (challenger) against the registered champion.
+
+Both are scored by the same code on the same test split: the challenger is the ONNX model the export
+step just registered, the champion the version behind the MLflow alias ``champion``, each at its own
+operating threshold. The challenger takes the alias only if it beats the champion's key metric by
+``retrain.margin`` and is worse on no other clinical metric by more than ``retrain.tolerance``. The
+decision, with both sets of figures, goes to reports/retrain/ and to an MLflow run.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from medimg import atomic
+from medimg.champion import decide
+from medimg.layout import ProjectPaths
+from medimg.onnx_export import ort_session
+from medimg.params import Params, ParamsError
+from medimg.tracking import tracking_run, tracking_uri
+from tasks.export import operating_threshold, score_session, load_test_split
+
+ALIAS = "champion"
+
+
+def now_utc() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def write_decision(paths: ProjectPaths, record: dict) -> Path:
+    """reports/retrain/decision-<time>.json, and the same as latest.json."""
+    folder = paths.reports / "retrain"
+    stamp = record["time_utc"].replace(":", "").replace("-", "")
+    atomic.write_json(folder / f"decision-{stamp}.json", record)
+    return atomic.write_json(folder / "latest.json", record)
+
+
+def champion_version(client, name: str) -> str | None:
+    """The version behind the ``champion`` alias, or None when no model holds it yet."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(name, ALIAS).version)
+    except MlflowException:
+        return None
+
+
+def _download_champion(client, name: str, version: str, into: Path) -> tuple[Path, dict]:
+    """The champion's ONNX file and the bundle its export step logged (threshold, recipe)."""
+    import mlflow
+
+    folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(into)))
+    model = next(folder.rglob("*.onnx"))
+    run_id = client.get_model_version(name, version).run_id
+    bundle = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="bundle/preprocess.json",
+                                                      dst_path=str(into / "bundle")))
+    return model, json.loads(bundle.read_text())
+
+
+def run_promote(params: Params, paths: ProjectPaths) -> dict:
+    """Compare, promote if the rule says so, record the decision; returns the record."""
+    if not params.tracking.enabled:
+        raise ParamsError("tracking.enabled: champion/challenger needs the MLflow model registry; set it to true")
+    import mlflow
+
+    report = json.loads((paths.artifacts / "export_report.json").read_text())
+    bundle = json.loads((paths.artifacts / "preprocess.json").read_text())
+    name, challenger = report["registered_model"]["name"], str(report["registered_model"]["version"])
+    mlflow.set_tracking_uri(tracking_uri(params.tracking))  # models:/ URIs resolve against this store
+    client = mlflow.MlflowClient()
+    champion = champion_version(client, name)
+    record = {"time_utc": now_utc(), "model": name,
+              "challenger": {"version": challenger}, "champion": {"version": champion},
+              "margin": params.retrain.margin, "tolerance": params.retrain.tolerance}
+    if champion == challenger:
+        record.update(promote=False, reason=f"nothing new: version {challenger} is already the champion")
+        return _record(params, paths, record, client)
+
+    images, targets = load_test_split(params, paths)
+    record["test_items"] = len(images)
+    key, record["challenger"]["figures"] = score_session(ort_session(paths.artifacts / "model.onnx"), params, images,
+                                                         targets, operating_threshold(paths))
+    champion_figures = None
+    if champion is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            model, champion_bundle = _download_champion(client, name, champion, Path(tmp))
+            if champion_bundle["preprocess"] != bundle["preprocess"] or \
+                    champion_bundle["input_shape"] != bundle["input_shape"]:
+                record.update(promote=False, key=key, reason="the champion was trained on another preprocessing "
+                              "recipe, so the two cannot share a test split; promote by hand if intended")
+                return _record(params, paths, record, client)
+            _, champion_figures = score_session(ort_session(model), params, images, targets,
+                                                champion_bundle["positive_threshold"])
+        record["champion"]["figures"] = champion_figures
+    record.update(decide(key, record["challenger"]["figures"], champion_figures, params.retrain.margin,
+                         params.retrain.tolerance))
+    if record["promote"]:
+        client.set_registered_model_alias(name, ALIAS, challenger)
+    return _record(params, paths, record, client)
+
+
+def _record(params: Params, paths: ProjectPaths, record: dict, client) -> dict:
+    """Write the decision to reports/retrain/ (one file per run and latest.json) and to MLflow."""
+    latest = write_decision(paths, record)
+    verdict = "promoted" if record["promote"] else "kept champion"
+    client.set_model_version_tag(record["model"], record["challenger"]["version"], "medimg.retrain", verdict)
+    with tracking_run(params.tracking, "retrain-decision", {"step": "promote", "decision": verdict}) as tracker:
+        for side in ("challenger", "champion"):
+            tracker.log_metrics({f"{side}_{k}": v for k, v in record[side].get("figures", {}).items()})
+        tracker.log_artifact(latest, "retrain")
+    print(f"retrain: {verdict} (challenger v{record['challenger']['version']}, champion "
+          f"v{record['champion']['version']}): {record['reason']}")
+    return record
