@@ -35,7 +35,7 @@ def tracked_stages(root: Path) -> set[str] | None:
     if not (Path(root) / ".dvc").is_dir() or not (Path(root) / "dvc.yaml").is_file():
         return None
     with _repo(root) as repo:
-        return {stage.name for stage in repo.index.stages if stage.name}
+        return {stage.name for stage in repo.index.stages if getattr(stage, "name", None)}  # .dvc files have none
 
 
 def changes(root: Path, stage: str) -> dict:

@@ -56,7 +56,7 @@ def _run_steps(params_file: str, overrides: list[str], root: str, until: str | N
     params = checked_params(params_file, overrides, root)
     paths = ProjectPaths.from_params(params, root)
     orch = params.orchestration
-    dvc = DvcRecord.for_run(Path(root).resolve(), overrides)
+    dvc = DvcRecord.for_run(Path(root).resolve(), params_file, overrides)
     plan: list[tuple[str, Callable, tuple]] = []
     if Path(params.data.raw_dir) in demo_outputs(params) and (dvc.tracks("demo-data") or not paths.raw.exists()):
         plan.append(("demo-data", run_demo_data, (params, paths)))

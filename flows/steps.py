@@ -51,12 +51,14 @@ class DvcRecord:
     stages: frozenset[str]
 
     @classmethod
-    def for_run(cls, root: Path, overrides: list[str] | None) -> "DvcRecord":
+    def for_run(cls, root: Path, params_file: str, overrides: list[str] | None) -> "DvcRecord":
         stages = dvc_stages.tracked_stages(root)
         if stages is None:
             return cls(root, frozenset())
-        if overrides:  # dvc.lock records params.yaml; a run with other values must not claim it
-            print(f"params overrides {overrides}: every step runs and dvc.lock is left as it is")
+        # dvc.lock records the values in params.yaml; a run with other values must not claim them
+        if overrides or (root / params_file).resolve() != (root / "params.yaml").resolve():
+            print(f"params from {params_file} with overrides {overrides or []}: every step runs and dvc.lock "
+                  "is left as it is")
             return cls(root, frozenset())
         return cls(root, frozenset(stages))
 

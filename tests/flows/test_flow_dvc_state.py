@@ -42,3 +42,23 @@ def test_a_rerun_after_a_crash_redoes_only_the_unfinished_steps_and_dvc_agrees(t
     assert ran_stages(run([sys.executable, "-m", "dvc", "repro"], root)) == set()
     assert set(yaml.safe_load((root / "dvc.lock").read_text())["stages"]) == {
         "demo_data", "ingest", "preprocess", "train_freeze", "train_unfreeze", "evaluate", "export"}
+
+
+def test_update_data_pulls_from_a_configured_remote_and_otherwise_uses_the_local_data(tmp_path):
+    import shutil
+
+    from flows.dvc_stages import update_data
+
+    root = tmp_path / "site"
+    make_dvc_project(root, f"sqlite:///{root / 'mlflow.db'}")
+    assert "local data are used as they are" in update_data(root)
+    raw = root / "data/raw/site-a"  # a hospital's own DVC-tracked dataset
+    raw.mkdir(parents=True)
+    (raw / "series.dcm").write_bytes(b"stand-in for a DICOM file")
+    run([sys.executable, "-m", "dvc", "add", "data/raw/site-a"], root)
+    run([sys.executable, "-m", "dvc", "remote", "add", "-d", "hospital", str(tmp_path / "remote")], root)
+    run([sys.executable, "-m", "dvc", "push"], root)
+    shutil.rmtree(raw)
+    shutil.rmtree(root / ".dvc/cache")  # only the remote has the data now
+    assert "dvc pull from hospital" in update_data(root)
+    assert (raw / "series.dcm").read_bytes() == b"stand-in for a DICOM file"
