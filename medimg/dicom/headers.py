@@ -7,6 +7,7 @@ of planning treats both alike.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ HEADER_TAGS = [
     "BitsAllocated", "PixelRepresentation", "SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence",
     "PixelData",  # deferred: only where its value starts is read, for the uncompressed fast path
 ]
+PIXEL_DATA_TAG = 0x7FE00010
 NATIVE_LITTLE_ENDIAN = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
 DEFER_BYTES = 1024
 
@@ -149,6 +151,19 @@ def _group_item(groups: object, sequence: str) -> object | None:
     return items[0] if items else None
 
 
+def _rescale(value: object, default: float) -> float:
+    """A rescale slope or intercept: ``default`` when absent, NaN when present but not a finite
+    number, so the series is quarantined instead of converted with a guessed HU offset."""
+    parts = _parts(value)
+    if not parts:
+        return default
+    try:
+        number = float(parts[0])
+    except (TypeError, ValueError):
+        return float("nan")
+    return number if math.isfinite(number) else float("nan")
+
+
 def _frame_value(frame_groups, shared_groups, sequence: str, attribute: str):
     for groups in (frame_groups, shared_groups):
         item = _group_item(groups, sequence)
@@ -178,9 +193,9 @@ def _frames(ds, base: dict) -> list[SliceHeader]:
                "orientation": _floats(value("PlaneOrientationSequence", "ImageOrientationPatient"), 6)
                or base["orientation"],
                "pixel_spacing": _floats(value("PixelMeasuresSequence", "PixelSpacing"), 2) or base["pixel_spacing"],
-               "slope": _number(value("PixelValueTransformationSequence", "RescaleSlope"), base["slope"]),
-               "intercept": _number(value("PixelValueTransformationSequence", "RescaleIntercept"),
-                                    base["intercept"])}))
+               "slope": _rescale(value("PixelValueTransformationSequence", "RescaleSlope"), base["slope"]),
+               "intercept": _rescale(value("PixelValueTransformationSequence", "RescaleIntercept"),
+                                     base["intercept"])}))
     return headers
 
 
@@ -223,7 +238,44 @@ def _native_pixels(ds, syntax: str) -> tuple[int, str] | None:
     offset = getattr(element, "file_tell", None)
     if offset is None or getattr(element, "is_undefined_length", False):
         return None
+    expected = to_int(ds.get("Rows"), 0) * to_int(ds.get("Columns"), 0) * bits // 8
+    declared = getattr(ds._dict.get(PIXEL_DATA_TAG), "length", None)
+    if declared is not None and declared != expected:  # a wrong length field: the decoder judges the file
+        return None
     return int(offset), dtype
+
+
+IMPLICIT_LITTLE_ENDIAN = "1.2.840.10008.1.2"
+
+
+def effective_syntax(path: str, syntax: str) -> str:
+    """The transfer syntax a reader must assume. A file without file meta (no DICM preamble, as old
+    writers made) is implicit VR little endian by the standard; a file with file meta that leaves the
+    syntax out is damaged, and keeps "" so its series is quarantined."""
+    if syntax:
+        return syntax
+    try:
+        with open(path, "rb") as handle:
+            has_meta = handle.read(132)[128:132] == b"DICM"
+    except OSError:
+        return ""
+    return "" if has_meta else IMPLICIT_LITTLE_ENDIAN
+
+
+def _header_damage(path: Path, ds, file_size: int) -> str | None:
+    """Why a header pydicom parsed leniently cannot be trusted: nothing after the preamble, or an
+    element whose length field runs past the end of the file (pydicom then just reads what is there)."""
+    if len(ds) == 0:  # none of the planning tags: look at everything the file holds
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True, defer_size=DEFER_BYTES)
+        if len(ds) == 0:
+            return "no data elements after the DICOM preamble"
+    for element in ds._dict.values():
+        if element.tag == PIXEL_DATA_TAG:  # short pixel data is the decoder's to judge (unreadable_pixels)
+            continue
+        length, start = getattr(element, "length", None), getattr(element, "value_tell", None)
+        if length is not None and start is not None and length != 0xFFFFFFFF and start + length > file_size:
+            return f"element {element.tag} declares {length} bytes, past the end of the file"
+    return None
 
 
 def read_header(path: Path) -> list[SliceHeader] | Skipped:
@@ -242,8 +294,11 @@ def read_header(path: Path) -> list[SliceHeader] | Skipped:
         return Skipped(str(path), "unreadable_file", f"could not be read ({exc.strerror or type(exc).__name__})")
     except Exception as exc:  # pydicom raises many types on damaged files
         return Skipped(str(path), "unreadable_header", f"header could not be parsed: {type(exc).__name__}")
+    damage = _header_damage(path, ds, path.stat().st_size)
+    if damage:
+        return Skipped(str(path), "unreadable_header", damage)
     meta = getattr(ds, "file_meta", None)
-    syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    syntax = effective_syntax(str(path), str(meta.get("TransferSyntaxUID", "")) if meta is not None else "")
     base = header_fields(str(path), ds.get, syntax)
     if isinstance(base, Skipped):
         return base
@@ -284,7 +339,7 @@ def header_fields(path: str, get: Callable[[str], object], syntax: str) -> dict 
         manufacturer=_text(get("Manufacturer")), echo=_text(get("EchoNumbers")),
         acquisition=_text(get("AcquisitionNumber")), stack="", transfer_syntax=syntax, native_pixels=None,
         photometric=_text(get("PhotometricInterpretation"), "MONOCHROME2"), samples=to_int(get("SamplesPerPixel"), 1),
-        slope=_number(get("RescaleSlope"), 1.0), intercept=_number(get("RescaleIntercept"), 0.0),
+        slope=_rescale(get("RescaleSlope"), 1.0), intercept=_rescale(get("RescaleIntercept"), 0.0),
         bits_stored=to_int(get("BitsStored"), 16), gantry_tilt=_number(get("GantryDetectorTilt"), 0.0),
         is_picture=picture,
     )

@@ -7,6 +7,8 @@ as a fallback). A file no plugin can decode raises :class:`PixelDecodeError` wit
 
 from __future__ import annotations
 
+import os
+
 from collections import defaultdict
 
 import numpy as np
@@ -28,6 +30,9 @@ def decode_file(path: str, multi_frame: bool) -> np.ndarray:
     ``pydicom.pixels.pixel_array`` parses only the elements decoding needs, which makes it about a
     third faster than a full ``dcmread`` on a stack of small slices.
     """
+    overrun = _pixel_data_overrun(path)
+    if overrun:
+        raise PixelDecodeError("unreadable_pixels", overrun)
     try:
         pixels = pixel_array(path)
     except NotImplementedError:
@@ -40,6 +45,21 @@ def decode_file(path: str, multi_frame: bool) -> np.ndarray:
     except Exception as exc:  # damaged files surface as many exception types
         raise PixelDecodeError("unreadable_pixels", f"pixel data could not be read ({type(exc).__name__})") from None
     return pixels if multi_frame else pixels[np.newaxis]
+
+
+def _pixel_data_overrun(path: str) -> str | None:
+    """Why PixelData cannot be trusted when its length field claims more bytes than the file holds
+    (a damaged length field or a truncated file); pydicom would quietly decode what is there."""
+    try:
+        ds = pydicom.dcmread(path, defer_size=1024, specific_tags=["PixelData"])
+        element = ds._dict.get(0x7FE00010)
+        length, start = getattr(element, "length", None), getattr(element, "value_tell", None)
+        size = os.path.getsize(path)
+    except Exception:
+        return None  # the decoder reports what is wrong with such a file
+    if length is None or start is None or length == 0xFFFFFFFF or start + length <= size:
+        return None
+    return f"PixelData declares {length} bytes but the file holds {size - start} after its start"
 
 
 def _transfer_syntax(path: str) -> UID:

@@ -17,7 +17,7 @@ import gdcm
 from pydicom.datadict import tag_for_keyword
 from tqdm import tqdm
 
-from medimg.dicom.headers import HEADER_TAGS, SliceHeader, Skipped, header_fields, native_dtype, read_header, to_int
+from medimg.dicom.headers import effective_syntax, HEADER_TAGS, SliceHeader, Skipped, header_fields, native_dtype, read_header, to_int
 
 # top-level tags only: the functional-group sequences and the pixel data are pydicom's business
 SCAN_KEYWORDS = [k for k in HEADER_TAGS if not k.endswith("Sequence") and k != "PixelData"] + [
@@ -77,8 +77,11 @@ def scan_chunk(paths: list[str]) -> list[list[SliceHeader] | Skipped]:
         if not scanner.IsKey(path) or _needs_pydicom(path, get):
             results.append(read_header(Path(path)))
             continue
-        syntax = (get("TransferSyntaxUID") or "").strip(" \0")
+        syntax = effective_syntax(path, (get("TransferSyntaxUID") or "").strip(" \0"))
         fields = header_fields(path, get, syntax)
+        if isinstance(fields, Skipped) and fields.reason_code == "no_series_uid":
+            results.append(read_header(Path(path)))  # a damaged header also looks like this: pydicom tells which
+            continue
         if isinstance(fields, Skipped):
             results.append(fields)
             continue

@@ -7,6 +7,8 @@ geometry defect is then either repaired (the params say ``fix``) or sends the se
 
 from __future__ import annotations
 
+import math
+
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -58,7 +60,8 @@ def _split_key(h: SliceHeader) -> str:
     """Frames that cannot share a volume differ here."""
     orientation = tuple(round(v, 3) for v in h.orientation) if h.orientation else None
     localizer = "LOCALIZER" in h.image_type
-    return f"{orientation}|{h.rows}x{h.columns}|{'loc' if localizer else 'img'}|echo={h.echo}|stack={h.stack}"
+    # Rows x Columns is not part of the key: one stack with two matrix sizes is damaged, not two stacks
+    return f"{orientation}|{'loc' if localizer else 'img'}|echo={h.echo}|stack={h.stack}"
 
 
 def _split_acquisitions(slices: list[SliceHeader]) -> list[list[SliceHeader]]:
@@ -128,6 +131,15 @@ def decide_geometry(plan: SeriesPlan, policy: GeometryPolicy) -> GeometryDecisio
     first = slices[0]
     if any(s.samples != 1 for s in slices):
         return _quarantine("color_volume", "colour (multi-sample) frames cannot form a CT/MR volume", slices)
+    sizes = sorted({(s.rows, s.columns) for s in slices})
+    if len(sizes) > 1:
+        return _quarantine("inconsistent_size", f"Rows x Columns differ between slices: {sizes}", slices)
+    if not first.transfer_syntax:
+        return _quarantine("missing_transfer_syntax", "the file meta has no TransferSyntaxUID, so the pixel "
+                           "encoding is unknown", slices)
+    if any(not math.isfinite(s.slope) or s.slope == 0 or not math.isfinite(s.intercept) for s in slices):
+        return _quarantine("bad_rescale", "RescaleSlope or RescaleIntercept is not a number, infinite, or a zero "
+                           "slope: stored values cannot be turned into HU", slices)
     if len(slices) < 2:
         if policy.single_slice == "fix":
             return GeometryDecision(slices, fixes=("single_slice",), notes=("kept as a 2D item",), as_picture=True)

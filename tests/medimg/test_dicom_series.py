@@ -12,7 +12,7 @@ BASE = SliceHeader(path="", frame=None, sop_class_uid="1.2.840.10008.5.1.4.1.1.2
                    study_uid="st", series_uid="se", instance_uid="", position=None,
                    orientation=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0), pixel_spacing=(1.0, 1.0), rows=8, columns=8,
                    image_type=("ORIGINAL", "PRIMARY", "AXIAL"), manufacturer="", echo="", acquisition="1", stack="",
-                   transfer_syntax="", photometric="MONOCHROME2", samples=1, slope=1.0, intercept=0.0,
+                   transfer_syntax="1.2.840.10008.1.2.1", photometric="MONOCHROME2", samples=1, slope=1.0, intercept=0.0,
                    bits_stored=12, gantry_tilt=0.0, native_pixels=None, is_picture=False)
 
 
@@ -39,15 +39,23 @@ def test_slices_are_ordered_along_the_normal_not_by_name():
     assert [h.position[2] for h in plan_of(flipped).slices] == [9.0, 6.0, 3.0, 0.0]
 
 
-def test_orientation_size_localizer_echo_and_repeated_acquisitions_split_a_series():
+def test_orientation_localizer_echo_and_repeated_acquisitions_split_a_series():
     axial = stack([0.0, 3.0, 6.0])
-    other = [replace(h, rows=16) for h in stack([0.0, 3.0])]
+    other = [replace(h, orientation=(0.0, 1.0, 0.0, 0.0, 0.0, -1.0)) for h in stack([0.0, 3.0])]
     localizer = [replace(BASE, path="loc", position=(0.0, 0.0, 0.0), image_type=("ORIGINAL", "PRIMARY", "LOCALIZER"))]
     echo2 = [replace(h, echo="2") for h in stack([0.0, 3.0])]
     repeat = [replace(h, acquisition="2") for h in stack([0.0, 3.0, 6.0])]
     plans = group_series(axial + other + localizer + echo2 + repeat)
     assert sorted(len(p.slices) for p in plans) == [1, 2, 2, 3, 3]
     assert len({p.split_key for p in plans}) == 5
+
+
+def test_a_different_matrix_size_inside_one_stack_quarantines_instead_of_splitting():
+    headers = stack([0.0, 3.0, 6.0, 9.0])
+    headers[2] = replace(headers[2], rows=16, columns=16)
+    plan = plan_of(headers)  # one plan: the odd slice is damage, not a second stack
+    decision = decide_geometry(plan, FIX)
+    assert decision.problem.code == "inconsistent_size" and "16" in decision.problem.reason
 
 
 def test_one_acquisition_number_per_slice_does_not_split():
