@@ -10,6 +10,7 @@ and preprocess fan out per series on the Dask cluster at ``orchestration.dask.ad
 from __future__ import annotations
 
 import argparse
+import sys
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -107,7 +108,8 @@ def main() -> None:
     try:
         params = checked_params(args.params, args.overrides, ".")
     except ParamsError as exc:
-        raise SystemExit(f"error: {exc}") from None
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None  # as the CLI: 2 means bad params
     pipeline_for(params)(args.params, args.overrides, until=args.until)
 
 

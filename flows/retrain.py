@@ -9,6 +9,7 @@ champion, the artifacts and dvc.lock as it found them.
 from __future__ import annotations
 
 import argparse
+import sys
 import shutil
 from pathlib import Path
 
@@ -73,7 +74,8 @@ def main() -> None:
     try:
         checked_params(args.params, None, ".")
     except ParamsError as exc:
-        raise SystemExit(f"error: {exc}") from None
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None  # as the CLI: 2 means bad params
     retrain(args.params)
 
 

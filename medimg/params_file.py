@@ -30,7 +30,8 @@ def format_validation_error(err: ValidationError, source: str) -> str:
         msg = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             msg = "unknown key (check its spelling and section)"
-        elif "input" in item and item["type"] not in {"missing"}:
+        elif "input" in item and item["type"] not in {"missing"} and not isinstance(item["input"], dict):
+            # a whole section as "got ..." would bury the message (cross-key checks name their keys)
             msg += f" (got {item['input']!r})"
         lines.append(f"  - {key}: {msg}")
     return "\n".join(lines)
