@@ -21,6 +21,14 @@ def tracking_uri(spec: TrackingParams) -> str:
     return USER_TRACKING_URI or spec.uri
 
 
+def artifact_root(uri: str) -> str | None:
+    """Where a new experiment keeps its artifacts: beside a SQLite store (``mlruns/`` next to the .db
+    file), so they stay with the project whatever the working directory; None lets MLflow decide."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return (Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlruns").as_uri()
+
+
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     """{'train': {'stages': [{'epochs': 3}]}} → {'train.stages.0.epochs': 3}, for MLflow params."""
     if isinstance(tree, dict):
@@ -105,6 +113,8 @@ def tracking_run(spec: TrackingParams, run_name: str, tags: dict[str, str] | Non
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri(spec))
+    if mlflow.get_experiment_by_name(spec.experiment) is None:
+        mlflow.create_experiment(spec.experiment, artifact_location=artifact_root(tracking_uri(spec)))
     experiment = mlflow.set_experiment(spec.experiment)
     if run_id is not None and mlflow.MlflowClient().search_runs(
             [experiment.experiment_id], filter_string=f"attributes.run_id = '{run_id}'"):

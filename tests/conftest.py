@@ -42,6 +42,15 @@ def write_tiny_params(root: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def prefect_server():
+    """A temporary Prefect server (SQLite) shared by every flow test: starting one costs seconds."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
 def tiny(tmp_path_factory):
     """(params, paths) of a tiny project with nothing run yet."""
     from medimg.layout import ProjectPaths

@@ -9,19 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 from tests.conftest import REPO, write_tiny_params
-
-
-@pytest.fixture(scope="session")
-def prefect_server():
-    """A temporary Prefect server (SQLite) shared by every flow test: starting one costs seconds."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 def run(cmd: list[str], cwd: Path, check: bool = True) -> str:
