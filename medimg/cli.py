@@ -7,6 +7,7 @@ second. Known input problems print one clear message (no traceback) and exit non
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -147,6 +148,19 @@ def _params_command(args: argparse.Namespace) -> int:
     return 0
 
 
+STORAGE_HINTS = {errno.ENOSPC: "no space left on the disk", errno.EDQUOT: "disk quota exceeded",
+                 errno.EFBIG: "file larger than the system allows (quota or file size limit)",
+                 errno.EROFS: "the folder is on a read-only file system", errno.EACCES: "permission denied"}
+
+
+def storage_problem(exc: OSError) -> str:
+    """One line for a failed read or write: which file, and why in words a user can act on."""
+    where = exc.filename or "an output file"
+    why = STORAGE_HINTS.get(exc.errno, exc.strerror or type(exc).__name__)
+    return (f"cannot write or read {where}: {why}. Every output is written to a temp file and renamed, "
+            "so the previous outputs are unchanged; fix the storage and rerun the step")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     tic = time.perf_counter()
@@ -170,6 +184,11 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("MEDIMG_DEBUG"):
             raise
         print(f"error: {exc}  (set MEDIMG_DEBUG=1 for the traceback)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:  # disk full, read-only folder, no permission: the step stops, outputs stay
+        if os.environ.get("MEDIMG_DEBUG"):
+            raise
+        print(f"error: {storage_problem(exc)}  (set MEDIMG_DEBUG=1 for the traceback)", file=sys.stderr)
         return EXIT_BAD_INPUT
     label = f"{args.step}{' ' + args.stage if getattr(args, 'stage', None) else ''}" if args.command == "run" else "ingest"
     print(json.dumps(result, indent=2, default=str))
