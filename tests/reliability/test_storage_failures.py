@@ -40,8 +40,8 @@ def run_step(root, *args, wrap=(), limit_bytes=None):
 def test_a_full_disk_stops_preprocess_and_keeps_the_previous_cache(project):
     processed = project / "data/processed"
     before = snapshot(processed)
-    # a new recipe must rewrite every tensor (40³ float32 = 256 KB each); only 64 KB fit
-    done = run_step(project, "preprocess", "--set", "preprocess.target_shape=[40,40,40]", limit_bytes=64 * 1024)
+    # a new recipe must rewrite every tensor (40³: 256 KB, masks 64 KB); no file over 16 KB fits
+    done = run_step(project, "preprocess", "--set", "preprocess.target_shape=[40,40,40]", limit_bytes=16 * 1024)
     assert done.returncode == 1, done.stderr[-2000:]
     [line] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert "disk is full" in line and "data/processed/cache/" in line and "Traceback" not in done.stderr
