@@ -1,7 +1,8 @@
 """Atomic writes: every output is written to a temp file in its own folder, then renamed.
 
 A killed step therefore leaves either the previous file or the new one, never half of one; the temp
-name starts with '.tmp-' so leftovers are easy to recognise and are removed on the next write.
+name starts with '.tmp-', and each step sweeps such leftovers of a killed run from its output
+folders when it starts (:func:`sweep_leftovers`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,18 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
         raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def sweep_leftovers(*folders: str | Path) -> int:
+    """Delete the '.tmp-*' files a killed run left under ``folders``; returns how many. Call it when a
+    step starts, before anything of its own is being written there."""
+    removed = 0
+    for folder in map(Path, folders):
+        for leftover in folder.rglob(".tmp-*") if folder.is_dir() else []:
+            if leftover.is_file():
+                leftover.unlink(missing_ok=True)
+                removed += 1
+    return removed
 
 
 def write_bytes(target: str | Path, data: bytes) -> Path:

@@ -199,6 +199,7 @@ def _evaluate_segmentation(params: Params, paths: ProjectPaths) -> dict:
 def run_evaluate(params: Params, paths: ProjectPaths) -> dict:
     """Write reports/metrics.json, evaluation.json, predictions.parquet, plots/*.json, figures/*.png and
     model_card.md, and log them to MLflow."""
+    atomic.sweep_leftovers(paths.reports)  # a killed run's half-written files
     if CATALOG[params.model.name].task == "segmentation":
         return _evaluate_segmentation(params, paths)
     spec, names = params.evaluate, params.data.class_names

@@ -90,6 +90,7 @@ def variant_metrics(task: str, classes: int, targets: np.ndarray, logits: np.nda
 
 def run_export(params: Params, paths: ProjectPaths) -> dict:
     """Write artifacts/model*.onnx, preprocess.json (the recipe predict replays) and export_report.json."""
+    atomic.sweep_leftovers(paths.artifacts)  # a killed run's half-written files
     spec, info = params.export, CATALOG[params.model.name]
     model = load_final_model(params, paths)
     batch = model_inputs(params, paths, "val", spec.parity_samples)

@@ -99,6 +99,7 @@ def run_preprocess(params: Params, paths: ProjectPaths, map_items: MapItems | No
     An item the recipe rejects is left out of the index and reported by series key with its reason.
     ``map_items`` replaces the local process pool for the per-item work (as in ingest).
     """
+    atomic.sweep_leftovers(paths.processed)  # a killed run's half-written files
     spec = params.preprocess
     rows = plan_cache(usable(read_manifest(paths.manifest)), paths, spec)
     paths.cache.mkdir(parents=True, exist_ok=True)

@@ -99,6 +99,7 @@ def run_train(params: Params, paths: ProjectPaths, stage_name: str, fresh: bool 
                              params.loss.class_weights, params.loss.effective_beta) if classify else None)
     stage_dir = paths.stage_dir(stage.name)
     stage_dir.mkdir(parents=True, exist_ok=True)
+    atomic.sweep_leftovers(stage_dir)  # a killed run's half-written files; last.pt itself is whole
     fingerprint = _fingerprint(params, index, paths, source, device, ranks)
     resume = None if fresh else load_resume_state(stage_dir / "last.pt", fingerprint)
     train_set, sampler = training_samples(info.task, info.ndim, train_rows, paths.processed, params.sampling,

@@ -15,6 +15,7 @@ from medimg.demo.bad_dicom import DAMAGES, write_bad_corpus
 from medimg.dicom.scanner import scan_chunk
 from medimg.params import DataParams, IngestParams, SplitParams
 from tasks.ingest import ingest_tree
+from tests.reliability.record import record
 
 SALT = b"bad-corpus-salt-0123456789"
 AS_ROOT = os.geteuid() == 0
@@ -43,6 +44,7 @@ def test_a_damaged_series_is_quarantined_with_its_own_reason(corpus, damage):
     assert (row["status"], row["reason_code"]) == ("quarantined", damage.code), row["reason"]
     assert len(row["reason"]) > 15 and "MemoryError" not in row["reason"]
     assert pd.isna(row["volume_path"])
+    record("bad_dicom", case=damage.name, handled=True)
 
 
 @pytest.mark.parametrize("damage", [d for d in DAMAGES if d.level == "file"], ids=lambda d: d.name)
@@ -54,6 +56,7 @@ def test_a_damaged_file_is_skipped_with_its_own_reason(corpus, damage):
     for result in scan_chunk(files):
         assert not isinstance(result, list), f"{damage.name} was read as an image"
         assert result.reason_code == damage.code, result.reason
+    record("bad_dicom", case=damage.name, handled=True)
 
 
 def test_the_clean_series_convert_and_every_skip_is_counted(corpus):
@@ -67,11 +70,14 @@ def test_the_clean_series_convert_and_every_skip_is_counted(corpus):
     expected["not_dicom"] += 1  # labels.csv
     assert summary["skipped_files_by_reason"] == dict(expected)
     assert summary["by_status"] == {"ok": 2, "quarantined": sum(d.level == "series" for d in written.values())}
+    record("clean_series", converted=len(clean))
 
 
-# `medimg ingest`, then the peak resident memory of it and of its worker processes, in KiB
-MEASURED = ("import resource, sys\nfrom medimg.cli import main\ncode = main(sys.argv[1:])\n"
-            "peak = max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))\n"
+# `medimg ingest`, then the peak resident memory of it and of its worker processes, in KiB. Its own
+# peak is VmHWM: ru_maxrss would carry over the forked pytest process's size across exec.
+MEASURED = ("import re, resource, sys\nfrom medimg.cli import main\ncode = main(sys.argv[1:])\n"
+            "own = int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
+            "peak = max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
             "print(f'PEAK_KIB {peak}', file=sys.stderr)\nsys.exit(code)")
 
 
@@ -87,3 +93,4 @@ def test_the_cli_run_exits_0_and_stays_small_in_memory(corpus, tmp_path):
     assert peak_mib < 1024, f"ingest peaked at {peak_mib:.0f} MiB; the corpus declares a 16 GiB frame"
     manifest = pd.read_parquet(tmp_path / "out" / "manifest.parquet")
     assert not manifest["reason"].str.contains("MemoryError").any()
+    record("memory", peak_mib=round(peak_mib), declared_frame_gib=16)

@@ -9,6 +9,7 @@ import pytest
 from medimg.cli import main
 from medimg.demo.bad_params import BAD_PARAMS, bad_params_text
 from tests.conftest import REPO
+from tests.reliability.record import record
 
 
 def test_there_are_at_least_20_kinds_of_bad_params():
@@ -26,6 +27,7 @@ def test_a_bad_params_file_stops_the_step_before_any_work(case, tmp_path, monkey
     assert case.names_key in err, err
     assert "Traceback" not in err
     assert not (tmp_path / "data/interim").exists() and not (tmp_path / "reports").exists()
+    record("bad_params", case=case.name, handled=True)
 
 
 @pytest.mark.parametrize("entry", [["-m", "medimg", "params", "check"], ["-m", "flows.pipeline"]],

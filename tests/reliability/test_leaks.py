@@ -11,6 +11,7 @@ from flows.pipeline import pipeline
 from tests.conftest import write_tiny_params
 from tests.flows.conftest import edit_params
 from tests.reliability.canaries import plant_canaries
+from tests.reliability.record import record
 
 
 def readable(path) -> bytes:
@@ -53,5 +54,6 @@ def test_planted_identifiers_reach_no_output(tmp_path_factory, tiny, demo_raw, p
              if c in str(p.relative_to(root)) or c.encode() in readable(p)]
     leaks += [(stream, c) for stream, text in (("stdout", streams.out), ("stderr", streams.err),
                                                ("prefect logs", logs)) for c in canaries if c in text]
+    record("leaks", outputs_scanned=len(outputs) + 3, canaries=len(canaries), leaks=len(leaks))
     assert not leaks, f"{len(leaks)} leak(s): {leaks[:5]}"
     assert len(outputs) > 40

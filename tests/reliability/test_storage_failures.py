@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from tests.conftest import REPO
+from tests.reliability.record import record
 
 
 def snapshot(folder) -> dict[str, str]:
@@ -47,6 +48,7 @@ def test_a_full_disk_stops_preprocess_and_keeps_the_previous_cache(project):
     assert "disk is full" in line and "data/processed/cache/" in line and "Traceback" not in done.stderr
     assert snapshot(processed) == before
     assert not list(processed.rglob(".tmp-*"))
+    record("storage", fault="disk full", handled=True)
 
 
 def _read_only(folder):
@@ -77,3 +79,4 @@ def test_a_read_only_output_folder_stops_ingest_and_keeps_the_previous_outputs(p
     assert "Traceback" not in done.stderr
     assert snapshot(interim) == before
     assert not list(interim.rglob(".tmp-*"))
+    record("storage", fault="read-only folder", handled=True)

@@ -1,9 +1,7 @@
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import torch
 
@@ -42,32 +40,6 @@ def _train(root, models_dir, *extra):
                "--set", f"data.models_dir={models_dir}", *extra]
     return subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "TQDM_DISABLE": "1"})
-
-
-def test_a_stage_killed_with_sigkill_resumes_to_the_weights_of_an_uninterrupted_run(tiny, preprocessed):
-    params, paths = tiny
-    straight = _train(paths.root, "models_straight")
-    assert straight.wait(timeout=300) == 0, straight.stderr.read()
-
-    killed = _train(paths.root, "models_killed")
-    last = paths.root / "models_killed" / "freeze" / "last.pt"
-    while not last.exists() and killed.poll() is None:
-        time.sleep(0.005)
-    os.kill(killed.pid, signal.SIGKILL)
-    killed.wait()
-    assert killed.returncode == -signal.SIGKILL
-    assert not (paths.root / "models_killed" / "freeze" / "ckpt.pt").exists(), "killed after the stage had ended"
-    assert not list(last.parent.glob("*.tmp*")), "a temp file was left behind"
-
-    rerun = _train(paths.root, "models_killed")
-    out, err = rerun.communicate(timeout=300)
-    assert rerun.returncode == 0, err
-    assert json.loads(out)["resumed"] is True
-    a = load_checkpoint(paths.root / "models_straight" / "freeze" / "ckpt.pt")
-    b = load_checkpoint(paths.root / "models_killed" / "freeze" / "ckpt.pt")
-    assert a["epoch"] == b["epoch"]
-    for name in a["model"]:
-        assert torch.equal(a["model"][name], b["model"][name]), name
 
 
 def test_changed_params_start_the_stage_afresh_instead_of_resuming(tiny, preprocessed):
