@@ -46,7 +46,7 @@ def summarise(lines: list[dict]) -> list[tuple[str, str, str, str]]:
     rows.append(("invalid params files", f"{len(params)} files", f"{sum(p['handled'] for p in params)} refused before "
                  "any work, naming the key", "no traceback shown"))
     leaks = by_kind["leaks"]
-    rows.append(("canary identifiers", f"{sum(x['canaries'] for x in leaks)} canary strings, "
+    rows.append(("canary identifiers", f"{sum(x['canaries'] for x in leaks)} planted values, "
                  f"{sum(x['outputs_scanned'] for x in leaks)} outputs", f"leaks found: {sum(x['leaks'] for x in leaks)}",
                  "tags, file and folder names; data, models, reports, artifacts, MLflow, Prefect logs, stdout/stderr"))
     return rows

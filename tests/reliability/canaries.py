@@ -17,10 +17,14 @@ def canary_uid(old: str, table: dict[str, str]) -> str:
     return table.setdefault(old, f"{UID_ROOT}{len(table) + 1}")
 
 
-def plant_canaries(source: Path, target: Path) -> list[str]:
+MARKERS = [WORD, WORD.lower(), UID_ROOT, BIRTH_DATE]  # every planted value contains one of these
+
+
+def plant_canaries(source: Path, target: Path) -> set[str]:
     """Copy the DICOM tree ``source`` (with labels.csv and masks/) to ``target``, every identifier
-    replaced by a canary value and every folder and file renamed after one. Returns the canary
-    strings to search outputs for (each output must contain none of them)."""
+    replaced by a canary value and every folder and file renamed after one. Returns the planted
+    values; each contains one of :data:`MARKERS`, which is what outputs are searched for."""
+    planted: set[str] = set()
     uids: dict[str, str] = {}
     patients: dict[str, int] = {}
     for number, path in enumerate(sorted(p for p in source.rglob("*") if p.is_file() and p.parent.name != "masks"
@@ -37,10 +41,15 @@ def plant_canaries(source: Path, target: Path) -> list[str]:
         for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID"):
             setattr(ds, keyword, canary_uid(str(getattr(ds, keyword)), uids))
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        planted |= {str(ds.get(k)) for k in ("PatientName", "PatientID", "PatientBirthDate", "PatientAddress",
+                                             "OtherPatientIDs", "AccessionNumber", "InstitutionName",
+                                             "ReferringPhysicianName", "StudyID", "StationName", "StudyInstanceUID",
+                                             "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")}
         out = target / f"{WORD}PID{patient:03d}_SMITH" / f"{WORD}ACC{patient:03d}_{ds.SeriesNumber}" \
             / f"{WORD}_{ds.PatientName}_{number:04d}.dcm"
         out.parent.mkdir(parents=True, exist_ok=True)
         ds.save_as(out, enforce_file_format=True)
+        planted |= {out.name, out.parent.name, out.parent.parent.name}
     with open(source / "labels.csv") as handle:
         rows = list(csv.DictReader(handle))
     for row in rows:
@@ -53,4 +62,5 @@ def plant_canaries(source: Path, target: Path) -> list[str]:
     (target / "masks").mkdir()
     for mask in (source / "masks").iterdir():
         (target / "masks" / mask.name).write_bytes(mask.read_bytes())
-    return [WORD, WORD.lower(), UID_ROOT, BIRTH_DATE]
+    assert all(any(m in value for m in MARKERS) for value in planted)
+    return planted

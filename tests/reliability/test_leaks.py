@@ -10,7 +10,7 @@ import pandas as pd
 from flows.pipeline import pipeline
 from tests.conftest import write_tiny_params
 from tests.flows.conftest import edit_params
-from tests.reliability.canaries import plant_canaries
+from tests.reliability.canaries import MARKERS, plant_canaries
 from tests.reliability.record import record
 
 
@@ -36,7 +36,8 @@ def prefect_logs(flow_run_id) -> str:
 def test_planted_identifiers_reach_no_output(tmp_path_factory, tiny, demo_raw, prefect_server, capfd):
     root = tmp_path_factory.mktemp("leakscan")
     write_tiny_params(root)
-    canaries = plant_canaries(tiny[1].raw, root / "data/raw/site")
+    planted = plant_canaries(tiny[1].raw, root / "data/raw/site")
+    canaries = MARKERS
     edit_params(root, lambda p: p["data"].update(raw_dir="data/raw/site"))
     capfd.readouterr()
     state = pipeline(root=str(root), return_state=True)
@@ -45,8 +46,8 @@ def test_planted_identifiers_reach_no_output(tmp_path_factory, tiny, demo_raw, p
     logs = prefect_logs(state.state_details.flow_run_id)
     assert "Finished in state Completed" in logs and len(logs) > 200  # the logs are really there
 
-    planted = [p for p in (root / "data/raw/site").rglob("*.dcm")]
-    assert all(all(c.encode() in readable(p) for c in canaries[2:]) for p in planted[:5])  # the scan sees them
+    inputs = sorted((root / "data/raw/site").rglob("*.dcm"))
+    assert all(all(c.encode() in readable(p) for c in canaries[2:]) for p in inputs[:5])  # the scan sees them
     outputs = [p for p in root.rglob("*") if p.is_file() and "raw" not in p.relative_to(root).parts]
     folders = {p.relative_to(root).parts[0] for p in outputs}
     assert {"data", "models", "reports", "artifacts", "mlflow.db", "mlruns"} <= folders
@@ -54,6 +55,6 @@ def test_planted_identifiers_reach_no_output(tmp_path_factory, tiny, demo_raw, p
              if c in str(p.relative_to(root)) or c.encode() in readable(p)]
     leaks += [(stream, c) for stream, text in (("stdout", streams.out), ("stderr", streams.err),
                                                ("prefect logs", logs)) for c in canaries if c in text]
-    record("leaks", outputs_scanned=len(outputs) + 3, canaries=len(canaries), leaks=len(leaks))
+    record("leaks", outputs_scanned=len(outputs) + 3, canaries=len(planted), leaks=len(leaks))
     assert not leaks, f"{len(leaks)} leak(s): {leaks[:5]}"
     assert len(outputs) > 40
