@@ -21,7 +21,7 @@ from prefect.runtime import flow_run
 from flows.steps import DvcRecord, as_task, fan_out, launch_torchrun
 from medimg.layout import ProjectPaths
 from medimg.params import OrchestrationParams, Params, ParamsError
-from medimg.params_file import check_paths, demo_outputs, load_params
+from medimg.params_file import demo_outputs, load_checked_params
 from tasks.demo_data import run_demo_data
 from tasks.evaluate import run_evaluate
 from tasks.export import run_export
@@ -32,11 +32,7 @@ from tasks.train import run_train
 
 def checked_params(params_file: str, overrides: list[str] | None, root: str) -> Params:
     """params.yaml validated, with its folders checked: a bad file fails here, before any work."""
-    params = load_params(Path(root) / params_file, overrides)
-    problems = check_paths(params, Path(root))
-    if problems:
-        raise ParamsError("; ".join(problems))
-    return params
+    return load_checked_params(params_file, overrides, root)
 
 
 @flow(name="medimg-pipeline", log_prints=True)

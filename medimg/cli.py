@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from medimg.params import ParamsError
-from medimg.params_file import check_dvc_train_stages, check_paths, load_params
+from medimg.params_file import check_dvc_train_stages, load_checked_params, load_params
 
 STEPS = ("demo-data", "ingest", "preprocess", "train", "evaluate", "export")
 EXIT_BAD_PARAMS, EXIT_BAD_INPUT = 2, 1
@@ -81,13 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load_checked(args: argparse.Namespace, step: str | None = None):
-    params = load_params(args.params, args.overrides)
-    problems = check_paths(params) if step in (None, "ingest") else []
-    if step in (None, "train"):
-        problems += check_dvc_train_stages(params, Path(args.params).parent)
-    if problems:
-        raise ParamsError(f"{args.params}: " + "; ".join(problems))
-    return params
+    return load_checked_params(args.params, args.overrides, step=step)
 
 
 def _run_step(args: argparse.Namespace) -> dict:

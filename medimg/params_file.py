@@ -120,3 +120,16 @@ def check_dvc_train_stages(params: Params, root: Path = Path(".")) -> list[str]:
         if f"--stage {name}" not in str(stages[f"train_{name}"].get("cmd", "")):
             problems.append(f"dvc.yaml: stage train_{name} must run `medimg run train --stage {name}`")
     return problems
+
+
+def load_checked_params(path: str | Path, overrides: list[str] | None = None, root: str | Path = ".",
+                        step: str | None = None) -> Params:
+    """The params file validated, then the folders (and, for training, the dvc.yaml stages) the step
+    needs checked against ``root``; ``step`` None checks everything. Raises ParamsError before any work."""
+    params = load_params(Path(root) / path, overrides)
+    problems = check_paths(params, Path(root)) if step in (None, "ingest") else []
+    if step in (None, "train"):
+        problems += check_dvc_train_stages(params, Path(root))
+    if problems:
+        raise ParamsError(f"{path}: " + "; ".join(problems))
+    return params
