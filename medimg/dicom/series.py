@@ -56,12 +56,19 @@ class GeometryDecision:
     problem: GeometryProblem | None = field(default=None)
 
 
-def _split_key(h: SliceHeader) -> str:
-    """Frames that cannot share a volume differ here."""
+def _stack_key(h: SliceHeader) -> str:
+    """Frames that cannot share a volume differ here. Rows x Columns is not part of it: one stack
+    with two matrix sizes is damaged (quarantined as inconsistent_size), not two stacks."""
     orientation = tuple(round(v, 3) for v in h.orientation) if h.orientation else None
     localizer = "LOCALIZER" in h.image_type
-    # Rows x Columns is not part of the key: one stack with two matrix sizes is damaged, not two stacks
     return f"{orientation}|{'loc' if localizer else 'img'}|echo={h.echo}|stack={h.stack}"
+
+
+def _split_key(h: SliceHeader) -> str:
+    """The sub-series' name in its pseudonymous key. It keeps the matrix size it always had, so the
+    keys (and the converted files named after them) stay the same across versions."""
+    orientation, kind, rest = _stack_key(h).split("|", 2)
+    return f"{orientation}|{h.rows}x{h.columns}|{kind}|{rest}"
 
 
 def _split_acquisitions(slices: list[SliceHeader]) -> list[list[SliceHeader]]:
@@ -81,13 +88,14 @@ def _split_acquisitions(slices: list[SliceHeader]) -> list[list[SliceHeader]]:
 def group_series(headers: list[SliceHeader]) -> list[SeriesPlan]:
     groups: dict[tuple[str, str], list[SliceHeader]] = defaultdict(list)
     for h in headers:
-        groups[(h.series_uid, _split_key(h))].append(h)
+        groups[(h.series_uid, _stack_key(h))].append(h)
     plans = []
-    for (uid, key), members in groups.items():
+    for (uid, _), members in groups.items():
         parts = _split_acquisitions(members)
         for part in parts:
             suffix = f"|acq={part[0].acquisition}" if len(parts) > 1 else ""
-            plans.append(SeriesPlan(uid, key + suffix, order_slices(part)))
+            ordered = order_slices(part)
+            plans.append(SeriesPlan(uid, _split_key(ordered[0]) + suffix, ordered))
     return sorted(plans, key=lambda p: (p.series_uid, p.split_key))
 
 
