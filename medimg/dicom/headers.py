@@ -30,7 +30,8 @@ HEADER_TAGS = [
     "PixelData",  # deferred: only where its value starts is read, for the uncompressed fast path
 ]
 PIXEL_DATA_TAG = 0x7FE00010
-NATIVE_LITTLE_ENDIAN = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
+IMPLICIT_LITTLE_ENDIAN = "1.2.840.10008.1.2"  # what a file without file meta is, by the standard
+NATIVE_LITTLE_ENDIAN = {IMPLICIT_LITTLE_ENDIAN, "1.2.840.10008.1.2.1"}
 DEFER_BYTES = 1024
 
 
@@ -243,9 +244,6 @@ def _native_pixels(ds, syntax: str) -> tuple[int, str] | None:
     if declared is not None and declared != expected:  # a wrong length field: the decoder judges the file
         return None
     return int(offset), dtype
-
-
-IMPLICIT_LITTLE_ENDIAN = "1.2.840.10008.1.2"
 
 
 def effective_syntax(path: str, syntax: str) -> str:

@@ -8,7 +8,6 @@ as a fallback). A file no plugin can decode raises :class:`PixelDecodeError` wit
 from __future__ import annotations
 
 import os
-
 from collections import defaultdict
 
 import numpy as np
