@@ -81,10 +81,11 @@ def ort_session(path: Path, threads: int = 0) -> ort.InferenceSession:
 
 def check_parity(model: torch.nn.Module, session: ort.InferenceSession, batch: torch.Tensor, atol: float,
                  rtol: float = 0.0) -> dict:
-    """torch vs ORT logits, each within atol + rtol·(the sample's largest |logit|), and the same
-    predicted classes; raises ParityError if off. The relative part scales with the whole sample,
-    not the element, because float32 reordering error grows with the activations it sums: a 3D
-    U-Net whose logits reach tens moves its near-zero logits in the fourth decimal too."""
+    """torch vs ORT logits, each within atol + rtol·(the sample's largest |logit|); raises ParityError
+    if not. The relative part scales with the whole sample, not the element, because float32
+    reordering error grows with the activations it sums. Within that tolerance a predicted class can
+    differ only where torch's top two logits are themselves within twice of it, a tie: such flips
+    (a segmentation has a few voxels like that) are counted in ``flips_at_ties``, not failed."""
     with torch.no_grad():
         expected = model.eval()(batch).numpy()
     got = session.run(None, {session.get_inputs()[0].name: batch.numpy()})[0]
@@ -92,12 +93,12 @@ def check_parity(model: torch.nn.Module, session: ort.InferenceSession, batch: t
     max_abs = float(np.max(difference))
     scale = np.abs(expected).reshape(len(expected), -1).max(axis=1).reshape((-1,) + (1,) * (expected.ndim - 1))
     excess = float(np.max(difference - (atol + rtol * scale)))
-    same_class = bool(np.array_equal(expected.argmax(1), got.argmax(1)))
+    flips = int(np.sum(expected.argmax(1) != got.argmax(1)))
     result = {"samples": int(batch.shape[0]), "max_abs_diff": max_abs, "max_abs_logit": float(np.max(np.abs(expected))),
-              "atol": atol, "rtol": rtol, "same_predictions": same_class}
-    if excess > 0 or not same_class:
+              "atol": atol, "rtol": rtol, "same_predictions": flips == 0, "flips_at_ties": flips}
+    if excess > 0:
         raise ParityError(f"ONNX parity failed: max |diff| {max_abs:.3g} (tolerance {atol:g} + {rtol:g}·max |logit|, "
-                          f"exceeded by {max(excess, 0):.3g}), identical predictions: {same_class}")
+                          f"exceeded by {excess:.3g}); {flips} predicted class(es) differ")
     return result
 
 

@@ -87,7 +87,6 @@ def _run_pipeline(params, paths) -> tuple[dict, dict]:
 
 def _assert_parity(paths) -> None:
     parity = json.loads((paths.artifacts / "export_report.json").read_text())["parity"]
-    assert parity["same_predictions"]
     assert parity["max_abs_diff"] <= parity["atol"] + parity["rtol"] * parity["max_abs_logit"]
 
 

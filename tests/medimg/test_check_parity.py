@@ -1,5 +1,6 @@
 """check_parity's tolerance: atol plus rtol times each sample's largest |logit|, so float32 noise on
-a near-zero logit beside large ones passes, while a real difference still fails."""
+a near-zero logit beside large ones passes, while a real difference still fails; a class that flips
+at a tie within that tolerance is counted, not failed."""
 
 import pytest
 import torch
@@ -42,3 +43,9 @@ def test_a_real_difference_fails_even_with_large_logits(identity_session):
     batch = torch.tensor([[20.0, 0.0]])
     with pytest.raises(ParityError, match="parity failed"):
         check_parity(Shifted([0.0, 0.05]), identity_session, batch, atol=1e-4, rtol=1e-4)
+
+
+def test_a_flip_at_a_tie_is_counted_not_failed(identity_session):
+    batch = torch.tensor([[0.5, 0.49999], [3.0, -3.0]])  # torch adds 2e-5: the first sample's argmax flips
+    result = check_parity(Shifted([0.0, 2e-5]), identity_session, batch, atol=1e-4, rtol=1e-4)
+    assert result["flips_at_ties"] == 1 and not result["same_predictions"]
