@@ -9,8 +9,8 @@ champion, the artifacts and dvc.lock as it found them.
 from __future__ import annotations
 
 import argparse
-import sys
 import shutil
+import sys
 from pathlib import Path
 
 from prefect import flow, task
