@@ -57,16 +57,18 @@ class RandomItems(Dataset):
         return self.images[i], self.targets[i]
 
 
-def throughput(name: str, batches: int, precision: str, device_choice: str, folder: Path) -> float:
+def throughput(name: str, batches: int, precision: str, device_choice: str, folder: Path, batch_scale: int = 1,
+               compile_model: bool = False) -> tuple[float, float | None]:
     info = CATALOG[name]
     channels, size = SIZES[(info.task, info.ndim)]
-    batch = BATCH[info.ndim]
+    batch = BATCH[info.ndim] * batch_scale
     seed_everything(0, deterministic=False)
     model = build_model(ModelParams(name=name, in_channels=channels, width=16, head_hidden=128))
     stage = StageParams(name="bench", epochs=2, trainable="all", lr_backbone=1e-4,
                         early_stopping={"metric": "auc" if info.task == "classification" else "dice", "patience": 5})
     apply_trainable(model, stage)
-    train = TrainParams(batch_size=batch, precision=precision, deterministic=False, stages=[stage])
+    train = TrainParams(batch_size=batch, precision=precision, deterministic=False, compile=compile_model,
+                        stages=[stage])
     items = RandomItems(batch * batches, channels, size, info.task)
     run = StageRun(model=model, stage=stage, train_params=train, task=info.task,
                    train_loader=make_loader(items, batch, 0, 0, True),
@@ -75,7 +77,8 @@ def throughput(name: str, batches: int, precision: str, device_choice: str, fold
                    loss=LossParams(name="cross_entropy" if info.task == "classification" else "ce_dice"))
     (folder / name).mkdir()
     run.run()
-    return run.history[-1]["samples_per_second"]
+    last = run.history[-1]
+    return last["samples_per_second"], last["peak_gpu_memory_mb"]
 
 
 def main() -> None:
@@ -84,18 +87,25 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=4, help="batches per timed epoch (default 4)")
     parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"])
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--batch-scale", type=int, default=1,
+                        help="multiply the demo's batch sizes (2D 16, 3D 8); a GPU wants larger batches")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (train.compile)")
     args = parser.parse_args()
     device = pick_device(args.device)
     label = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"training throughput on {label}, precision {args.precision}, {args.batches} batches per epoch")
-    print(f"{'model':<30} {'task':<15} {'input':<18} {'batch':>5} {'samples/s':>10}")
+    print(f"training throughput on {label}, precision {args.precision}, {args.batches} batches per epoch"
+          + (", torch.compile" if args.compile else ""))
+    print(f"{'model':<30} {'task':<15} {'input':<18} {'batch':>5} {'samples/s':>10} {'peak MiB':>9}")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models:
             info = CATALOG[name]
             channels, size = SIZES[(info.task, info.ndim)]
-            rate = throughput(name, args.batches, args.precision, args.device, Path(tmp))
+            rate, memory = throughput(name, args.batches, args.precision, args.device, Path(tmp), args.batch_scale,
+                                      args.compile)
             shape = f"{channels}x" + "x".join(map(str, size))
-            print(f"{name:<30} {info.task:<15} {shape:<18} {BATCH[info.ndim]:>5} {rate:>10.1f}", flush=True)
+            memory_text = f"{memory:>9.0f}" if memory is not None else f"{'-':>9}"
+            print(f"{name:<30} {info.task:<15} {shape:<18} {BATCH[info.ndim] * args.batch_scale:>5} {rate:>10.1f} "
+                  f"{memory_text}", flush=True)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from medimg.models.catalog import (CATALOG, CLASSIFICATION_LOSSES, CLASSIFICATION_METRICS, MODEL_NAMES,
-                                   SEGMENTATION_LOSSES, SEGMENTATION_METRICS)
+                                   NATIVE_OUTPUT_STRIDE, SEGMENTATION_LOSSES, SEGMENTATION_METRICS)
 from medimg.params_base import NonNegInt, ParamsError, PositiveFloat, PositiveInt, Ratio, Section
 
 
@@ -24,6 +24,10 @@ class ModelParams(Section):
     dropout: Ratio = 0.5
     pool: Literal["avg", "max"] = "avg"
     pool_sizes: Annotated[list[PositiveInt], Field(min_length=1)] = Field(default_factory=lambda: [1, 3, 5, 7])
+    # 2D segmentation: the backbone's downsampling before the head; null keeps the family's own
+    # (DeepLabV3-MobileNetV3 and PSPNet-MobileNetV3 16, DeepLabV3-ResNet-50 8, PSPNet-ResNet-18 32)
+    output_stride: Literal[8, 16, 32] | None = None
+    atrous_rates: Annotated[list[PositiveInt], Field(min_length=1)] = Field(default_factory=lambda: [12, 24, 36])
     init: str = "none"  # none | imagenet | path to an earlier medimg checkpoint
     allow_random_init: bool = False  # imagenet weights not cached: carry on with random ones instead of failing
 
@@ -32,6 +36,19 @@ class ModelParams(Section):
         if self.init == "imagenet" and CATALOG[self.name].pretrained is None:
             raise ValueError(f"init: imagenet, but {self.name} has no published pretrained weights "
                              "(use none, or the path to an earlier medimg checkpoint)")
+        return self
+
+    @model_validator(mode="after")
+    def _output_stride_fits(self) -> "ModelParams":
+        if self.output_stride is None:
+            return self
+        native = NATIVE_OUTPUT_STRIDE.get(self.name)
+        if native is None:
+            raise ValueError(f"output_stride applies to the 2D segmentation models "
+                             f"{sorted(NATIVE_OUTPUT_STRIDE)}, not {self.name} (use null)")
+        if self.output_stride > native:
+            raise ValueError(f"output_stride: {self.name} downsamples by {native}; it can be made finer "
+                             f"(smaller), not coarser than that")
         return self
 
 

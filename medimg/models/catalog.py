@@ -47,6 +47,11 @@ CATALOG: dict[str, ModelInfo] = {
 
 MODEL_NAMES = tuple(CATALOG)
 
+# 2D segmenters: how far the backbone downsamples as torchvision builds it (model.output_stride can
+# only make this finer, by trading strides for dilation)
+NATIVE_OUTPUT_STRIDE = {"deeplabv3_mobilenet_v3_large": 16, "deeplabv3_resnet50": 8, "pspnet_resnet18": 32,
+                        "pspnet_mobilenet_v3": 16}
+
 CLASSIFICATION_METRICS = ("auc", "kappa", "accuracy", "loss")
 SEGMENTATION_METRICS = ("dice", "loss")
 CLASSIFICATION_LOSSES = ("cross_entropy", "focal", "asymmetric")

@@ -114,7 +114,7 @@ class StageRun:
                 torch.cuda.reset_peak_memory_stats(self.device)
             tic = time.perf_counter()
             rng = torch.Generator().manual_seed(epoch_seed + 7919 * self.ranks.rank)
-            train_loss, samples = self._train_epoch(net, model, optimizer, scheduler, scaler, criterion, dtype,
+            train_loss, samples, waited = self._train_epoch(net, model, optimizer, scheduler, scaler, criterion, dtype,
                                                     channels_last, epoch, rng)
             seconds = time.perf_counter() - tic
             set_train_mode(model, stage)
@@ -125,6 +125,8 @@ class StageRun:
             record = {"epoch": epoch, "train_loss": train_loss, **{f"val_{k}": v for k, v in val.items()},
                       **{f"lr_{g['name']}": g["lr"] for g in optimizer.param_groups},
                       "epoch_seconds": seconds, "samples_per_second": samples * self.ranks.world_size / seconds,
+                      # time the training loop stood waiting for the loader: near 0 when the device is fed
+                      "loader_wait_fraction": waited / seconds,
                       "peak_gpu_memory_mb": peak_memory_mb(self.device)}
             self.history.append(record)
             improved = is_better(metric, val[metric], best) or best_epoch < 0
@@ -149,14 +151,20 @@ class StageRun:
                 "world_size": self.ranks.world_size}
 
     def _train_epoch(self, net, model, optimizer, scheduler, scaler, criterion, dtype, channels_last: bool,
-                     epoch: int, rng: torch.Generator) -> tuple[float, int]:
+                     epoch: int, rng: torch.Generator) -> tuple[float, int, float]:
         tp = self.train_params
         set_train_mode(model, self.stage)
-        total, count, batches = 0.0, 0, len(self.train_loader)
+        # the loss is summed on the device: a .item() per batch would make the CPU wait for the GPU
+        # every step, and it could no longer queue the next batch's work while the GPU computes
+        total, count, batches = torch.zeros((), device=self.device), 0, len(self.train_loader)
         optimizer.zero_grad(set_to_none=True)
         bar = tqdm(self.train_loader, desc=f"{self.stage.name} epoch {epoch + 1}/{self.stage.epochs}", unit="batch",
                    leave=False, disable=not self.ranks.is_main or os.environ.get("TQDM_DISABLE") == "1")
-        for step, (x, y) in enumerate(bar):
+        batches_iter, waited = iter(bar), 0.0
+        for step in range(batches):
+            tic = time.perf_counter()
+            x, y = next(batches_iter)
+            waited += time.perf_counter() - tic
             x, y = to_device(x, self.device, channels_last), y.to(self.device, non_blocking=True)
             if self.augment is not None and x.ndim == 5:
                 x, mask = augment_volumes(x, self.augment, rng, y if self.task == "segmentation" else None)
@@ -181,8 +189,8 @@ class StageRun:
                 optimizer.zero_grad(set_to_none=True)
                 if steps_per_batch(scheduler):
                     scheduler.step()
-            total += loss.item() * len(y)
+            total += loss.detach().float() * len(y)
             count += len(y)
-            bar.set_postfix(loss=f"{total / count:.4f}")
-        return total / max(count, 1), count
+        bar.close()
+        return total.item() / max(count, 1), count, waited
 

@@ -75,7 +75,9 @@ def test_model_trains_checkpoints_and_resumes_to_the_same_weights(name, tmp_path
     result = straight.run()
     assert result["epochs_run"] == 2 and (tmp_path / "straight" / "ckpt.pt").exists()
     first = straight.history[0]
-    assert set(first) >= {"train_loss", "val_loss", "lr_head", "epoch_seconds", "samples_per_second"}
+    assert set(first) >= {"train_loss", "val_loss", "lr_head", "epoch_seconds", "samples_per_second",
+                          "loader_wait_fraction"}
+    assert 0.0 <= first["loader_wait_fraction"] < 1.0 and first["train_loss"] > 0
 
     interrupted = _stage_run(name, tmp_path / "resumed", 2)
     with pytest.raises(Interrupt):

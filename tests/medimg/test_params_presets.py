@@ -16,7 +16,7 @@ from medimg.params_presets import leaf_paths, load_preset, preset_names, use_pre
 from tests.conftest import REPO
 
 WORKLOADS = {"fundus-dr": ("resnet50", "classification"), "ct-nodule-cls": ("resnet3d_18", "classification"),
-             "ct-seg-2d": ("deeplabv3_mobilenet_v3_large", "segmentation"), "ct-seg-3d": ("unet3d", "segmentation")}
+             "ct-seg-2d": ("pspnet_resnet18", "segmentation"), "ct-seg-3d": ("unet3d", "segmentation")}
 
 
 @pytest.fixture()
