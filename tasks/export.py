@@ -17,7 +17,7 @@ from medimg.metrics.segmentation import dice_per_case
 from medimg.models.catalog import CATALOG
 from medimg.onnx_export import check_parity, dynamic_axes, export_onnx, median_latency_ms, ort_session
 from medimg.params import Params
-from medimg.quantization import convert_fp16, quantize_int8_dynamic, quantize_int8_static
+from medimg.quantization import DYNAMIC_OPS, convert_fp16, quantize_int8_dynamic, quantize_int8_static
 from medimg.tracking import flatten, pipeline_key, tracking_run
 from medimg.volume_inference import segment_volume
 from tasks.evaluate import final_checkpoint, load_final_model
@@ -103,7 +103,7 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
     convert_fp16(onnx_path, art / VARIANTS["ort_fp16"])
     _, kept_fp32 = quantize_int8_static(onnx_path, art / VARIANTS["ort_int8_static"], "input",
                                         (item.numpy() for item in calibration), spec.int8_conv3d)
-    quantize_int8_dynamic(onnx_path, art / VARIANTS["ort_int8_dynamic"], spec.int8_conv3d)
+    quantize_int8_dynamic(onnx_path, art / VARIANTS["ort_int8_dynamic"])
     sessions = {name: ort_session(art / file, spec.threads) for name, file in VARIANTS.items()}
 
     images, targets = load_test_split(params, paths)
@@ -144,6 +144,8 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
               "dynamic_axes": dynamic_axes(onnx_path),
               "int8_kept_fp32": {"nodes": len(kept_fp32), "why": "3D convolutions: onnxruntime's INT8 3D kernels are "
                                  "slower than fp32 on CPU (export.int8_conv3d)"} if kept_fp32 else None,
+              "int8_dynamic_quantizes": {"ops": list(DYNAMIC_OPS), "why": "onnxruntime's dynamic INT8 convolutions "
+                                         "are slower than fp32 on CPU; convolutions are quantized statically"},
               "bytes": {name: (art / file).stat().st_size for name, file in VARIANTS.items()},
               "test_items": len(images), "key_metric": metric, "threshold": threshold, "quality": quality,
               "clinical": clinical, "max_metric_drop": spec.max_metric_drop,

@@ -42,7 +42,7 @@ def test_quantized_and_half_precision_variants_run_close_to_fp32(name, tmp_path)
     static, kept = quantize_int8_static(fp32, tmp_path / "int8.onnx", "input", iter(list(samples.numpy())),
                                         conv3d=True)
     assert kept == []
-    variants = [static, quantize_int8_dynamic(fp32, tmp_path / "dyn.onnx", conv3d=True),
+    variants = [static, quantize_int8_dynamic(fp32, tmp_path / "dyn.onnx", op_types=None, conv3d=True),
                 convert_fp16(fp32, tmp_path / "fp16.onnx")]
     expected = ort_session(fp32).run(None, {"input": samples.numpy()})[0]
     for path in variants:
@@ -52,6 +52,22 @@ def test_quantized_and_half_precision_variants_run_close_to_fp32(name, tmp_path)
         assert np.abs(got - expected).max() < 0.25 * (np.abs(expected).max() + 1e-3), path.name
     graph = onnx.load(str(variants[0])).graph
     assert any(node.op_type == "QuantizeLinear" for node in graph.node)  # QDQ form
+
+
+@pytest.mark.parametrize("name, quantized", [("resnet18", True), ("unet2d", False)])
+def test_the_export_default_quantizes_only_matrix_products_dynamically(name, quantized, tmp_path):
+    torch.manual_seed(0)
+    model = build_model(ModelParams(name=name, width=8, head_hidden=16)).eval()
+    samples = torch.rand(3, 1, 64, 64)
+    fp32 = export_onnx(model, samples[:1], tmp_path / "model.onnx", 18)
+    path = quantize_int8_dynamic(fp32, tmp_path / "dyn.onnx")
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert "ConvInteger" not in ops and ("Conv" in ops)
+    assert ("MatMulInteger" in ops or "DynamicQuantizeMatMul" in ops) == quantized, ops
+    got = ort_session(path).run(None, {"input": samples.numpy()})[0]
+    expected = ort_session(fp32).run(None, {"input": samples.numpy()})[0]
+    if not quantized:  # nothing to quantize: the same arithmetic
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_3d_convolutions_stay_fp32_unless_asked(tmp_path):
