@@ -7,8 +7,14 @@ photographs, never for CT or radiographs.
 
 from __future__ import annotations
 
-import albumentations as A
-import numpy as np
+import os
+
+# albumentations asks PyPI for a newer version on import (up to 2 s per process, offline
+# included); nothing in this pipeline may reach the network at run time
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+import albumentations as A  # noqa: E402
+import numpy as np  # noqa: E402
 
 from medimg.params import AugmentParams
 
