@@ -93,7 +93,8 @@ class TrainParams(Section):
     seed: int = 0
     batch_size: PositiveInt = 8
     accumulate_batches: PositiveInt = 1  # optimizer step every N batches: effective batch N × batch_size
-    num_workers: NonNegInt = 0
+    # auto: none on CPU (its cores do the training), else min(8, cores - 1) processes feeding the GPU
+    num_workers: NonNegInt | Literal["auto"] = "auto"
     sampler: Literal["shuffle", "weighted"] = "shuffle"  # weighted: draw classes equally often
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # auto: bf16 on CUDA if supported, else fp16; fp32 on CPU

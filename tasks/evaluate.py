@@ -13,7 +13,8 @@ import pandas as pd
 import torch
 
 from medimg import atomic
-from medimg.datasets import CachedClassificationDataset, CachedSegmentationDataset, make_loader, read_split
+from medimg.datasets import (CachedClassificationDataset, CachedSegmentationDataset, loader_workers, make_loader,
+                             read_split)
 from medimg.evaluation import figures
 from medimg.evaluation.classification_report import classification_report
 from medimg.evaluation.gradcam import grad_cam, hottest_slice
@@ -49,7 +50,7 @@ def load_final_model(params: Params, paths: ProjectPaths) -> torch.nn.Module:
 
 def _predict(model, rows: pd.DataFrame, params: Params, paths: ProjectPaths, device) -> dict:
     loader = make_loader(CachedClassificationDataset(rows, paths.processed), params.train.batch_size,
-                         params.train.num_workers, 0, train=False)
+                         loader_workers(params.train.num_workers, device), 0, train=False)
     labels, probs = predict_scores(model, loader, device)
     return {"labels": labels.astype(int), "probs": probs.astype(float), "patients": rows["patient_key"].to_numpy()}
 
@@ -133,7 +134,8 @@ def _track(params: Params, paths: ProjectPaths, figures_by_name: dict, written: 
 @torch.no_grad()
 def _predict_masks(model, rows: pd.DataFrame, params: Params, paths: ProjectPaths, device):
     dataset = CachedSegmentationDataset(rows, paths.processed)
-    loader = make_loader(dataset, params.train.batch_size, params.train.num_workers, 0, train=False)
+    loader = make_loader(dataset, params.train.batch_size, loader_workers(params.train.num_workers, device), 0,
+                         train=False)
     images, truths, predictions = [], [], []
     info = CATALOG[params.model.name]
     whole = whole_item_model(model, info.task, info.ndim, params.sampling)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from medimg import atomic
-from medimg.datasets import class_weights, make_loader, read_split, task_dataset, training_samples
+from medimg.datasets import class_weights, loader_workers, make_loader, read_split, task_dataset, training_samples
 from medimg.digest import file_digest, settings_fingerprint
 from medimg.layout import ProjectPaths
 from medimg.models import build_model
@@ -111,9 +111,10 @@ def run_train(params: Params, paths: ProjectPaths, stage_name: str, fresh: bool 
             raise ParamsError("train.sampler: weighted and sampling.slices.select: foreground are not supported "
                               "under torchrun; use shuffle and all")
         sampler = shard_sampler(train_set, ranks, seed)
-    train_loader = make_loader(train_set, tp.batch_size, tp.num_workers, seed, True,
+    workers = loader_workers(tp.num_workers, device)
+    train_loader = make_loader(train_set, tp.batch_size, workers, seed, True,
                                weighted=tp.sampler == "weighted", sampler=sampler)
-    val_loader = make_loader(val_set, tp.batch_size, tp.num_workers, seed, False)
+    val_loader = make_loader(val_set, tp.batch_size, workers, seed, False)
     tracking = (tracking_run(params.tracking, f"train-{stage.name}", {"step": "train", "stage": stage.name},
                              parent_key=pipeline_key(params, paths.index),
                              run_id=resume["args"].get("mlflow_run_id") if resume else None)

@@ -1,3 +1,4 @@
+import os
 import pickle
 
 import numpy as np
@@ -5,7 +6,7 @@ import pandas as pd
 import torch
 
 from medimg.datasets import (CachedClassificationDataset, CachedSegmentationDataset, balanced_sampler, class_weights,
-                             make_loader)
+                             loader_workers, make_loader)
 from medimg.params import AugmentParams
 
 
@@ -61,3 +62,12 @@ def test_balanced_sampler_draws_classes_equally():
     labels = np.array([0] * 900 + [1] * 100)
     drawn = labels[list(balanced_sampler(labels, torch.Generator().manual_seed(0)))]
     assert abs(drawn.mean() - 0.5) < 0.05
+
+
+def test_auto_loader_workers_feed_a_gpu_and_leave_a_cpu_its_cores(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert loader_workers("auto", torch.device("cuda", 0)) == 8
+    assert loader_workers("auto", torch.device("cpu")) == 0
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert loader_workers("auto", torch.device("cuda", 0)) == 1
+    assert loader_workers(3, torch.device("cpu")) == 3  # an explicit number is kept
