@@ -114,8 +114,8 @@ class StageRun:
                 torch.cuda.reset_peak_memory_stats(self.device)
             tic = time.perf_counter()
             rng = torch.Generator().manual_seed(epoch_seed + 7919 * self.ranks.rank)
-            train_loss, samples, waited = self._train_epoch(net, model, optimizer, scheduler, scaler, criterion, dtype,
-                                                    channels_last, epoch, rng)
+            train_loss, samples, waited = self._train_epoch(net, model, optimizer, scheduler, scaler, criterion,
+                                                            dtype, channels_last, epoch, rng)
             seconds = time.perf_counter() - tic
             set_train_mode(model, stage)
             recompute_batchnorm(model, self.train_loader, self.device, tp.bn_recompute_batches, dtype, channels_last)
