@@ -27,7 +27,8 @@ def _train(name: str, precision: str, folder) -> tuple[StageRun, dict]:
     apply_trainable(model, stage)
     folder.mkdir(parents=True)
     train = TrainParams(batch_size=4, precision=precision, stages=[stage])
-    run = StageRun(model=model, stage=stage, train_params=train, task=task, train_loader=make_loader(TinyItems(16, ndim, task, 1), 4, 0, 0, True),
+    run = StageRun(model=model, stage=stage, train_params=train, task=task,
+                   train_loader=make_loader(TinyItems(16, ndim, task, 1), 4, 0, 0, True),
                    val_loader=make_loader(TinyItems(8, ndim, task, 2), 4, 0, 0, False),
                    device=pick_device("auto"), stage_dir=folder, seed=0, args={"model": name},
                    loss=LossParams(name="cross_entropy" if task == "classification" else "ce_dice"))

@@ -10,9 +10,8 @@ from tests.conftest import REPO
 
 # every outgoing connection attempt fails loudly instead of timing out quietly
 PROBE = """
-import socket, sys
+import socket
 attempts = []
-real = socket.socket.connect
 def refuse(self, address):
     attempts.append(address)
     raise OSError("network disabled in this test")
