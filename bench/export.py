@@ -24,11 +24,11 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 
 import torch  # noqa: E402
 
+from medimg.config.catalog import CATALOG  # noqa: E402
+from medimg.config.schema import ModelParams  # noqa: E402
+from medimg.export.onnx_model import export_onnx, median_latency_ms, ort_session  # noqa: E402
+from medimg.export.quantization import quantize_int8_dynamic, quantize_int8_static  # noqa: E402
 from medimg.models import build_model  # noqa: E402
-from medimg.models.catalog import CATALOG  # noqa: E402
-from medimg.onnx_export import export_onnx, median_latency_ms, ort_session  # noqa: E402
-from medimg.params import ModelParams  # noqa: E402
-from medimg.quantization import quantize_int8_dynamic, quantize_int8_static  # noqa: E402
 
 SIZES = {("classification", 2): (3, (224, 224)), ("classification", 3): (1, (48, 48, 48)),
          ("segmentation", 2): (1, (128, 128)), ("segmentation", 3): (1, (48, 48, 48))}

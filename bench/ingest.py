@@ -25,14 +25,14 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 
 
 def _count_slices(raw: Path) -> int:
-    from medimg.dicom.headers import find_candidate_files
+    from medimg.ingest.dicom.headers import find_candidate_files
 
     return len(find_candidate_files(raw)[0])
 
 
 def _medimg(raw: Path, out: Path, workers: int) -> float:
-    from medimg.params import DataParams, IngestParams, SplitParams
-    from tasks.ingest import ingest_tree
+    from medimg.config.schema import DataParams, IngestParams, SplitParams
+    from medimg.ingest.tree import ingest_tree
 
     tic = time.perf_counter()
     ingest_tree(raw, out, b"bench-salt-0123456789", DataParams(labels_csv="none.csv"), SplitParams(),

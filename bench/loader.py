@@ -22,14 +22,14 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 
 import torch  # noqa: E402
 
-from medimg.augment.volumes import augment_volumes  # noqa: E402
-from medimg.datasets import CachedClassificationDataset, make_loader, read_split  # noqa: E402
-from medimg.layout import ProjectPaths  # noqa: E402
+from medimg.config.loading import load_params  # noqa: E402
+from medimg.io.paths import ProjectPaths  # noqa: E402
+from medimg.io.volumes import read_nifti  # noqa: E402
 from medimg.models import build_model  # noqa: E402
-from medimg.params_file import load_params  # noqa: E402
-from medimg.preprocessing import preprocess_volume  # noqa: E402
-from medimg.training.device import pick_device  # noqa: E402
-from medimg.volume_io import read_nifti  # noqa: E402
+from medimg.preprocess.recipes import preprocess_volume  # noqa: E402
+from medimg.train.augment.volumes import augment_volumes  # noqa: E402
+from medimg.train.datasets import CachedClassificationDataset, make_loader, read_split  # noqa: E402
+from medimg.train.device import pick_device  # noqa: E402
 
 
 def rate(count: int, seconds: float) -> str:

@@ -4,7 +4,7 @@
     .venv/bin/python bench/train.py --precision fp32      # full precision, to compare with bf16/fp16 on a GPU
     .venv/bin/python bench/train.py --models resnet18 unet3d --batches 20
 
-Each model runs the real training loop (medimg.training.loop.StageRun: every layer trainable,
+Each model runs the real training loop (medimg.train.loop.StageRun: every layer trainable,
 AdamW, the stage's precision, channels_last on CUDA) over synthetic tensors held in memory, so
 the figure is the model's own speed, not the loader's (bench/loader.py measures that). The first
 epoch warms up (cuDNN autotuning, allocator); the second is the one reported.
@@ -25,13 +25,13 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 import torch  # noqa: E402
 from torch.utils.data import Dataset  # noqa: E402
 
-from medimg.datasets import make_loader  # noqa: E402
+from medimg.config.catalog import CATALOG  # noqa: E402
+from medimg.config.schema import LossParams, ModelParams, StageParams, TrainParams  # noqa: E402
 from medimg.models import build_model  # noqa: E402
-from medimg.models.catalog import CATALOG  # noqa: E402
-from medimg.params import LossParams, ModelParams, StageParams, TrainParams  # noqa: E402
-from medimg.training.device import pick_device  # noqa: E402
-from medimg.training.loop import StageRun, seed_everything  # noqa: E402
-from medimg.training.optim import apply_trainable  # noqa: E402
+from medimg.train.datasets import make_loader  # noqa: E402
+from medimg.train.device import pick_device  # noqa: E402
+from medimg.train.loop import StageRun, seed_everything  # noqa: E402
+from medimg.train.optim import apply_trainable  # noqa: E402
 
 # the demo's sizes: fundus photos 224², CT volumes 48³ (params.yaml), axial CT slices 128²
 SIZES = {("classification", 2): (3, (224, 224)), ("classification", 3): (1, (48, 48, 48)),

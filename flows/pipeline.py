@@ -10,8 +10,8 @@ and preprocess fan out per series on the Dask cluster at ``orchestration.dask.ad
 from __future__ import annotations
 
 import argparse
-import sys
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,20 +19,10 @@ from prefect import Flow, flow
 from prefect.runtime import flow_run
 
 from flows.steps import DvcRecord, as_task, fan_out, launch_torchrun
-from medimg.layout import ProjectPaths
-from medimg.params import OrchestrationParams, Params, ParamsError
-from medimg.params_file import demo_outputs, load_checked_params
-from tasks.demo_data import run_demo_data
-from tasks.evaluate import run_evaluate
-from tasks.export import run_export
-from tasks.ingest import run_ingest
-from tasks.preprocess import run_preprocess
-from tasks.train import run_train
-
-
-def checked_params(params_file: str, overrides: list[str] | None, root: str) -> Params:
-    """params.yaml validated, with its folders checked: a bad file fails here, before any work."""
-    return load_checked_params(params_file, overrides, root)
+from medimg.config.loading import demo_outputs, load_checked_params
+from medimg.config.schema import OrchestrationParams, Params, ParamsError
+from medimg.config.steps import STEPS
+from medimg.io.paths import ProjectPaths
 
 
 @flow(name="medimg-pipeline", log_prints=True)
@@ -50,20 +40,23 @@ def pipeline(params_file: str = "params.yaml", overrides: list[str] | None = Non
 
 
 def _run_steps(params_file: str, overrides: list[str], root: str, until: str | None) -> dict:
-    params = checked_params(params_file, overrides, root)
+    params = load_checked_params(params_file, overrides, root)
     paths = ProjectPaths.from_params(params, root)
     orch = params.orchestration
     dvc = DvcRecord.for_run(Path(root).resolve(), params_file, overrides)
-    plan: list[tuple[str, Callable, tuple]] = []
-    if Path(params.data.raw_dir) in demo_outputs(params) and (dvc.tracks("demo-data") or not paths.raw.exists()):
-        plan.append(("demo-data", run_demo_data, (params, paths)))
-    plan += [("ingest", run_ingest, (params, paths, fan_out("ingest", orch))),
-             ("preprocess", run_preprocess, (params, paths, fan_out("preprocess", orch)))]
     distributed = orch.torchrun.nproc_per_node * orch.torchrun.nnodes > 1
-    for stage in params.train.stages:
-        plan.append((f"train-{stage.name}", launch_torchrun, (params, root, params_file, overrides, stage.name))
-                    if distributed else (f"train-{stage.name}", run_train, (params, paths, stage.name)))
-    plan += [("evaluate", run_evaluate, (params, paths)), ("export", run_export, (params, paths))]
+    plan: list[tuple[str, Callable, tuple]] = []
+    for step in STEPS:
+        run = step.load()
+        if step.per_stage:  # training: one task per stage, under torchrun when params ask for processes
+            plan += [(f"{step.name}-{stage.name}", launch_torchrun, (params, root, params_file, overrides, stage.name))
+                     if distributed else (f"{step.name}-{stage.name}", run, (params, paths, stage.name))
+                     for stage in params.train.stages]
+        elif step.name == "demo-data":  # only when the raw folder is the demo's and DVC tracks it or it is missing
+            if Path(params.data.raw_dir) in demo_outputs(params) and (dvc.tracks(step.name) or not paths.raw.exists()):
+                plan.append((step.name, run, (params, paths)))
+        else:
+            plan.append((step.name, run, (params, paths, fan_out(step.name, orch)) if step.fans_out else (params, paths)))
     names = [name for name, _, _ in plan]
     if until is not None and until not in names:
         raise ParamsError(f"until: '{until}' is not a step of this pipeline ({', '.join(names)})")
@@ -102,7 +95,7 @@ def main() -> None:
     parser.add_argument("--until", metavar="STEP", help="stop after this step (e.g. preprocess, train-freeze)")
     args = parser.parse_args()
     try:
-        params = checked_params(args.params, args.overrides, ".")
+        params = load_checked_params(args.params, args.overrides, ".")
     except ParamsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None  # as the CLI: 2 means bad params

@@ -17,11 +17,12 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import dvc_stages
-from flows.pipeline import checked_params, pipeline_for
+from flows.pipeline import pipeline_for
 from flows.steps import DvcRecord, as_task
-from medimg.layout import ProjectPaths
-from medimg.output_snapshot import restore_snapshot, take_snapshot
-from medimg.params import Params, ParamsError
+from medimg.config.loading import load_checked_params
+from medimg.config.schema import Params, ParamsError
+from medimg.io.paths import ProjectPaths
+from medimg.retrain.snapshot import restore_snapshot, take_snapshot
 from tasks.promote import now_utc, run_promote, write_decision
 
 SNAPSHOT = Path(".medimg") / "last-good"  # exists only while a retraining run is under way
@@ -42,7 +43,7 @@ def update_raw_data(root: str) -> str:
 @flow(name="medimg-retrain", log_prints=True)
 def retrain(params_file: str = "params.yaml", root: str = ".") -> dict:
     """Retrain on the current data and promote the result only if it beats the champion."""
-    params = checked_params(params_file, None, root)
+    params = load_checked_params(params_file, None, root)
     if not params.tracking.enabled:
         raise ParamsError("tracking.enabled: retraining needs the MLflow model registry; set it to true")
     paths = ProjectPaths.from_params(params, root)
@@ -72,7 +73,7 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
     try:
-        checked_params(args.params, None, ".")
+        load_checked_params(args.params, None, ".")
     except ParamsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None  # as the CLI: 2 means bad params

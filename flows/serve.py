@@ -21,7 +21,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-from medimg.params import Params, ParamsError
+from medimg.config.schema import Params, ParamsError
 
 FLOW_ENTRYPOINT = "flows/retrain.py:retrain"
 
@@ -98,11 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=4200, help="port of the local server (default 4200)")
     parser.add_argument("--work-pool", help="register with this work pool on PREFECT_API_URL instead of serving")
     args = parser.parse_args(argv)
-    from flows.pipeline import checked_params
+    from medimg.config.loading import load_checked_params
 
     root = Path.cwd()
     try:
-        params = checked_params(args.params, None, str(root))
+        params = load_checked_params(args.params, None, str(root))
     except ParamsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -18,8 +18,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from flows import dvc_stages
-from medimg.params import OrchestrationParams, Params
-from medimg.params_orchestration import TorchrunParams
+from medimg.config.orchestration import TorchrunParams
+from medimg.config.schema import OrchestrationParams, Params
 
 
 class TransientFault(RuntimeError):

@@ -14,10 +14,10 @@ import sys
 import time
 from pathlib import Path
 
-from medimg.params import ParamsError
-from medimg.params_file import check_dvc_train_stages, load_checked_params, load_params
+from medimg.config.loading import check_dvc_train_stages, load_checked_params, load_params
+from medimg.config.schema import ParamsError
+from medimg.config.steps import STEP_NAMES, step
 
-STEPS = ("demo-data", "ingest", "preprocess", "train", "evaluate", "export")
 EXIT_BAD_PARAMS, EXIT_BAD_INPUT = 2, 1
 
 
@@ -38,14 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     _params_args(check)
     use = params_cmd.add_parser("use", help="switch params.yaml to a workload preset (keeps comments and your "
                                 "other settings); then run `dvc repro`",
-                                description="Presets: medimg/presets/*.yaml. `medimg params presets` lists them.")
+                                description="Presets: medimg/config/preset_files/*.yaml. `medimg params presets` lists them.")
     use.add_argument("preset", metavar="PRESET")
     use.add_argument("--params", default="params.yaml", help="params file to rewrite (default: params.yaml)")
     params_cmd.add_parser("presets", help="list the workload presets")
 
     run = commands.add_parser("run", help="run one pipeline step with the params (what dvc.yaml calls)",
-                              description=f"Run one step: {', '.join(STEPS)}.")
-    run.add_argument("step", choices=STEPS)
+                              description=f"Run one step: {', '.join(STEP_NAMES)}.")
+    run.add_argument("step", choices=STEP_NAMES)
     run.add_argument("--stage", help="training stage name from train.stages (train only)")
     run.add_argument("--fresh", action="store_true", help="train only: start the stage afresh instead of "
                      "resuming its last.pt (a stage resumes by default when params, data and weights are unchanged)")
@@ -90,33 +90,18 @@ def _run_step(args: argparse.Namespace) -> dict:
         raise ParamsError("medimg run train needs --stage NAME (one of train.stages)")
     if args.stage:
         params.train.stage(args.stage)  # unknown stage names fail before any work
-    from medimg.layout import ProjectPaths
+    from medimg.io.paths import ProjectPaths
 
+    run = step(args.step).load()
     paths = ProjectPaths.from_params(params)
-    if args.step == "demo-data":
-        from tasks.demo_data import run_demo_data
-        return run_demo_data(params, paths)
-    if args.step == "ingest":
-        from tasks.ingest import run_ingest
-        return run_ingest(params, paths)
-    if args.step == "preprocess":
-        from tasks.preprocess import run_preprocess
-        return run_preprocess(params, paths)
-    if args.step == "train":
-        from tasks.train import run_train
-        return run_train(params, paths, args.stage, fresh=args.fresh)
-    if args.step == "evaluate":
-        from tasks.evaluate import run_evaluate
-        return run_evaluate(params, paths)
-    from tasks.export import run_export
-    return run_export(params, paths)
+    return run(params, paths, args.stage, fresh=args.fresh) if args.step == "train" else run(params, paths)
 
 
 def _ingest(args: argparse.Namespace) -> dict:
     params = load_params(args.params, args.overrides) if Path(args.params).exists() else None
-    from medimg import deid
-    from medimg.params import DataParams, IngestParams, SplitParams
-    from tasks.ingest import ingest_tree
+    from medimg.config.schema import DataParams, IngestParams, SplitParams
+    from medimg.ingest import deid
+    from medimg.ingest.tree import ingest_tree
 
     ingest_cfg = params.ingest if params else IngestParams()
     salt = deid.load_salt(ingest_cfg.salt_env, ingest_cfg.salt_file)
@@ -125,7 +110,7 @@ def _ingest(args: argparse.Namespace) -> dict:
 
 
 def _params_command(args: argparse.Namespace) -> int:
-    from medimg import params_presets
+    from medimg.config import presets as params_presets
 
     if args.params_command == "presets":
         for name in params_presets.preset_names():
@@ -162,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "params":
             return _params_command(args)
         if args.command == "predict":
-            from medimg.inference import predict
+            from medimg.deploy.predict import predict
             print(json.dumps(predict(args.input, args.model, args.out, args.variant), indent=2))
             return 0
         if args.command == "edge-cases":
@@ -187,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     label = f"{args.step}{' ' + args.stage if getattr(args, 'stage', None) else ''}" if args.command == "run" else "ingest"
     print(json.dumps(result, indent=2, default=str))
     if label == "ingest":
-        from tasks.ingest import format_summary
+        from medimg.ingest.tree import format_summary
         print(format_summary(result.get("summary", result)), file=sys.stderr)
     print(f"medimg {label}: done in {time.perf_counter() - tic:.1f} s", file=sys.stderr)
     return 0

@@ -11,12 +11,12 @@ import SimpleITK as sitk
 from pydicom.uid import generate_uid
 from tqdm import tqdm
 
-from medimg import atomic
+from medimg.config.schema import CtNoduleDemo, FundusDemo, Params
 from medimg.demo.ct_phantom import PhantomGeometry, make_chest_ct
 from medimg.demo.dicom_series import PatientIdentity, StudyInfo, write_ct_series
 from medimg.demo.fundus import make_fundus
-from medimg.layout import ProjectPaths
-from medimg.params import CtNoduleDemo, FundusDemo, Params
+from medimg.io import atomic
+from medimg.io.paths import ProjectPaths
 
 FIRST = ["JANE", "JOHN", "MARIA", "AHMED", "WEI", "OLGA", "PEDRO", "AISHA", "KENJI", "FATIMA", "LIAM", "SOFIA"]
 LAST = ["DOE", "SMITH", "GARCIA", "KHAN", "CHEN", "IVANOVA", "SILVA", "OKAFOR", "TANAKA", "MULLER", "NOVAK"]

@@ -12,40 +12,34 @@ import numpy as np
 import pandas as pd
 import torch
 
-from medimg import atomic
-from medimg.datasets import (CachedClassificationDataset, CachedSegmentationDataset, loader_workers, make_loader,
-                             read_split)
-from medimg.evaluation import figures
-from medimg.evaluation.classification_report import classification_report
-from medimg.evaluation.gradcam import grad_cam, hottest_slice
-from medimg.evaluation.model_card import render_model_card, render_segmentation_card
-from medimg.evaluation.plot_data import confusion_rows, pr_points, roc_band, roc_points
-from medimg.evaluation.segmentation_report import case_table, segmentation_report
-from medimg.layout import ProjectPaths
-from medimg.manifest import write_parquet
-from medimg.metrics.calibration import calibration_bins
-from medimg.models import build_model
-from medimg.models.catalog import CATALOG
+from medimg.config.catalog import CATALOG
+from medimg.config.schema import Params
+from medimg.evaluate import figures
+from medimg.evaluate.classification_report import classification_report
+from medimg.evaluate.gradcam import grad_cam, hottest_slice
+from medimg.evaluate.metrics.calibration import calibration_bins
+from medimg.evaluate.model_card import render_model_card, render_segmentation_card
+from medimg.evaluate.plot_data import confusion_rows, pr_points, roc_band, roc_points
+from medimg.evaluate.segmentation_report import case_table, segmentation_report
+from medimg.ingest.manifest import write_parquet
+from medimg.io import atomic
+from medimg.io.paths import ProjectPaths
+from medimg.io.tracking import flatten, pipeline_key, tracking_run
 from medimg.models.whole_volume import whole_item_model
-from medimg.params import Params
-from medimg.tracking import flatten, pipeline_key, tracking_run
-from medimg.training.checkpoint import load_checkpoint
-from medimg.training.curves import plot_curves
-from medimg.training.device import pick_device
-from medimg.training.validation import predict_scores
+from medimg.train.checkpoint import final_checkpoint, load_final_model
+from medimg.train.curves import plot_curves
+from medimg.train.datasets import (
+    CachedClassificationDataset,
+    CachedSegmentationDataset,
+    loader_workers,
+    make_loader,
+    read_split,
+)
+from medimg.train.device import pick_device
+from medimg.train.validation import predict_scores
 
 KEY_METRICS = ("sensitivity", "specificity", "ppv", "npv", "f1", "accuracy", "balanced_accuracy", "kappa",
                "quadratic_kappa", "auc", "macro_auc", "pr_auc", "brier", "ece")
-
-
-def final_checkpoint(params: Params, paths: ProjectPaths):
-    return paths.stage_dir(params.train.stages[-1].name) / "ckpt.pt"
-
-
-def load_final_model(params: Params, paths: ProjectPaths) -> torch.nn.Module:
-    model = build_model(params.model)
-    model.load_state_dict(load_checkpoint(final_checkpoint(params, paths))["model"])
-    return model.eval()
 
 
 def _predict(model, rows: pd.DataFrame, params: Params, paths: ProjectPaths, device) -> dict:

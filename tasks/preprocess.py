@@ -17,14 +17,14 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from medimg import atomic
-from medimg.digest import file_digest
-from medimg.layout import ProjectPaths
-from medimg.manifest import read_manifest, usable, write_parquet
-from medimg.params import Params, PreprocessParams
-from medimg.preprocessing import Rejected, cache_key, preprocess_picture, preprocess_volume
-from medimg.volume_io import read_nifti
-from tasks import MapItems
+from medimg.config.schema import Params, PreprocessParams
+from medimg.config.steps import MapItems
+from medimg.ingest.manifest import read_manifest, usable, write_parquet
+from medimg.io import atomic
+from medimg.io.digest import file_digest
+from medimg.io.paths import ProjectPaths
+from medimg.io.volumes import read_nifti
+from medimg.preprocess.recipes import Rejected, cache_key, preprocess_picture, preprocess_volume
 
 
 @dataclass(frozen=True)

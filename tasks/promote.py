@@ -14,13 +14,13 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from medimg import atomic
-from medimg.champion import decide
-from medimg.layout import ProjectPaths
-from medimg.onnx_export import ort_session
-from medimg.params import Params, ParamsError
-from medimg.tracking import tracking_run, tracking_uri
-from tasks.export import operating_threshold, score_session, load_test_split
+from medimg.config.schema import Params, ParamsError
+from medimg.export.onnx_model import ort_session
+from medimg.export.scoring import load_test_split, operating_threshold, score_session
+from medimg.io import atomic
+from medimg.io.paths import ProjectPaths
+from medimg.io.tracking import tracking_run, tracking_uri
+from medimg.retrain.champion import decide
 
 ALIAS = "champion"
 

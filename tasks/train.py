@@ -11,21 +11,29 @@ from pathlib import Path
 
 import pandas as pd
 
-from medimg import atomic
-from medimg.datasets import class_weights, loader_workers, make_loader, read_split, task_dataset, training_samples
-from medimg.digest import file_digest, settings_fingerprint
-from medimg.layout import ProjectPaths
+from medimg.config.catalog import CATALOG
+from medimg.config.schema import Params, ParamsError
+from medimg.config.steps import code_digest
+from medimg.io import atomic
+from medimg.io.digest import file_digest, settings_fingerprint
+from medimg.io.paths import ProjectPaths
+from medimg.io.tracking import Tracker, flatten, pipeline_key, tracking_run
 from medimg.models import build_model
-from medimg.models.catalog import CATALOG
 from medimg.models.whole_volume import whole_item_model
-from medimg.params import Params, ParamsError
-from medimg.tracking import Tracker, flatten, pipeline_key, tracking_run
-from medimg.training.checkpoint import load_checkpoint, load_resume_state
-from medimg.training.curves import plot_curves
-from medimg.training.device import pick_device
-from medimg.training.distributed import init_distributed, shard_sampler
-from medimg.training.loop import StageRun, seed_everything
-from medimg.training.optim import apply_trainable
+from medimg.train.checkpoint import load_checkpoint, load_resume_state
+from medimg.train.curves import plot_curves
+from medimg.train.datasets import (
+    class_weights,
+    loader_workers,
+    make_loader,
+    read_split,
+    task_dataset,
+    training_samples,
+)
+from medimg.train.device import pick_device
+from medimg.train.distributed import init_distributed, shard_sampler
+from medimg.train.loop import StageRun, seed_everything
+from medimg.train.optim import apply_trainable
 
 
 def initial_weights(params: Params, paths: ProjectPaths, stage_index: int) -> Path | None:
@@ -56,18 +64,6 @@ def check_items_fit(rows: pd.DataFrame, params: Params) -> None:
                           f"data/processed are {sorted(dims)}D; choose a {sorted(dims)[0]}D model or other data")
 
 
-# the code a stage's result depends on (as dvc.yaml lists it): an edit there must not resume old work
-TRAINING_CODE = ("medimg/augment", "medimg/datasets.py", "medimg/losses", "medimg/metrics", "medimg/models",
-                 "medimg/training", "tasks/train.py")
-
-
-def code_digest() -> str:
-    root = Path(__file__).resolve().parents[1]
-    files = sorted(f for entry in TRAINING_CODE for f in ([root / entry] if entry.endswith(".py")
-                                                          else (root / entry).rglob("*.py")))
-    return settings_fingerprint({str(f.relative_to(root)): file_digest(f) for f in files})
-
-
 def _fingerprint(params: Params, stage_index: int, paths: ProjectPaths, source: Path | None, device, ranks) -> str:
     return settings_fingerprint({
         "stage": params.train.stages[stage_index].model_dump(), "model": params.model.model_dump(),
@@ -75,7 +71,8 @@ def _fingerprint(params: Params, stage_index: int, paths: ProjectPaths, source: 
         "augment": params.augment.model_dump(), "sampling": params.sampling.model_dump(),
         "index": file_digest(paths.index),
         "init": file_digest(source) if source else None, "device": device.type, "world_size": ranks.world_size,
-        "code": code_digest()})
+        # an edit to any code the stage depends on (as dvc.yaml lists it) must not resume old work
+        "code": code_digest("train", Path(__file__).resolve().parents[1])})
 
 
 def run_train(params: Params, paths: ProjectPaths, stage_name: str, fresh: bool = False) -> dict:

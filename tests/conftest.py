@@ -53,8 +53,8 @@ def prefect_server():
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory):
     """(params, paths) of a tiny project with nothing run yet."""
-    from medimg.layout import ProjectPaths
-    from medimg.params_file import load_params
+    from medimg.config.loading import load_params
+    from medimg.io.paths import ProjectPaths
 
     root = tmp_path_factory.mktemp("tiny")
     params = load_params(write_tiny_params(root))

@@ -16,13 +16,24 @@ import SimpleITK as sitk
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.sequence import Sequence
-from pydicom.uid import (BasicTextSRStorage, DigitalXRayImageStorageForPresentation, EnhancedCTImageStorage,
-                         ExplicitVRLittleEndian, JPEG2000Lossless, generate_uid)
+from pydicom.uid import (
+    BasicTextSRStorage,
+    DigitalXRayImageStorageForPresentation,
+    EnhancedCTImageStorage,
+    ExplicitVRLittleEndian,
+    JPEG2000Lossless,
+    generate_uid,
+)
 from scipy import ndimage
 
 from medimg.demo.ct_phantom import PhantomGeometry, make_chest_ct
-from medimg.demo.dicom_series import (PatientIdentity, StudyInfo, centred_origin, ct_slice_dataset,
-                                      hu_to_stored)
+from medimg.demo.dicom_series import (
+    PatientIdentity,
+    StudyInfo,
+    centred_origin,
+    ct_slice_dataset,
+    hu_to_stored,
+)
 
 GEOMETRY = PhantomGeometry(slices=20, matrix=32, pixel_spacing_mm=8.0, slice_spacing_mm=5.0)
 TILT_SHIFT_PX = 0.25  # in-plane drift per slice of the tilted case: atan(0.25*8/5) = 21.8 degrees

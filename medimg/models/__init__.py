@@ -1,15 +1,6 @@
-"""Model registry: models are built by name from the model section of params.
+"""Networks built by name from the model section of params (the catalog in medimg/config/catalog.py
+says what each one is without importing torch)."""
 
-``build_model`` is imported lazily so that the params schema can read the torch-free catalog
-without importing torch (params are checked in well under a second).
-"""
-
-
-def __getattr__(name: str):
-    if name == "build_model":
-        from medimg.models.registry import build_model
-        return build_model
-    raise AttributeError(name)
-
+from medimg.models.registry import build_model
 
 __all__ = ["build_model"]

@@ -6,7 +6,7 @@ import torchvision
 from torch import nn
 
 from medimg.models.base import PooledClassifier, global_pool, seeds_head
-from medimg.params import ModelParams
+from medimg.config.schema import ModelParams
 
 
 def _resnet_groups(net: nn.Module) -> list[tuple[str, nn.Module]]:

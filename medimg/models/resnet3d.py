@@ -8,7 +8,7 @@ import torchvision
 from torch import nn
 
 from medimg.models.base import PooledClassifier, global_pool, seeds_head
-from medimg.params import ModelParams
+from medimg.config.schema import ModelParams
 
 
 class BasicBlock3d(nn.Module):

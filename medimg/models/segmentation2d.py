@@ -17,9 +17,9 @@ from torch import nn
 from torchvision.models.segmentation.deeplabv3 import DeepLabHead
 
 from medimg.models.base import StagedNet
-from medimg.models.catalog import NATIVE_OUTPUT_STRIDE
+from medimg.config.catalog import NATIVE_OUTPUT_STRIDE
 from medimg.models.classifiers2d import _mobilenet_groups, _resnet_groups
-from medimg.params import ModelParams
+from medimg.config.schema import ModelParams
 
 
 class UpsampledSegmenter(StagedNet):

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from medimg.models.base import StagedNet
-from medimg.params import ModelParams
+from medimg.config.schema import ModelParams
 
 
 def _layers(ndim: int):

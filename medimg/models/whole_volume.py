@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from medimg.params import SamplingParams
-from medimg.volume_inference import segment_volume
+from medimg.config.schema import SamplingParams
+from medimg.deploy.sliding_window import segment_volume
 
 
 class WholeVolume(nn.Module):

@@ -14,13 +14,14 @@ import yaml
 from tests.conftest import REPO, write_tiny_params
 
 
-def run(cmd: list[str], cwd: Path, check: bool = True) -> str:
-    """Run a command with the venv's tools first on PATH; its stdout and stderr together."""
+def run(cmd: list[str], cwd: Path, check: bool = True, stderr: bool = True) -> str:
+    """Run a command with the venv's tools first on PATH; its stdout and (unless ``stderr`` is
+    False) its stderr together."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if check:
         assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc.stdout + proc.stderr
+    return proc.stdout + (proc.stderr if stderr else "")
 
 
 def ran_stages(output: str) -> set[str]:

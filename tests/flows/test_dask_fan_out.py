@@ -6,8 +6,8 @@ import shutil
 import pandas as pd
 
 from flows.pipeline import pipeline_for
-from medimg.layout import ProjectPaths
-from medimg.params_file import load_params
+from medimg.config.loading import load_params
+from medimg.io.paths import ProjectPaths
 from tests.conftest import write_tiny_params
 from tests.flows.conftest import edit_params
 

@@ -39,3 +39,10 @@ def test_repro_builds_every_output_then_reruns_only_what_an_edit_touches(project
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert ran_stages(run([sys.executable, "-m", "dvc", "repro"], project)) == {
         "train_freeze", "train_unfreeze", "evaluate", "export"}
+
+    # an edit to any file a stage imports marks that stage and what follows it as changed, and nothing else
+    loop = project / "medimg/train/loop.py"
+    loop.write_text(loop.read_text() + "\n# an edit\n")
+    changed = json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], project, stderr=False))
+    assert set(changed) == {"train_freeze", "train_unfreeze", "evaluate", "export"}
+    assert "medimg/train" in json.dumps(changed["train_freeze"])

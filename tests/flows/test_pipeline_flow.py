@@ -40,7 +40,7 @@ def test_the_flow_runs_every_step_as_a_task_and_writes_the_same_outputs(tmp_path
 
 def test_fault_injection_fails_only_the_named_step_and_only_its_first_attempts():
     from flows.steps import TransientFault, with_fault
-    from medimg.params import OrchestrationParams
+    from medimg.config.schema import OrchestrationParams
 
     orch = OrchestrationParams.model_validate({"fault_injection": {"step": "export", "failures": 2}})
     flaky = with_fault(lambda x: x + 1, "export", orch)
@@ -54,8 +54,8 @@ def test_fault_injection_fails_only_the_named_step_and_only_its_first_attempts()
 
 def test_torchrun_command_is_standalone_on_one_node_and_rendezvous_on_several():
     from flows.steps import torchrun_command
-    from medimg.params import OrchestrationParams, ParamsError
-    from medimg.params_file import load_params
+    from medimg.config.loading import load_params
+    from medimg.config.schema import OrchestrationParams, ParamsError
 
     one = OrchestrationParams.model_validate({"torchrun": {"nproc_per_node": 4}}).torchrun
     command = torchrun_command("params.yaml", ["train.batch_size=8"], "unfreeze", one)

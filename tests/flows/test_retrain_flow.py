@@ -11,9 +11,9 @@ import pytest
 from onnx import TensorProto, helper
 
 from flows.retrain import retrain
-from medimg.layout import ProjectPaths
-from medimg.params_file import load_params
-from tasks.export import load_test_split
+from medimg.config.loading import load_params
+from medimg.export.scoring import load_test_split
+from medimg.io.paths import ProjectPaths
 from tests.flows.conftest import edit_params, make_dvc_project
 
 

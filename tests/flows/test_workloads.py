@@ -15,10 +15,10 @@ import pytest
 import SimpleITK as sitk
 import yaml
 
-from medimg.layout import ProjectPaths
-from medimg.params import FundusDemo
-from medimg.params_file import load_params
-from medimg.params_presets import use_preset
+from medimg.config.loading import load_params
+from medimg.config.presets import use_preset
+from medimg.config.schema import FundusDemo
+from medimg.io.paths import ProjectPaths
 from tests.conftest import REPO, predict_without_torch
 
 SHRINK_3D = {"ct-seg-2d": [16, 32, 32], "ct-seg-3d": [32, 32, 48]}

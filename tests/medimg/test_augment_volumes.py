@@ -1,7 +1,7 @@
 import torch
 
-from medimg.augment.volumes import augment_volumes
-from medimg.params import AugmentParams
+from medimg.config.schema import AugmentParams
+from medimg.train.augment.volumes import augment_volumes
 
 STILL = AugmentParams(flip_axes=[], rotate_degrees=0, scale=0, shift=0, elastic=0, noise_std=0, brightness=0,
                       contrast=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from medimg.training.batchnorm import recompute_batchnorm
+from medimg.train.batchnorm import recompute_batchnorm
 
 
 def _loader(batches: list[torch.Tensor]):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from medimg.champion import decide
+from medimg.retrain.champion import decide
 
 CHAMPION = {"auc": 0.90, "sensitivity": 0.80, "specificity": 0.85, "brier": 0.10}
 

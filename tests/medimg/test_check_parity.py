@@ -5,7 +5,7 @@ at a tie within that tolerance is counted, not failed."""
 import pytest
 import torch
 
-from medimg.onnx_export import ParityError, check_parity, export_onnx, ort_session
+from medimg.export.onnx_model import ParityError, check_parity, export_onnx, ort_session
 
 
 class Shifted(torch.nn.Module):

@@ -1,8 +1,8 @@
 import numpy as np
 
-from medimg.evaluation.classification_report import classification_report
-from medimg.evaluation.model_card import render_model_card
-from medimg.params import EvaluateParams
+from medimg.config.schema import EvaluateParams
+from medimg.evaluate.classification_report import classification_report
+from medimg.evaluate.model_card import render_model_card
 
 SPEC = EvaluateParams(bootstrap={"resamples": 200, "seed": 0})
 

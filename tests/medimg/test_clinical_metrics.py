@@ -5,9 +5,15 @@ import pytest
 from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 
-from medimg.metrics.calibration import calibration_bins, expected_calibration_error
-from medimg.metrics.classification import (binary_metrics, choose_threshold, multiclass_metrics, rank_auc,
-                                           sensitivity_threshold, youden_threshold)
+from medimg.evaluate.metrics.calibration import calibration_bins, expected_calibration_error
+from medimg.evaluate.metrics.classification import (
+    binary_metrics,
+    choose_threshold,
+    multiclass_metrics,
+    rank_auc,
+    sensitivity_threshold,
+    youden_threshold,
+)
 
 
 def _binary(seed=0, n=200):

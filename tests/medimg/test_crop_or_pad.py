@@ -1,6 +1,6 @@
 import numpy as np
 
-from medimg.transforms.geometry import crop_or_pad
+from medimg.preprocess.transforms.geometry import crop_or_pad
 
 
 def test_centred_window_with_padding_outside():

@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from medimg.datasets import make_loader
+from medimg.config.catalog import CATALOG
+from medimg.config.schema import LossParams, ModelParams, StageParams, TrainParams
 from medimg.models import build_model
-from medimg.models.catalog import CATALOG
-from medimg.params import LossParams, ModelParams, StageParams, TrainParams
-from medimg.training.device import pick_device
-from medimg.training.loop import StageRun, seed_everything
-from medimg.training.optim import apply_trainable
+from medimg.train.datasets import make_loader
+from medimg.train.device import pick_device
+from medimg.train.loop import StageRun, seed_everything
+from medimg.train.optim import apply_trainable
 from tests.medimg.test_model_registry import TinyItems
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -5,9 +5,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from medimg.datasets import (CachedClassificationDataset, CachedSegmentationDataset, balanced_sampler, class_weights,
-                             loader_workers, make_loader)
-from medimg.params import AugmentParams
+from medimg.config.schema import AugmentParams
+from medimg.train.datasets import (
+    CachedClassificationDataset,
+    CachedSegmentationDataset,
+    balanced_sampler,
+    class_weights,
+    loader_workers,
+    make_loader,
+)
 
 
 def _cache(tmp_path, count: int = 12, shape=(3, 32, 32)) -> pd.DataFrame:

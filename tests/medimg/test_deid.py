@@ -1,4 +1,4 @@
-from medimg.deid import load_salt, pseudonym
+from medimg.ingest.deid import load_salt, pseudonym
 
 
 def test_salt_file_is_generated_once_private_and_reused(tmp_path, monkeypatch):

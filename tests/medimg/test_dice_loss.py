@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from medimg.losses import dice_loss, soft_dice
+from medimg.train.losses import dice_loss, soft_dice
 
 
 def test_soft_dice_of_hard_masks_is_the_dice_coefficient():

@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from medimg.dicom.grid import StackGeometry, correct_drift, regular_volume, resample_along_normal, tilt_degrees, to_image
+from medimg.ingest.dicom.grid import (
+    StackGeometry,
+    correct_drift,
+    regular_volume,
+    resample_along_normal,
+    tilt_degrees,
+    to_image,
+)
 
 AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 

@@ -11,10 +11,10 @@ import pytest
 import SimpleITK as sitk
 from pydicom.data import get_testdata_file
 
-from medimg.dicom.headers import SliceHeader, read_header
-from medimg.dicom.pixels import PixelDecodeError, read_slices
-from medimg.dicom.series import decide_geometry, group_series
-from medimg.params import GeometryPolicy
+from medimg.config.schema import GeometryPolicy
+from medimg.ingest.dicom.headers import SliceHeader, read_header
+from medimg.ingest.dicom.pixels import PixelDecodeError, read_slices
+from medimg.ingest.dicom.series import decide_geometry, group_series
 
 
 def _file(name: str) -> Path:

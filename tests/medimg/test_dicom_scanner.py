@@ -8,9 +8,9 @@ import pydicom.data
 import pytest
 
 from medimg.demo.edge_cases import write_edge_cases
-from medimg.dicom.headers import find_candidate_files, read_header
-from medimg.dicom.pixels import read_slices
-from medimg.dicom.scanner import scan_chunk, scan_headers
+from medimg.ingest.dicom.headers import find_candidate_files, read_header
+from medimg.ingest.dicom.pixels import read_slices
+from medimg.ingest.dicom.scanner import scan_chunk, scan_headers
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ from dataclasses import replace
 
 import pytest
 
-from medimg.dicom.headers import SliceHeader
-from medimg.dicom.series import decide_geometry, group_series
-from medimg.params import GeometryPolicy
+from medimg.config.schema import GeometryPolicy
+from medimg.ingest.dicom.headers import SliceHeader
+from medimg.ingest.dicom.series import decide_geometry, group_series
 
 BASE = SliceHeader(path="", frame=None, sop_class_uid="1.2.840.10008.5.1.4.1.1.2", modality="CT", patient_id="p",
                    study_uid="st", series_uid="se", instance_uid="", position=None,

@@ -1,8 +1,8 @@
 import torch
 import torch.nn.functional as F
 
-from medimg.losses import FocalLoss, build_loss
-from medimg.params import LossParams
+from medimg.config.schema import LossParams
+from medimg.train.losses import FocalLoss, build_loss
 
 
 def _batch():

@@ -4,8 +4,12 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from medimg.metrics.classification import rank_auc
-from medimg.metrics.intervals import bootstrap_intervals, delong_interval, patient_resamples
+from medimg.evaluate.metrics.classification import rank_auc
+from medimg.evaluate.metrics.intervals import (
+    bootstrap_intervals,
+    delong_interval,
+    patient_resamples,
+)
 
 
 def test_delong_variance_matches_the_direct_placement_formula():

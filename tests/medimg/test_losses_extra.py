@@ -1,8 +1,8 @@
 import torch
 import torch.nn.functional as F
 
-from medimg.losses import AsymmetricLoss, DiceLoss, FocalLoss, build_loss, dice_loss
-from medimg.params import LossParams
+from medimg.config.schema import LossParams
+from medimg.train.losses import AsymmetricLoss, DiceLoss, FocalLoss, build_loss, dice_loss
 
 
 def test_focal_accepts_probability_targets_and_matches_its_integer_form():

@@ -1,7 +1,7 @@
 import numpy as np
 
 from medimg.demo.ct_phantom import PhantomGeometry, make_chest_ct
-from medimg.transforms.masks import bounding_box, lung_mask
+from medimg.preprocess.transforms.masks import bounding_box, lung_mask
 
 
 def test_lung_mask_finds_both_lungs_with_the_nodule_inside_and_no_outside_air():

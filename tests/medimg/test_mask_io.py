@@ -8,7 +8,7 @@ from pydicom.pixels import pack_bits
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, SegmentationStorage, generate_uid
 
-from medimg.mask_io import MaskError, mask_on_grid
+from medimg.io.masks import MaskError, mask_on_grid
 
 
 def _reference():

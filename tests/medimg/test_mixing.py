@@ -1,7 +1,7 @@
 import torch
 
-from medimg.params_training import MixParams
-from medimg.training.mixing import mix_batch
+from medimg.config.training import MixParams
+from medimg.train.mixing import mix_batch
 
 
 def _batch(ndim):

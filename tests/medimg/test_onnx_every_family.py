@@ -6,11 +6,11 @@ import onnx
 import pytest
 import torch
 
+from medimg.config.catalog import CATALOG
+from medimg.config.schema import ModelParams
+from medimg.export.onnx_model import check_parity, dynamic_axes, export_onnx, ort_session
+from medimg.export.quantization import convert_fp16, quantize_int8_dynamic, quantize_int8_static
 from medimg.models import build_model
-from medimg.models.catalog import CATALOG
-from medimg.onnx_export import check_parity, dynamic_axes, export_onnx, ort_session
-from medimg.params import ModelParams
-from medimg.quantization import convert_fp16, quantize_int8_dynamic, quantize_int8_static
 
 
 @pytest.mark.parametrize("name", sorted(CATALOG))

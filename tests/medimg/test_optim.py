@@ -1,11 +1,16 @@
 import pytest
 import torch
 
+from medimg.config.schema import ModelParams, StageParams
 from medimg.models import build_model
-from medimg.params import ModelParams, StageParams
-from medimg.training.device import resolve_precision
-from medimg.training.optim import (apply_trainable, build_optimizer, build_scheduler, group_learning_rates,
-                                   set_train_mode)
+from medimg.train.device import resolve_precision
+from medimg.train.optim import (
+    apply_trainable,
+    build_optimizer,
+    build_scheduler,
+    group_learning_rates,
+    set_train_mode,
+)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """take_snapshot / restore_snapshot put files and folders back byte for byte, including absent ones."""
 
-from medimg.output_snapshot import restore_snapshot, take_snapshot
+from medimg.retrain.snapshot import restore_snapshot, take_snapshot
 
 
 def test_restore_undoes_changes_additions_and_deletions(tmp_path):

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from medimg.config.loading import load_params
+from medimg.config.schema import ModelParams, ParamsError
 from medimg.models import build_model
 from medimg.models.segmentation2d import dilate, downsampling
-from medimg.params import ModelParams, ParamsError
-from medimg.params_file import load_params
 from tests.conftest import REPO
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from medimg.params import ParamsError
-from medimg.params_file import check_paths, load_params
+from medimg.config.loading import check_paths, load_params
+from medimg.config.schema import ParamsError
 from tests.conftest import REPO
 
 

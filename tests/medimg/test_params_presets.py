@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from medimg.cli import main
-from medimg.params import ParamsError
-from medimg.params_file import check_dvc_train_stages, load_params
-from medimg.params_presets import leaf_paths, load_preset, preset_names, use_preset
+from medimg.config.loading import check_dvc_train_stages, load_params
+from medimg.config.presets import leaf_paths, load_preset, preset_names, use_preset
+from medimg.config.schema import ParamsError
 from tests.conftest import REPO
 
 WORKLOADS = {"fundus-dr": ("resnet50", "classification"), "ct-nodule-cls": ("resnet3d_18", "classification"),

@@ -3,8 +3,8 @@
 import pytest
 import yaml
 
-from medimg.params import ParamsError
-from medimg.params_file import check_dvc_train_stages, load_params
+from medimg.config.loading import check_dvc_train_stages, load_params
+from medimg.config.schema import ParamsError
 from tests.conftest import REPO
 from tests.medimg.test_params import write
 

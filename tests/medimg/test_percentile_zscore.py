@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from medimg.transforms.intensity import percentile_zscore
+from medimg.preprocess.transforms.intensity import percentile_zscore
 
 
 @pytest.mark.parametrize("to", [np.asarray, torch.as_tensor], ids=["numpy", "torch"])

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from medimg.transforms import photo
+from medimg.preprocess.transforms import photo
 
 
 def _fundus(size: int = 64) -> np.ndarray:

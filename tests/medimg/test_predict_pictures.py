@@ -6,11 +6,10 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
+from medimg.config.schema import ModelParams, PreprocessParams
+from medimg.export.onnx_model import export_onnx
 from medimg.models import build_model
-from medimg.onnx_export import export_onnx
-from medimg.params import ModelParams, PreprocessParams
 from tests.conftest import predict_without_torch
-
 
 
 def test_a_photo_is_preprocessed_as_in_training_and_classified_without_torch(tmp_path):
@@ -30,8 +29,8 @@ def test_a_photo_is_preprocessed_as_in_training_and_classified_without_torch(tmp
     proc = predict_without_torch(tmp_path / "eye.png", bundle)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)[0]
-    from medimg.pictures import read_picture_file
-    from medimg.preprocessing import preprocess_picture
+    from medimg.io.pictures import read_picture_file
+    from medimg.preprocess.recipes import preprocess_picture
     expected = torch.softmax(model(torch.from_numpy(preprocess_picture(read_picture_file(tmp_path / "eye.png"),
                                                                        recipe).tensor[None])), 1)[0]
     got = [result["probabilities"][n] for n in ("0", "1", "2")]

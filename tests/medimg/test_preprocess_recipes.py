@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from medimg.config.schema import PreprocessParams, WindowParams
 from medimg.demo.ct_phantom import PhantomGeometry, make_chest_ct
-from medimg.params import PreprocessParams, WindowParams
-from medimg.preprocessing import Rejected, preprocess_picture, preprocess_volume
+from medimg.preprocess.recipes import Rejected, preprocess_picture, preprocess_volume
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ import pytest
 import torch
 import torchvision
 
+from medimg.config.schema import ModelParams
 from medimg.models import build_model
 from medimg.models.pretrained import PretrainedWeightsMissing, cache_file
-from medimg.params import ModelParams
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 import numpy as np
 import SimpleITK as sitk
 
-from medimg.transforms.geometry import resample_to_shape
+from medimg.preprocess.transforms.geometry import resample_to_shape
 
 
 def test_resampling_keeps_the_physical_extent_and_world_positions():

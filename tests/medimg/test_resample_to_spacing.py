@@ -1,7 +1,7 @@
 import numpy as np
 import SimpleITK as sitk
 
-from medimg.transforms.geometry import resample_to_spacing
+from medimg.preprocess.transforms.geometry import resample_to_spacing
 
 
 def test_a_2mm_grid_resampled_to_1mm_keeps_world_positions():

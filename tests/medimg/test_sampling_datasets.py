@@ -6,8 +6,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from medimg.datasets import ForegroundSliceSampler, VolumePatchDataset, VolumeSliceDataset, training_samples
-from medimg.params import SamplingParams
+from medimg.config.schema import SamplingParams
+from medimg.train.datasets import (
+    ForegroundSliceSampler,
+    VolumePatchDataset,
+    VolumeSliceDataset,
+    training_samples,
+)
 
 
 def _cache(tmp_path, masks: list[np.ndarray]) -> pd.DataFrame:

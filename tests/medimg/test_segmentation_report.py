@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from medimg.evaluation.segmentation_report import case_table, segmentation_report
-from medimg.params import EvaluateParams
+from medimg.config.schema import EvaluateParams
+from medimg.evaluate.segmentation_report import case_table, segmentation_report
 
 
 def test_report_aggregates_cases_and_counts_undefined_distances():

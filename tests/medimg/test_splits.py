@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from medimg.splits import split_by_patient
+from medimg.ingest.splits import split_by_patient
 
 RATIOS = {"train": 0.6, "val": 0.2, "test": 0.2}
 

@@ -7,7 +7,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 from scipy.spatial.distance import cdist
 
-from medimg.metrics.segmentation import case_metrics
+from medimg.evaluate.metrics.segmentation import case_metrics
 
 SPACING = (2.5, 0.8, 0.7)  # z, y, x mm
 
@@ -81,7 +81,7 @@ def test_empty_mask_convention():
 def test_pooled_dice_counts_false_positives_of_empty_cases_and_gives_them_no_free_ones():
     import torch
 
-    from medimg.metrics.segmentation import overlap_counts, pooled_dice
+    from medimg.evaluate.metrics.segmentation import overlap_counts, pooled_dice
 
     truth = torch.zeros(2, 4, 4, dtype=torch.long)
     truth[0, :2, :2] = 1  # case 0 has 4 voxels of class 1, case 1 is empty

@@ -1,7 +1,7 @@
 import sqlite3
 
-from medimg.params import TrackingParams
-from medimg.tracking import flatten, tracking_run
+from medimg.config.schema import TrackingParams
+from medimg.io.tracking import flatten, tracking_run
 
 
 def test_each_run_logs_to_its_own_params_store(tmp_path):

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from medimg.volume_inference import segment_volume, slice_by_slice, sliding_window, window_starts
+from medimg.deploy.sliding_window import (
+    segment_volume,
+    slice_by_slice,
+    sliding_window,
+    window_starts,
+)
 
 
 def test_window_starts_cover_the_axis_and_end_at_the_border():

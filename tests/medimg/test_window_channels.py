@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from medimg.params import WINDOW_PRESETS
-from medimg.transforms.intensity import window_channels
+from medimg.config.schema import WINDOW_PRESETS
+from medimg.preprocess.transforms.intensity import window_channels
 
 
 @pytest.mark.parametrize("to", [np.asarray, torch.as_tensor], ids=["numpy", "torch"])

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from medimg.transforms.intensity import window_ct
+from medimg.preprocess.transforms.intensity import window_ct
 
 
 @pytest.mark.parametrize("as_array", [np.array, torch.tensor])

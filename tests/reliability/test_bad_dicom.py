@@ -1,4 +1,4 @@
-"""The damaged-DICOM corpus (medimg/demo/bad_dicom.py): each kind of damage is quarantined or skipped
+"""The damaged-DICOM corpus (tests/reliability/bad_dicom.py): each kind of damage is quarantined or skipped
 with its own reason, the clean series beside them convert, the run exits 0, and a header declaring a
 16 GiB frame allocates nothing of the kind."""
 
@@ -11,10 +11,10 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from medimg.demo.bad_dicom import DAMAGES, write_bad_corpus
-from medimg.dicom.scanner import scan_chunk
-from medimg.params import DataParams, IngestParams, SplitParams
-from tasks.ingest import ingest_tree
+from medimg.config.schema import DataParams, IngestParams, SplitParams
+from medimg.ingest.dicom.scanner import scan_chunk
+from medimg.ingest.tree import ingest_tree
+from tests.reliability.bad_dicom import DAMAGES, write_bad_corpus
 from tests.reliability.record import record
 
 SALT = b"bad-corpus-salt-0123456789"

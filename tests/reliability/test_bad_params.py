@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from medimg.cli import main
-from medimg.demo.bad_params import BAD_PARAMS, bad_params_text
 from tests.conftest import REPO
+from tests.reliability.bad_params import BAD_PARAMS, bad_params_text
 from tests.reliability.record import record
 
 

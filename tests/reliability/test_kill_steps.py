@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 import torch
 
-from medimg.training.checkpoint import load_checkpoint
+from medimg.train.checkpoint import load_checkpoint
 from tests.conftest import REPO
 from tests.reliability.record import record
 

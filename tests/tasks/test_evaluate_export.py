@@ -4,7 +4,7 @@ import onnx
 import pandas as pd
 import pytest
 
-from medimg.onnx_export import ParityError, check_parity, ort_session
+from medimg.export.onnx_model import ParityError, check_parity, ort_session
 from tests.conftest import predict_without_torch
 
 
@@ -24,10 +24,12 @@ def test_metrics_and_predictions_cover_the_test_split_without_identifiers(tiny, 
 
 
 def test_the_threshold_is_chosen_on_val_and_applied_unchanged(tiny, evaluated):
-    from medimg.metrics.classification import binary_metrics, youden_threshold
-    from tasks.evaluate import _predict, load_final_model
-    from medimg.datasets import read_split
     import torch
+
+    from medimg.evaluate.metrics.classification import binary_metrics, youden_threshold
+    from medimg.train.checkpoint import load_final_model
+    from medimg.train.datasets import read_split
+    from tasks.evaluate import _predict
 
     params, paths = tiny
     model = load_final_model(params, paths)
@@ -107,8 +109,8 @@ def test_a_segmentation_model_is_evaluated_in_mm_exported_and_predicts_masks_in_
         tiny, preprocessed, tmp_path):
     import SimpleITK as sitk
 
-    from medimg.layout import ProjectPaths
-    from medimg.params_file import load_params
+    from medimg.config.loading import load_params
+    from medimg.io.paths import ProjectPaths
     from tasks.evaluate import run_evaluate
     from tasks.export import run_export
     from tasks.train import run_train
@@ -142,8 +144,8 @@ def test_a_segmentation_model_is_evaluated_in_mm_exported_and_predicts_masks_in_
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)[0]
     mask = sitk.ReadImage(result["mask"])
-    from medimg.dicom.convert import read_folder_volumes
-    from medimg.params import GeometryPolicy
+    from medimg.config.schema import GeometryPolicy
+    from medimg.ingest.dicom.convert import read_folder_volumes
     original = read_folder_volumes(series, GeometryPolicy())[0]
     assert mask.GetSize() == original.GetSize() and mask.GetSpacing() == pytest.approx(original.GetSpacing())
     assert mask.GetOrigin() == pytest.approx(original.GetOrigin()) and "nodule" in result["volume_ml"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.export import variant_metrics
+from medimg.export.scoring import variant_metrics
 
 
 def test_segmentation_variants_are_gated_on_dice_over_cases_with_the_structure():

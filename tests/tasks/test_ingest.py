@@ -7,9 +7,9 @@ import pandas as pd
 import pydicom
 import SimpleITK as sitk
 
-from medimg.manifest import COLUMNS
-from medimg.params import DataParams, IngestParams, SplitParams
-from tasks.ingest import ingest_tree
+from medimg.config.schema import DataParams, IngestParams, SplitParams
+from medimg.ingest.manifest import COLUMNS
+from medimg.ingest.tree import ingest_tree
 
 IDENTIFYING_TAGS = ["PatientName", "PatientID", "PatientBirthDate", "AccessionNumber", "InstitutionName",
                     "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID"]

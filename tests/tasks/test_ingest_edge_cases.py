@@ -10,9 +10,9 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 
+from medimg.config.schema import DataParams, IngestParams, SplitParams
 from medimg.demo.edge_cases import CASES, GEOMETRY, LOCALIZER_CODE, write_edge_cases
-from medimg.params import DataParams, IngestParams, SplitParams
-from tasks.ingest import ingest_tree
+from medimg.ingest.tree import ingest_tree
 
 SALT = b"edge-case-salt-0123456789"
 

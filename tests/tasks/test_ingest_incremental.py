@@ -5,8 +5,8 @@ import shutil
 import pandas as pd
 import pydicom
 
-from medimg.params import DataParams, IngestParams, SplitParams
-from tasks.ingest import ingest_tree
+from medimg.config.schema import DataParams, IngestParams, SplitParams
+from medimg.ingest.tree import ingest_tree
 from tests.tasks.test_ingest import series_folders
 
 SALT = b"incremental-salt-0123456789"

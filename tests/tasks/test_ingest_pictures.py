@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from medimg.params import DataParams, IngestParams, SplitParams
-from tasks.ingest import ingest_tree
+from medimg.config.schema import DataParams, IngestParams, SplitParams
+from medimg.ingest.tree import ingest_tree
 
 
 def test_fundus_photos_become_labelled_2d_items_of_their_patient(tiny, demo_raw, tmp_path):

@@ -1,0 +1,135 @@
+"""Reading params.yaml: ``--set`` overrides, one message naming every bad key, and path checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from medimg.config.schema import Params, ParamsError
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in {"function-after", "function-before"} or "[" in str(part):
+            continue  # pydantic's internal validator frames, not user keys
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(top level)"
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid params ({err.error_count()} problem(s)):"]
+    for item in err.errors():
+        key = _key_path(item["loc"])
+        msg = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            msg = "unknown key (check its spelling and section)"
+        elif "input" in item and item["type"] not in {"missing"} and not isinstance(item["input"], dict):
+            # a whole section as "got ..." would bury the message (cross-key checks name their keys)
+            msg += f" (got {item['input']!r})"
+        lines.append(f"  - {key}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_override(assignment: str) -> tuple[list[str | int], Any]:
+    """Split ``train.stages[1].epochs=3`` into a key path and a YAML-typed value."""
+    if "=" not in assignment:
+        raise ParamsError(f"--set {assignment!r}: expected key.path=value")
+    key, raw = assignment.split("=", 1)
+    path: list[str | int] = []
+    for part in key.replace("]", "").replace("[", ".").split("."):
+        if part == "":
+            continue
+        path.append(int(part) if part.isdigit() else part)
+    if not path:
+        raise ParamsError(f"--set {assignment!r}: empty key")
+    return path, yaml.safe_load(raw)
+
+
+def apply_override(raw: dict[str, Any], path: list[str | int], value: Any) -> None:
+    node: Any = raw
+    for depth, part in enumerate(path[:-1]):
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            shown = ".".join(str(p) for p in path[: depth + 1])
+            raise ParamsError(f"--set: no key {shown!r} in params") from None
+    try:
+        node[path[-1]] = value
+    except (IndexError, TypeError):
+        raise ParamsError(f"--set: cannot set {'.'.join(map(str, path))!r}") from None
+
+
+def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = None) -> Params:
+    """Read, override and validate a params file. Raises ParamsError naming every bad key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: params file not found") from None
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping of sections at the top level")
+    for assignment in overrides or []:
+        apply_override(raw, *parse_override(assignment))
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        raise ParamsError(format_validation_error(err, str(path))) from None
+
+
+def demo_outputs(params: Params) -> set[Path]:
+    """Raw folders the demo-data step creates, so a check can tell 'not generated yet' from 'missing'."""
+    out = Path(params.demo.out_dir)
+    return {out / "ct-nodule", out / "fundus-dr"}
+
+
+def check_paths(params: Params, root: Path = Path(".")) -> list[str]:
+    """Filesystem problems that make the params unusable; a raw folder the demo will make is fine."""
+    problems = []
+    raw = Path(params.data.raw_dir)
+    if not (root / raw).is_dir() and raw not in demo_outputs(params):
+        problems.append(f"data.raw_dir: folder {raw} does not exist (dvc pull, or dvc add your data there)")
+    init = params.model.init
+    if init != "none" and not (root / init).is_file():
+        problems.append(f"model.init: checkpoint {init} does not exist (use none or a medimg checkpoint)")
+    return problems
+
+
+def check_dvc_train_stages(params: Params, root: Path = Path(".")) -> list[str]:
+    """Each entry of train.stages must be a dvc.yaml stage ``train_<name>`` running that stage, and the
+    other way round: DVC cannot derive stages from a list, so the two are kept in step by hand."""
+    dvc_file = Path(root) / "dvc.yaml"
+    if not dvc_file.exists():
+        return []
+    stages = (yaml.safe_load(dvc_file.read_text()) or {}).get("stages", {})
+    declared = {name[len("train_"):] for name in stages if name.startswith("train_")}
+    wanted = [s.name for s in params.train.stages]
+    problems = [f"train.stages: stage {name!r} has no dvc.yaml stage train_{name} (add one like train_{wanted[0]}, "
+                "depending on the previous stage's ckpt.pt)" for name in wanted if name not in declared]
+    problems += [f"dvc.yaml: stage train_{name} trains {name!r}, which train.stages does not list"
+                 for name in sorted(declared - set(wanted))]
+    for name in set(wanted) & declared:
+        if f"--stage {name}" not in str(stages[f"train_{name}"].get("cmd", "")):
+            problems.append(f"dvc.yaml: stage train_{name} must run `medimg run train --stage {name}`")
+    return problems
+
+
+def load_checked_params(path: str | Path, overrides: list[str] | None = None, root: str | Path = ".",
+                        step: str | None = None) -> Params:
+    """The params file validated, then the folders (and, for training, the dvc.yaml stages) the step
+    needs checked against ``root``; ``step`` None checks everything. Raises ParamsError before any work."""
+    params = load_params(Path(root) / path, overrides)
+    problems = check_paths(params, Path(root)) if step in (None, "ingest") else []
+    if step in (None, "train"):
+        problems += check_dvc_train_stages(params, Path(root))
+    if problems:
+        raise ParamsError(f"{path}: " + "; ".join(problems))
+    return params

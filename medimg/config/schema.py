@@ -1,0 +1,292 @@
+"""The params.yaml schema: one typed model that validates the whole file before any work.
+
+Every section forbids unknown keys, so a typo (``epoch`` for ``epochs``) fails with its key path
+instead of being silently ignored. Errors are collected and reported together by
+:func:`medimg.config.loading.load_params`, which raises :class:`ParamsError` with one line per problem.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from medimg.config.base import NonNegInt, ParamsError, PositiveFloat, PositiveInt, Ratio, Section
+from medimg.config.catalog import CATALOG
+from medimg.config.orchestration import OrchestrationParams, RetrainParams
+from medimg.config.training import (
+    LossParams,
+    ModelParams,
+    SamplingParams,
+    StageParams,
+    TrainParams,
+    check_training,
+)
+
+__all__ = ["LossParams", "ModelParams", "NonNegInt", "OrchestrationParams", "RetrainParams", "ParamsError", "PositiveFloat", "PositiveInt", "Ratio",
+           "SamplingParams", "Section", "StageParams", "TrainParams"]
+
+# HU window presets (level, width); lung -1000..400 HU is the one the demo trains on.
+WINDOW_PRESETS: dict[str, tuple[float, float]] = {
+    "lung": (-300.0, 1400.0),
+    "mediastinum": (40.0, 400.0),
+    "bone": (400.0, 1800.0),
+    "brain": (40.0, 80.0),
+    "abdomen": (60.0, 400.0),
+}
+
+
+class DataParams(Section):
+    raw_dir: str = "data/raw/ct-nodule"
+    interim_dir: str = "data/interim"
+    processed_dir: str = "data/processed"
+    models_dir: str = "models"
+    reports_dir: str = "reports"
+    artifacts_dir: str = "artifacts"
+    labels_csv: str = "labels.csv"
+    # how labels.csv rows find their images: a DICOM identifier, or `image` (path under raw_dir)
+    label_join: Literal["patient_id", "study_instance_uid", "series_instance_uid", "image"] = "series_instance_uid"
+    patient_column: str | None = None  # labels.csv column naming the patient of PNG/JPEG pictures
+    label_column: str = "label"
+    mask_column: str | None = None
+    class_names: list[str] = Field(default_factory=lambda: ["negative", "positive"], min_length=2)
+
+
+class _Range(Section):
+    """A min..max pair; subclasses fix the number type."""
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
+        return self
+
+
+class RangeInt(_Range):
+    min: PositiveInt
+    max: PositiveInt
+
+
+class RangeFloat(_Range):
+    min: PositiveFloat
+    max: PositiveFloat
+
+
+class CtNoduleDemo(Section):
+    patients: PositiveInt = 90
+    series: PositiveInt = 120
+    positive_fraction: Ratio = 0.4
+    slices: RangeInt = RangeInt(min=40, max=64)
+    matrix: Annotated[int, Field(ge=16)] = 96
+    pixel_spacing_mm: RangeFloat = RangeFloat(min=3.4, max=4.0)
+    slice_spacing_mm: RangeFloat = RangeFloat(min=2.5, max=5.0)
+    nodule_diameter_mm: RangeFloat = RangeFloat(min=8.0, max=25.0)
+
+    @model_validator(mode="after")
+    def _enough_series(self) -> "CtNoduleDemo":
+        if self.series < self.patients:
+            raise ValueError(f"series ({self.series}) must be at least patients ({self.patients})")
+        return self
+
+
+class FundusDemo(Section):
+    patients: PositiveInt = 250
+    size: Annotated[int, Field(ge=32)] = 128
+
+
+class DemoParams(Section):
+    seed: int = 7
+    out_dir: str = "data/raw"
+    ct_nodule: CtNoduleDemo = CtNoduleDemo()
+    fundus_dr: FundusDemo = FundusDemo()
+
+
+FixOrQuarantine = Literal["fix", "quarantine"]
+
+
+class GeometryPolicy(Section):
+    """Per geometry defect: repair it (resample, drop, keep as 2D) or quarantine the series."""
+
+    missing_slices: FixOrQuarantine = "quarantine"      # fix: interpolate across the gap
+    nonuniform_spacing: FixOrQuarantine = "fix"         # fix: resample to the median spacing
+    duplicate_positions: FixOrQuarantine = "quarantine" # fix: keep the first slice at each position
+    gantry_tilt: FixOrQuarantine = "fix"                # fix: resample onto an orthogonal grid
+    single_slice: FixOrQuarantine = "quarantine"        # fix: keep it as a 2D item
+
+
+class IngestParams(Section):
+    salt_env: str = "MEDIMG_SALT"
+    salt_file: str = ".medimg/salt"
+    workers: NonNegInt = 0  # 0: one per core
+    geometry: GeometryPolicy = GeometryPolicy()
+    compression_level: Annotated[int, Field(ge=1, le=9)] = 1  # gzip level of the NIfTI files
+
+
+class SplitParams(Section):
+    ratios: dict[Literal["train", "val", "test"], Ratio] = Field(
+        default_factory=lambda: {"train": 0.6, "val": 0.15, "test": 0.25}
+    )
+    seed: int = 42
+
+    @field_validator("ratios")
+    @classmethod
+    def _sum_to_one(cls, ratios: dict[str, float]) -> dict[str, float]:
+        missing = {"train", "val", "test"} - set(ratios)
+        if missing:
+            raise ValueError(f"missing split(s) {sorted(missing)}")
+        total = sum(ratios.values())
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"ratios must sum to 1, got {total:g}")
+        return ratios
+
+
+class WindowParams(Section):
+    preset: Literal["lung", "mediastinum", "bone", "brain", "abdomen"] | None = "lung"
+    level: float | None = None
+    width: PositiveFloat | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "WindowParams":
+        custom = self.level is not None or self.width is not None
+        if custom and (self.level is None or self.width is None):
+            raise ValueError("a custom window needs both level and width")
+        if custom and self.preset is not None:
+            raise ValueError("give either preset or level/width, not both (set preset: null)")
+        if not custom and self.preset is None:
+            raise ValueError("give a preset or level and width")
+        return self
+
+    def bounds(self) -> tuple[float, float]:
+        level, width = WINDOW_PRESETS[self.preset] if self.preset else (self.level, self.width)
+        return level - width / 2.0, level + width / 2.0
+
+
+class PhotoParams(Section):
+    """The 2D recipe for photographs (fundus, dermoscopy) and other pictures."""
+
+    size: Annotated[list[PositiveInt], Field(min_length=2, max_length=2)] = Field(default_factory=lambda: [224, 224])
+    field_mask: bool = True          # black out what lies outside the camera's circular field
+    clahe: bool = True
+    clahe_clip: PositiveFloat = 2.0
+    imagenet_norm: bool = False      # ImageNet mean/std, for models starting from ImageNet weights
+    reject_blank: bool = True        # all-black / all-white frames are rejected with a reason
+
+
+class PreprocessParams(Section):
+    normalize: Literal["window", "percentile_zscore"] = "window"  # percentile_zscore: nnU-Net-style CT, or MR
+    window: WindowParams = WindowParams()
+    extra_windows: list[WindowParams] = Field(default_factory=list)  # more windows, one channel each
+    percentiles: Annotated[list[Annotated[float, Field(ge=0, le=100)]], Field(min_length=2, max_length=2)] = Field(
+        default_factory=lambda: [0.5, 99.5])
+    spacing: Annotated[list[PositiveFloat], Field(min_length=3, max_length=3)] | None = None  # z, y, x mm
+    interpolation: Literal["linear", "bspline"] = "linear"  # images; masks always nearest
+    crop: Literal["none", "body", "lungs"] = "body"
+    target_shape: Annotated[list[PositiveInt], Field(min_length=3, max_length=3)] = Field(
+        default_factory=lambda: [48, 48, 48]
+    )
+    shape_mode: Literal["resize", "crop_pad"] = "resize"  # crop_pad keeps the spacing and centres the crop box
+    photo: PhotoParams = PhotoParams()
+    workers: NonNegInt = 0
+
+    @model_validator(mode="after")
+    def _percentiles_ordered(self) -> "PreprocessParams":
+        if self.percentiles[0] >= self.percentiles[1]:
+            raise ValueError(f"percentiles must be [lower, upper] with lower < upper, got {self.percentiles}")
+        if self.shape_mode == "crop_pad" and self.spacing is None:
+            raise ValueError("shape_mode: crop_pad needs a target spacing (preprocess.spacing)")
+        return self
+
+    def volume_channels(self) -> int:
+        return 1 + len(self.extra_windows) if self.normalize == "window" else 1
+
+
+class AugmentParams(Section):
+    """Random training-time changes; 3D ones run batched on the training device."""
+
+    enabled: bool = True
+    flip_axes: list[Literal[0, 1, 2]] = Field(default_factory=lambda: [2])  # array axes (z, y, x) / (y, x)
+    rotate_degrees: Annotated[float, Field(ge=0, le=45)] = 0.0
+    scale: Annotated[float, Field(ge=0, le=0.5)] = 0.0        # +- fraction
+    shift: Annotated[float, Field(ge=0, le=0.5)] = 0.0        # +- fraction of the field of view
+    elastic: Annotated[float, Field(ge=0, le=0.2)] = 0.0      # displacement, fraction of the field of view
+    noise_std: Annotated[float, Field(ge=0, le=1)] = 0.0
+    brightness: Annotated[float, Field(ge=0, le=0.5)] = 0.05  # +- added intensity
+    contrast: Annotated[float, Field(ge=0, le=0.5)] = 0.0     # +- fraction
+    grid_distortion: bool = False                             # 2D only
+    color_jitter: Annotated[float, Field(ge=0, le=0.5)] = 0.0  # 2D photos only; never applied to CT
+
+
+class BootstrapParams(Section):
+    resamples: Annotated[int, Field(ge=100)] = 1000  # patient resamples per 95% interval
+    seed: int = 0
+
+
+class EvaluateParams(Section):
+    split: Literal["val", "test"] = "test"
+    threshold: Literal["youden", "sensitivity"] = "youden"  # chosen on val, applied unchanged to the split
+    target_sensitivity: Annotated[float, Field(gt=0, le=1)] = 0.9  # threshold: sensitivity
+    bootstrap: BootstrapParams = BootstrapParams()
+    subgroups: list[Literal["modality", "manufacturer", "units", "channels"]] = Field(
+        default_factory=lambda: ["manufacturer"])  # manifest columns to report metrics by
+    ece_bins: Annotated[int, Field(ge=2, le=50)] = 10
+    explain_cases: NonNegInt = 2  # Grad-CAM figures per kind (true and false positives)
+
+
+class ExportParams(Section):
+    opset: Annotated[int, Field(ge=13, le=23)] = 18
+    parity_atol: PositiveFloat = 1e-4
+    parity_rtol: Annotated[float, Field(ge=0, le=0.01)] = 1e-4  # plus this share of the sample's max |logit|
+    parity_samples: PositiveInt = 8
+    calibration_samples: PositiveInt = 32  # training items that set the INT8 activation ranges
+    max_metric_drop: Annotated[float, Field(ge=0, le=1)] = 0.02  # key metric (AUC, kappa, Dice) a variant may lose
+    threads: NonNegInt = 0  # CPU threads for the latency figures; 0: the runtime's default
+    int8_conv3d: bool = False  # quantize 3D convolutions too (slower than fp32 on onnxruntime's CPU kernels)
+
+
+class TrackingParams(Section):
+    enabled: bool = True
+    uri: str = "sqlite:///mlflow.db"
+    experiment: str = "medimg"
+    registered_model: Annotated[str, Field(min_length=1)] = "medimg-model"  # MLflow model registry name
+
+
+class Params(Section):
+    data: DataParams = DataParams()
+    demo: DemoParams = DemoParams()
+    ingest: IngestParams = IngestParams()
+    split: SplitParams = SplitParams()
+    preprocess: PreprocessParams = PreprocessParams()
+    augment: AugmentParams = AugmentParams()
+    model: ModelParams = ModelParams()
+    train: TrainParams
+    loss: LossParams = LossParams()
+    sampling: SamplingParams = SamplingParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    export: ExportParams = ExportParams()
+    tracking: TrackingParams = TrackingParams()
+    orchestration: OrchestrationParams = OrchestrationParams()
+    retrain: RetrainParams = RetrainParams()
+
+    @model_validator(mode="after")
+    def _labels_fit_model(self) -> "Params":
+        if len(self.data.class_names) != self.model.num_classes:
+            raise ValueError(
+                f"data.class_names has {len(self.data.class_names)} names "
+                f"but model.num_classes is {self.model.num_classes}"
+            )
+        channels = self.preprocess.volume_channels()
+        info = CATALOG[self.model.name]
+        if info.ndim == 3 and self.model.in_channels != channels:
+            raise ValueError(f"model.in_channels is {self.model.in_channels} but preprocess gives {channels} "
+                             "channel(s) (1 + len(preprocess.extra_windows))")
+        problems = check_training(self.model, self.train, self.loss)
+        patch = self.sampling.patches.size
+        if patch is not None and any(p > t for p, t in zip(patch, self.preprocess.target_shape)):
+            problems.append(f"sampling.patches.size: {patch} is larger than preprocess.target_shape "
+                            f"{self.preprocess.target_shape}; a patch must fit inside the volume")
+        if patch is not None and self.model.name.startswith("unet") and min(patch) < 32:
+            problems.append(f"sampling.patches.size: {patch} has a side under 32 voxels; {self.model.name} pools "
+                            "4 times and needs at least 2 voxels left at its deepest level")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self

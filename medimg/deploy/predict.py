@@ -1,0 +1,137 @@
+"""Torch-free inference on an exported bundle: the deployment side of `medimg predict`.
+
+It reads a DICOM series folder, a NIfTI volume, or a 2D picture (PNG/JPEG or a single-frame DICOM
+such as a radiograph), replays the training recipe from preprocess.json (the same functions the
+preprocess step used) and runs onnxruntime. Segmentation masks are written as NIfTI in the
+input's original geometry.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import SimpleITK as sitk
+
+from medimg.config.schema import GeometryPolicy, PreprocessParams
+from medimg.deploy.sliding_window import segment_volume
+from medimg.ingest.dicom.convert import read_folder_volumes
+from medimg.io import atomic
+from medimg.preprocess.recipes import preprocess_picture, preprocess_volume
+
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+class BundleError(ValueError):
+    pass
+
+
+def load_bundle(folder: Path, variant: str = "ort_fp32") -> tuple[dict, ort.InferenceSession]:
+    spec_path = folder / "preprocess.json"
+    if not spec_path.exists():
+        raise BundleError(f"{spec_path}: missing; point --model at an exported artifacts folder")
+    spec = json.loads(spec_path.read_text())
+    models = spec.get("models", {"ort_fp32": "model.onnx"})
+    if variant not in models:
+        raise BundleError(f"--variant {variant}: this bundle has {sorted(models)}")
+    model_path = folder / models[variant]
+    if not model_path.exists():
+        raise BundleError(f"{model_path}: missing; re-run the export step")
+    return spec, ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+
+
+def read_inputs(source: Path, spec: dict) -> list[sitk.Image]:
+    """The images to predict on: one per usable series of a DICOM folder (converted as ingest does),
+    a NIfTI volume, or one 2D picture."""
+    policy = GeometryPolicy.model_validate(spec.get("ingest_geometry", {}))
+    if spec.get("ndim", 3) == 2:
+        if source.is_file() and source.suffix.lower() in PICTURE_SUFFIXES:
+            from medimg.io.pictures import read_picture_file
+            return [read_picture_file(source)]
+        if source.is_file():
+            from medimg.ingest.dicom.convert import read_dicom_picture
+            from medimg.ingest.dicom.headers import read_header
+            headers = read_header(source)
+            if not isinstance(headers, list) or not headers:
+                raise BundleError(f"{source}: not a readable DICOM picture ({getattr(headers, 'reason', 'no frames')})")
+            return [read_dicom_picture(headers[0])]
+        raise BundleError(f"{source}: this model takes 2D pictures; give a PNG/JPEG or a single-frame DICOM file")
+    if source.is_file() and source.name.endswith((".nii", ".nii.gz")):
+        return [sitk.ReadImage(str(source))]
+    if not source.is_dir():
+        raise BundleError(f"{source}: expected a DICOM series folder or a .nii/.nii.gz volume")
+    images = read_folder_volumes(source, policy)
+    if not images:
+        raise BundleError(f"{source}: no readable 3D DICOM series found")
+    return images
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def session_runner(session: ort.InferenceSession):
+    """``x`` → the session's first output, fed as the contiguous float32 array onnxruntime wants."""
+    name = session.get_inputs()[0].name
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return session.run(None, {name: np.ascontiguousarray(x, dtype=np.float32)})[0]
+
+    return run
+
+
+def mask_in_original_geometry(labels: np.ndarray, grid: sitk.Image, original: sitk.Image) -> sitk.Image:
+    """Place the predicted label map on the preprocessed grid, then resample it (nearest) onto the input."""
+    placed = sitk.GetImageFromArray(labels.astype(np.uint8))
+    placed.CopyInformation(grid)
+    return sitk.Resample(placed, original, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+
+
+def picture_mask(labels: np.ndarray, picture: sitk.Image) -> sitk.Image:
+    """A 2D label map resized (nearest) back to the picture's pixel grid, with its spacing."""
+    from medimg.preprocess.transforms.photo import resize
+
+    height, width = picture.GetSize()[1], picture.GetSize()[0]
+    mask = sitk.GetImageFromArray(resize(labels.astype(np.uint8), (height, width), nearest=True))
+    mask.SetSpacing(picture.GetSpacing())
+    mask.SetOrigin(picture.GetOrigin())
+    return mask
+
+
+def predict(source: Path, bundle: Path, out_dir: Path | None = None, variant: str = "ort_fp32") -> list[dict]:
+    spec, session = load_bundle(bundle, variant)
+    recipe = PreprocessParams.model_validate(spec["preprocess"])
+    names = spec["class_names"]
+    segment = spec.get("task") == "segmentation"
+    run = session_runner(session)
+    results = []
+    for index, image in enumerate(read_inputs(source, spec)):
+        prepared = (preprocess_picture if spec.get("ndim", 3) == 2 else preprocess_volume)(image, recipe)
+        logits = (segment_volume(run, prepared.tensor[None], spec.get("model_ndim", spec["ndim"]), spec.get("patch"),
+                                 spec.get("overlap") or 0.5) if segment else run(prepared.tensor[None]))
+        result: dict = {"item_index": index, "size_xyz": list(image.GetSize()), "model": spec["model"],
+                        "variant": variant}
+        if segment:
+            labels = logits[0].argmax(0)
+            mask = (mask_in_original_geometry(labels, prepared.grid, image) if prepared.grid is not None
+                    else picture_mask(labels, image))
+            target = (out_dir or Path(".")) / f"mask_{index}.nii.gz"
+            atomic.write_with(target, lambda tmp: sitk.WriteImage(mask, str(tmp)), suffix=".nii.gz")
+            counts = np.bincount(sitk.GetArrayViewFromImage(mask).ravel(), minlength=len(names))[1:]
+            cell = float(np.prod(image.GetSpacing()))  # mm³ per voxel, or mm² per pixel for pictures
+            key, scale = ("volume_ml", cell / 1000) if image.GetDimension() == 3 else ("area_mm2", cell)
+            result.update({"mask": str(target), key: {n: round(float(c) * scale, 3) for n, c in zip(names[1:], counts)}})
+        else:
+            probs = softmax(logits)[0]
+            threshold = spec.get("positive_threshold", 0.5)
+            if len(names) == 2:
+                label = names[1] if probs[1] >= threshold else names[0]
+            else:
+                label, threshold = names[int(probs.argmax())], None
+            result.update(probabilities={n: round(float(p), 6) for n, p in zip(names, probs)}, prediction=label,
+                          threshold=threshold)
+        results.append(result)
+    return results

@@ -1,0 +1,69 @@
+"""The classification report: operating point chosen on validation, metrics with 95% intervals on
+the evaluated split, and the same per subgroup. Pure functions over arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from medimg.config.schema import EvaluateParams
+from medimg.evaluate.metrics.classification import (
+    binary_metrics,
+    choose_threshold,
+    multiclass_metrics,
+)
+from medimg.evaluate.metrics.intervals import bootstrap_intervals, delong_interval
+
+# the figures that get a bootstrap interval (counts and the threshold itself do not)
+BINARY_INTERVALS = ("sensitivity", "specificity", "ppv", "npv", "f1", "accuracy", "balanced_accuracy", "kappa",
+                    "auc", "pr_auc", "brier", "ece")
+MULTICLASS_INTERVALS = ("accuracy", "balanced_accuracy", "kappa", "quadratic_kappa", "macro_auc", "brier")
+
+
+def _binary_block(labels, scores, patients, threshold: float, spec: EvaluateParams) -> dict:
+    point = binary_metrics(labels, scores, threshold, spec.ece_bins)
+
+    def statistic(idx: np.ndarray) -> dict:
+        values = binary_metrics(labels[idx], scores[idx], threshold, spec.ece_bins)
+        return {k: values[k] for k in BINARY_INTERVALS}
+
+    return {"metrics": point,
+            "ci95": bootstrap_intervals(statistic, patients, spec.bootstrap.resamples, spec.bootstrap.seed),
+            "auc_delong95": delong_interval(labels, scores)}
+
+
+def _multiclass_block(labels, probs, patients, spec: EvaluateParams) -> dict:
+    point = multiclass_metrics(labels, probs)
+
+    def statistic(idx: np.ndarray) -> dict:
+        values = multiclass_metrics(labels[idx], probs[idx])
+        return {k: values[k] for k in MULTICLASS_INTERVALS}
+
+    return {"metrics": point,
+            "ci95": bootstrap_intervals(statistic, patients, spec.bootstrap.resamples, spec.bootstrap.seed)}
+
+
+def classification_report(val: dict, evaluated: dict, subgroups: dict[str, np.ndarray], spec: EvaluateParams) -> dict:
+    """``val`` and ``evaluated``: {'labels', 'probs' (N, K), 'patients'}. Binary tasks get a threshold
+    chosen on ``val`` by ``spec.threshold`` and applied unchanged; graded tasks use the arg-max class."""
+    labels, probs, patients = evaluated["labels"], evaluated["probs"], evaluated["patients"]
+    report: dict = {"classes": int(probs.shape[1]), "n": int(len(labels))}
+    if probs.shape[1] == 2:
+        threshold = choose_threshold(spec.threshold, val["labels"], val["probs"][:, 1], spec.target_sensitivity)
+        report["operating_point"] = {
+            "rule": "youden (max sensitivity + specificity - 1)" if spec.threshold == "youden"
+            else f"highest threshold reaching sensitivity {spec.target_sensitivity:g}",
+            "chosen_on": "val", "threshold": threshold,
+            "val": binary_metrics(val["labels"], val["probs"][:, 1], threshold, spec.ece_bins)}
+
+        def block(mask: np.ndarray) -> dict:
+            return _binary_block(labels[mask], probs[mask, 1], patients[mask], threshold, spec)
+    else:
+        def block(mask: np.ndarray) -> dict:
+            return _multiclass_block(labels[mask], probs[mask], patients[mask], spec)
+
+    report.update(block(np.ones(len(labels), bool)))
+    report["subgroups"] = {
+        column: {str(value): {"n": int((values == value).sum()), **block(values == value)}
+                 for value in sorted(set(values.tolist()), key=str)}
+        for column, values in subgroups.items()}
+    return report

@@ -1,0 +1,120 @@
+"""Convert one planned item (a DICOM series, a DICOM picture, or a PNG/JPEG) into a manifest row.
+
+The row holds pseudonymous keys, geometry, checksum and status; the image is written to
+``volumes/<series_key>.nii.gz`` (and its mask to ``masks/``) atomically. Problems become a
+quarantined row with a reason code and a sentence, never an exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import SimpleITK as sitk
+
+from medimg.config.schema import GeometryPolicy
+from medimg.ingest.dicom.convert import decision_to_image, read_dicom_picture
+from medimg.ingest.dicom.headers import SliceHeader
+from medimg.ingest.dicom.series import SeriesPlan, decide_geometry
+from medimg.ingest.labels import LabelEntry
+from medimg.io.masks import mask_on_grid
+from medimg.io.pictures import read_picture_file
+from medimg.io.problems import ItemProblem
+from medimg.io.volumes import content_checksum, geometry, write_nifti
+
+# Bump when the same input would now convert to different voxels or geometry: forces reconversion.
+CONVERSION_VERSION = "3"
+
+
+@dataclass(frozen=True)
+class ItemJob:
+    kind: Literal["series", "dicom_picture", "picture_file"]
+    keys: dict[str, str]
+    out_dir: Path
+    policy: GeometryPolicy
+    compression_level: int
+    plan: SeriesPlan | None = None
+    picture: Path | None = None
+    label: LabelEntry | None = None
+    fingerprint: str = ""
+
+    @property
+    def source_files(self) -> list[str]:
+        if self.plan is not None:
+            return sorted({s.path for s in self.plan.slices})
+        return [str(self.picture)]
+
+
+def fingerprint(job: ItemJob, raw_dir: Path) -> str:
+    """Changes when any source file (name, size, mtime), the mask, or a conversion setting changes."""
+    digest = hashlib.sha256(json.dumps([CONVERSION_VERSION, job.kind, job.policy.model_dump(),
+                                        job.compression_level]).encode())
+    files = job.source_files + ([str(job.label.mask)] if job.label and job.label.mask else [])
+    for name in files:
+        try:
+            stat = os.stat(name)
+            state = f"{stat.st_size}:{stat.st_mtime_ns}"
+        except OSError:
+            state = "missing"
+        digest.update(f"{os.path.relpath(name, raw_dir)}|{state}\n".encode())
+    if job.plan is not None:
+        digest.update(repr([s.frame for s in job.plan.slices]).encode())
+    return digest.hexdigest()
+
+
+def _units(modality: str) -> str:
+    return "HU" if modality == "CT" else "arbitrary"
+
+
+def _base_row(job: ItemJob) -> dict:
+    first: SliceHeader | None = job.plan.first if job.plan else None
+    return {**job.keys, "modality": first.modality if first else "photo",
+            "manufacturer": first.manufacturer if first else "", "ndim": 2 if job.kind != "series" else 3,
+            "n_files": len(job.source_files), "units": _units(first.modality) if first else "arbitrary",
+            "label": job.label.label if job.label else None, "status": "ok", "reason_code": "", "reason": "",
+            "fixes": "", "source_fingerprint": job.fingerprint}
+
+
+def _quarantined(row: dict, code: str, reason: str) -> dict:
+    return {**row, "status": "quarantined", "reason_code": code, "reason": reason}
+
+
+def _image_of(job: ItemJob, row: dict) -> sitk.Image:
+    if job.kind == "picture_file":
+        return read_picture_file(job.picture)
+    if job.kind == "dicom_picture":
+        return read_dicom_picture(job.plan.first)
+    decision = decide_geometry(job.plan, job.policy)
+    if decision.problem:
+        raise ItemProblem(decision.problem.code, decision.problem.reason)
+    if decision.as_picture:
+        row["ndim"] = 2
+    row.update(fixes=";".join(decision.fixes), reason="; ".join(decision.notes),
+               n_files=len({s.path for s in decision.slices}))
+    return decision_to_image(decision)
+
+
+def convert_item(job: ItemJob) -> dict:
+    """One manifest row for one item: converted, or quarantined with its reason."""
+    row = _base_row(job)
+    try:
+        image = _image_of(job, row)
+    except ItemProblem as exc:
+        return _quarantined(row, exc.code, exc.reason)
+    volume_path = job.out_dir / "volumes" / f"{job.keys['series_key']}.nii.gz"
+    row.update(geometry(image), channels=image.GetNumberOfComponentsPerPixel(),
+               volume_path=str(volume_path.relative_to(job.out_dir)), checksum=content_checksum(image))
+    if job.label and job.label.mask:
+        try:
+            mask = mask_on_grid(job.label.mask, image)
+        except ItemProblem as exc:  # the volume is not written, so the row must not point at it
+            return _quarantined({**row, "volume_path": None}, exc.code, exc.reason)
+        mask_path = job.out_dir / "masks" / f"{job.keys['series_key']}.nii.gz"
+        write_nifti(mask, mask_path, job.compression_level)
+        row["mask_path"] = str(mask_path.relative_to(job.out_dir))
+    write_nifti(image, volume_path, job.compression_level)
+    return row

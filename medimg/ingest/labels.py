@@ -1,0 +1,51 @@
+"""labels.csv: one row per patient, study, series or picture, joined to images by a clear identifier.
+
+The identifier is used in memory only to join; the manifest carries the pseudonymous key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class LabelEntry:
+    label: int
+    mask: Path | None
+    patient: str | None = None  # from data.patient_column, for pictures without DICOM identifiers
+    line: int = 0               # line in labels.csv, to report a row without naming its identifier
+
+
+class LabelError(ValueError):
+    pass
+
+
+def load_labels(raw_dir: Path, csv_name: str, join: str, label_column: str, mask_column: str | None,
+                patient_column: str | None = None) -> dict[str, LabelEntry]:
+    """Map each identifier value to its label (and mask file); an empty map if there is no CSV."""
+    path = raw_dir / csv_name
+    if not path.exists():
+        return {}
+    table = pd.read_csv(path, dtype=str)
+    wanted = [join, label_column] + [c for c in (mask_column, patient_column) if c]
+    for column in wanted:
+        if column not in table.columns:
+            raise LabelError(f"{path}: column {column!r} not found (have {list(table.columns)})")
+    entries = {}
+    for line, row in enumerate(table.itertuples(index=False), start=2):
+        values = row._asdict()
+        try:
+            label = int(values[label_column])
+        except (TypeError, ValueError):
+            raise LabelError(f"{path}:{line}: {label_column}={values[label_column]!r} is not an integer") from None
+        key = str(values[join])
+        if key in entries:
+            raise LabelError(f"{path}:{line}: {join} value appears twice; one label per {join}")
+        mask = values.get(mask_column) if mask_column else None
+        patient = values.get(patient_column) if patient_column else None
+        entries[key] = LabelEntry(label, raw_dir / mask if isinstance(mask, str) and mask else None,
+                                  patient if isinstance(patient, str) and patient else None, line)
+    return entries

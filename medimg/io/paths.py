@@ -1,0 +1,56 @@
+"""Where each step reads and writes, derived from the data section of params.yaml."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from medimg.config.schema import Params
+
+
+@dataclass(frozen=True)
+class ProjectPaths:
+    root: Path
+    raw: Path
+    interim: Path
+    processed: Path
+    models: Path
+    reports: Path
+    artifacts: Path
+
+    @classmethod
+    def from_params(cls, params: Params, root: str | Path = ".") -> "ProjectPaths":
+        root = Path(root)
+        d = params.data
+        return cls(
+            root=root,
+            raw=root / d.raw_dir,
+            interim=root / d.interim_dir,
+            processed=root / d.processed_dir,
+            models=root / d.models_dir,
+            reports=root / d.reports_dir,
+            artifacts=root / d.artifacts_dir,
+        )
+
+    @property
+    def volumes(self) -> Path:
+        return self.interim / "volumes"
+
+    @property
+    def masks(self) -> Path:
+        return self.interim / "masks"
+
+    @property
+    def manifest(self) -> Path:
+        return self.interim / "manifest.parquet"
+
+    @property
+    def cache(self) -> Path:
+        return self.processed / "cache"
+
+    @property
+    def index(self) -> Path:
+        return self.processed / "index.parquet"
+
+    def stage_dir(self, stage: str) -> Path:
+        return self.models / stage

@@ -1,0 +1,86 @@
+"""What a stage trains and how fast: frozen groups, per-group learning rates, optimizer, schedule."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from medimg.config.schema import StageParams
+from medimg.config.training import trained_groups
+
+
+def _trained(model: nn.Module, stage: StageParams) -> set[str]:
+    return set(trained_groups([name for name, _ in model.backbone_groups()], stage.trainable))
+
+
+def apply_trainable(model: nn.Module, stage: StageParams) -> None:
+    """Freeze the backbone groups the stage does not train; the head always trains."""
+    trained = _trained(model, stage)
+    for name, part in model.backbone_groups():
+        part.requires_grad_(name in trained)
+    model.head.requires_grad_(True)
+
+
+def set_train_mode(model: nn.Module, stage: StageParams) -> None:
+    """Train mode, except frozen groups: their BatchNorm statistics must not drift either."""
+    model.train()
+    trained = _trained(model, stage)
+    for name, part in model.backbone_groups():
+        if name not in trained:
+            part.eval()
+
+
+def group_learning_rates(model: nn.Module, stage: StageParams) -> dict[str, float]:
+    """Learning rate per trained backbone group, from ``lr_groups`` or lr_backbone × layer_decay^depth
+    (depth 0 next to the head), as in the seeds' layer-wise table."""
+    names = [name for name, _ in model.backbone_groups() if name in _trained(model, stage)]
+    rates = {}
+    for depth, name in enumerate(reversed(names)):
+        rates[name] = stage.lr_groups.get(name) or stage.lr_backbone * stage.layer_decay**depth
+    return rates
+
+
+def param_groups(model: nn.Module, stage: StageParams) -> list[dict]:
+    groups = [{"name": "head", "params": list(model.head.parameters()), "lr": stage.lr_head}]
+    parts = dict(model.backbone_groups())
+    for name, lr in group_learning_rates(model, stage).items():
+        groups.append({"name": name, "params": list(parts[name].parameters()), "lr": lr})
+    return groups
+
+
+def build_optimizer(model: nn.Module, stage: StageParams) -> torch.optim.Optimizer:
+    groups = param_groups(model, stage)
+    if stage.optimizer == "sgd":
+        return torch.optim.SGD(groups, momentum=stage.momentum, nesterov=stage.momentum > 0,
+                               weight_decay=stage.weight_decay)
+    if stage.optimizer == "adam":
+        return torch.optim.Adam(groups, weight_decay=stage.weight_decay)
+    return torch.optim.AdamW(groups, weight_decay=stage.weight_decay)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, stage: StageParams, steps_per_epoch: int):
+    """cosine/constant: a per-step LambdaLR with linear warm-up; plateau: ReduceLROnPlateau on the
+    early-stopping metric, stepped once per epoch (see ``steps_per_batch``)."""
+    if stage.schedule == "plateau":
+        higher = stage.early_stopping.metric != "loss"
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max" if higher else "min",
+                                                          factor=stage.plateau_factor,
+                                                          patience=stage.plateau_patience)
+    warmup = stage.warmup_epochs * steps_per_epoch
+    total = max(stage.epochs * steps_per_epoch, 1)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if stage.schedule == "constant":
+            return 1.0
+        progress = (step - warmup) / max(total - warmup, 1)
+        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def steps_per_batch(scheduler) -> bool:
+    return not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
