@@ -35,16 +35,25 @@ def _medimg(raw: Path, out: Path, workers: int) -> float:
     from medimg.ingest.tree import ingest_tree
 
     tic = time.perf_counter()
-    ingest_tree(raw, out, b"bench-salt-0123456789", DataParams(labels_csv="none.csv"), SplitParams(),
-                IngestParams(workers=workers))
+    ingest_tree(
+        raw,
+        out,
+        b"bench-salt-0123456789",
+        DataParams(labels_csv="none.csv"),
+        SplitParams(),
+        IngestParams(workers=workers),
+    )
     return time.perf_counter() - tic
 
 
 def _dcm2niix(raw: Path, out: Path, workers: int) -> float:
     binary = Path(sys.executable).parent / "dcm2niix"
     tic = time.perf_counter()
-    subprocess.run([str(binary), "-z", "y", "-b", "n", "-f", "%j", "-o", str(out), str(raw)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [str(binary), "-z", "y", "-b", "n", "-f", "%j", "-o", str(out), str(raw)],
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - tic
 
 
@@ -60,17 +69,27 @@ def _dicom2nifti(raw: Path, out: Path, workers: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--raw", type=Path, default=REPO / "data/raw/ct-nodule")
     parser.add_argument("--workers", type=int, default=0, help="medimg processes (0: one per core)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per converter; the best is reported")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per converter; the best is reported"
+    )
     args = parser.parse_args()
     if not args.raw.is_dir():
         sys.exit(f"{args.raw}: not found; run `dvc repro demo_data` or pass --raw")
     slices = _count_slices(args.raw)
-    print(f"tree: {args.raw} ({slices} files), {os.cpu_count()} cores, medimg workers={args.workers or os.cpu_count()}")
+    print(
+        f"tree: {args.raw} ({slices} files), {os.cpu_count()} cores, medimg workers={args.workers or os.cpu_count()}"
+    )
     print(f"{'converter':<12} {'best s':>8} {'slices/s':>10}")
-    for name, convert in (("medimg", _medimg), ("dcm2niix", _dcm2niix), ("dicom2nifti", _dicom2nifti)):
+    for name, convert in (
+        ("medimg", _medimg),
+        ("dcm2niix", _dcm2niix),
+        ("dicom2nifti", _dicom2nifti),
+    ):
         times = []
         for _ in range(args.repeat):
             out = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
@@ -82,7 +101,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-rerun-") as out:
         _medimg(args.raw, Path(out), args.workers)
         rerun = _medimg(args.raw, Path(out), args.workers)
-    print(f"{'medimg rerun':<12} {rerun:>8.2f} {slices / rerun:>10.0f}   (unchanged tree: nothing reconverted)")
+    print(
+        f"{'medimg rerun':<12} {rerun:>8.2f} {slices / rerun:>10.0f}   (unchanged tree: nothing reconverted)"
+    )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,10 @@ def main() -> None:
     rows = read_split(paths.index, "train")
     device = pick_device(params.train.device)
     batch = params.train.batch_size
-    print(f"{len(rows)} training items, {params.preprocess.target_shape} voxels, batch {batch}, device {device.type}, "
-          f"{os.cpu_count()} cores")
+    print(
+        f"{len(rows)} training items, {params.preprocess.target_shape} voxels, batch {batch}, device {device.type}, "
+        f"{os.cpu_count()} cores"
+    )
 
     sample = rows.head(24)
     tic = time.perf_counter()

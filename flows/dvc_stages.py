@@ -35,7 +35,9 @@ def tracked_stages(root: Path) -> set[str] | None:
     if not (Path(root) / ".dvc").is_dir() or not (Path(root) / "dvc.yaml").is_file():
         return None
     with _repo(root) as repo:
-        return {stage.name for stage in repo.index.stages if getattr(stage, "name", None)}  # .dvc files have none
+        return {
+            stage.name for stage in repo.index.stages if getattr(stage, "name", None)
+        }  # .dvc files have none
 
 
 def changes(root: Path, stage: str) -> dict:
@@ -64,4 +66,6 @@ def update_data(root: Path) -> str:
         if repo.config.get("remote"):
             repo.pull(allow_missing=True)
             done.append("dvc pull from " + (repo.config["core"].get("remote") or "the remote"))
-    return "; ".join(done) or "no DVC remote or import configured: the local data are used as they are"
+    return (
+        "; ".join(done) or "no DVC remote or import configured: the local data are used as they are"
+    )

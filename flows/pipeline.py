@@ -26,8 +26,12 @@ from medimg.io.paths import ProjectPaths
 
 
 @flow(name="medimg-pipeline", log_prints=True)
-def pipeline(params_file: str = "params.yaml", overrides: list[str] | None = None, root: str = ".",
-             until: str | None = None) -> dict:
+def pipeline(
+    params_file: str = "params.yaml",
+    overrides: list[str] | None = None,
+    root: str = ".",
+    until: str | None = None,
+) -> dict:
     """demo data (when the raw folder is the demo's) → ingest → preprocess → train stages →
     evaluate → export, stopping after the step ``until`` names. Returns each step's summary, or
     ``{"up_to_date": True}`` for a step DVC found current."""
@@ -48,15 +52,34 @@ def _run_steps(params_file: str, overrides: list[str], root: str, until: str | N
     plan: list[tuple[str, Callable, tuple]] = []
     for step in STEPS:
         run = step.load()
-        if step.per_stage:  # training: one task per stage, under torchrun when params ask for processes
-            plan += [(f"{step.name}-{stage.name}", launch_torchrun, (params, root, params_file, overrides, stage.name))
-                     if distributed else (f"{step.name}-{stage.name}", run, (params, paths, stage.name))
-                     for stage in params.train.stages]
-        elif step.name == "demo-data":  # only when the raw folder is the demo's and DVC tracks it or it is missing
-            if Path(params.data.raw_dir) in demo_outputs(params) and (dvc.tracks(step.name) or not paths.raw.exists()):
+        if (
+            step.per_stage
+        ):  # training: one task per stage, under torchrun when params ask for processes
+            plan += [
+                (
+                    f"{step.name}-{stage.name}",
+                    launch_torchrun,
+                    (params, root, params_file, overrides, stage.name),
+                )
+                if distributed
+                else (f"{step.name}-{stage.name}", run, (params, paths, stage.name))
+                for stage in params.train.stages
+            ]
+        elif (
+            step.name == "demo-data"
+        ):  # only when the raw folder is the demo's and DVC tracks it or it is missing
+            if Path(params.data.raw_dir) in demo_outputs(params) and (
+                dvc.tracks(step.name) or not paths.raw.exists()
+            ):
                 plan.append((step.name, run, (params, paths)))
         else:
-            plan.append((step.name, run, (params, paths, fan_out(step.name, orch)) if step.fans_out else (params, paths)))
+            plan.append(
+                (
+                    step.name,
+                    run,
+                    (params, paths, fan_out(step.name, orch)) if step.fans_out else (params, paths),
+                )
+            )
     names = [name for name, _, _ in plan]
     if until is not None and until not in names:
         raise ParamsError(f"until: '{until}' is not a step of this pipeline ({', '.join(names)})")
@@ -78,8 +101,13 @@ def task_runner_for(orchestration: OrchestrationParams):
     dask = orchestration.dask
     if dask.address:
         return DaskTaskRunner(address=dask.address)
-    return DaskTaskRunner(cluster_kwargs={"n_workers": dask.local_workers,
-                                          "threads_per_worker": dask.threads_per_worker, "dashboard_address": None})
+    return DaskTaskRunner(
+        cluster_kwargs={
+            "n_workers": dask.local_workers,
+            "threads_per_worker": dask.threads_per_worker,
+            "dashboard_address": None,
+        }
+    )
 
 
 def pipeline_for(params: Params) -> Flow:
@@ -91,8 +119,12 @@ def pipeline_for(params: Params) -> Flow:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run the medimg pipeline as a Prefect flow.")
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
-    parser.add_argument("--until", metavar="STEP", help="stop after this step (e.g. preprocess, train-freeze)")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE"
+    )
+    parser.add_argument(
+        "--until", metavar="STEP", help="stop after this step (e.g. preprocess, train-freeze)"
+    )
     args = parser.parse_args()
     try:
         params = load_checked_params(args.params, args.overrides, ".")

@@ -45,31 +45,45 @@ def retrain(params_file: str = "params.yaml", root: str = ".") -> dict:
     """Retrain on the current data and promote the result only if it beats the champion."""
     params = load_checked_params(params_file, None, root)
     if not params.tracking.enabled:
-        raise ParamsError("tracking.enabled: retraining needs the MLflow model registry; set it to true")
+        raise ParamsError(
+            "tracking.enabled: retraining needs the MLflow model registry; set it to true"
+        )
     paths = ProjectPaths.from_params(params, root)
     keep, store = outputs_to_keep(params), Path(root) / SNAPSHOT
     if store.exists():  # an earlier run was killed mid-way: its outputs are not to be trusted
-        print("an interrupted retraining run left its snapshot: restoring the last good outputs first")
+        print(
+            "an interrupted retraining run left its snapshot: restoring the last good outputs first"
+        )
         restore_snapshot(Path(root), keep, store)
     print(update_raw_data(root))
     take_snapshot(Path(root), keep, store)
     try:
         pipeline_for(params)(params_file, None, root)
-        decision = as_task(run_promote, "promote", params.orchestration, DvcRecord(Path(root), frozenset()))(
-            params, paths)
+        decision = as_task(
+            run_promote, "promote", params.orchestration, DvcRecord(Path(root), frozenset())
+        )(params, paths)
     except BaseException as exc:
         restore_snapshot(Path(root), keep, store)
         shutil.rmtree(store)
-        write_decision(paths, {"time_utc": now_utc(), "promote": False, "failed": True,
-                               "reason": f"the run failed ({type(exc).__name__}: {str(exc)[:500]}); the last good "
-                                         "outputs, dvc.lock and the champion are as they were"})
+        write_decision(
+            paths,
+            {
+                "time_utc": now_utc(),
+                "promote": False,
+                "failed": True,
+                "reason": f"the run failed ({type(exc).__name__}: {str(exc)[:500]}); the last good "
+                "outputs, dvc.lock and the champion are as they were",
+            },
+        )
         raise
     shutil.rmtree(store)
     return decision
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Retrain once now and promote the result if it beats the champion.")
+    parser = argparse.ArgumentParser(
+        description="Retrain once now and promote the result if it beats the champion."
+    )
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
     try:

@@ -40,15 +40,21 @@ def local_server(host: str, port: int, startup_timeout_s: float = 120.0):
     api_url = f"http://{host}:{port}/api"
     if server_healthy(api_url):
         raise RuntimeError(f"something already answers on {host}:{port}; choose another --port")
-    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port",
-                               str(port)], stdin=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
+        stdin=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + startup_timeout_s
         while not server_healthy(api_url):
             if server.poll() is not None:
-                raise RuntimeError(f"the Prefect server exited with code {server.returncode} while starting")
+                raise RuntimeError(
+                    f"the Prefect server exited with code {server.returncode} while starting"
+                )
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the Prefect server did not answer on {api_url} within {startup_timeout_s:.0f} s")
+                raise RuntimeError(
+                    f"the Prefect server did not answer on {api_url} within {startup_timeout_s:.0f} s"
+                )
             time.sleep(0.5)
         yield api_url
     finally:
@@ -69,9 +75,12 @@ def serve_retraining(params: Params, params_file: str, root: Path) -> None:
     """Serve the retraining deployment from this process until interrupted."""
     from flows.retrain import retrain
 
-    retrain.serve(name=params.retrain.deployment, schedules=[retrain_schedule(params)],
-                  parameters={"params_file": params_file, "root": str(root)},
-                  description="Scheduled retraining with champion/challenger promotion (medimg)")
+    retrain.serve(
+        name=params.retrain.deployment,
+        schedules=[retrain_schedule(params)],
+        parameters={"params_file": params_file, "root": str(root)},
+        description="Scheduled retraining with champion/challenger promotion (medimg)",
+    )
 
 
 def deploy_to_work_pool(params: Params, params_file: str, root: Path, work_pool: str) -> None:
@@ -79,12 +88,19 @@ def deploy_to_work_pool(params: Params, params_file: str, root: Path, work_pool:
     from prefect import Flow
 
     flow = Flow.from_source(source=str(root), entrypoint=FLOW_ENTRYPOINT)
-    flow.deploy(name=params.retrain.deployment, work_pool_name=work_pool, schedules=[retrain_schedule(params)],
-                parameters={"params_file": params_file, "root": str(root)}, build=False, push=False)
+    flow.deploy(
+        name=params.retrain.deployment,
+        work_pool_name=work_pool,
+        schedules=[retrain_schedule(params)],
+        parameters={"params_file": params_file, "root": str(root)},
+        build=False,
+        push=False,
+    )
 
 
 def _stop_on_sigterm() -> None:
     """SIGTERM (systemd, docker stop) ends serving as Ctrl-C does, so the server is stopped too."""
+
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
@@ -92,11 +108,19 @@ def _stop_on_sigterm() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Serve scheduled retraining with a local Prefect server.")
+    parser = argparse.ArgumentParser(
+        description="Serve scheduled retraining with a local Prefect server."
+    )
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--host", default="127.0.0.1", help="address of the local server (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=4200, help="port of the local server (default 4200)")
-    parser.add_argument("--work-pool", help="register with this work pool on PREFECT_API_URL instead of serving")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address of the local server (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=4200, help="port of the local server (default 4200)"
+    )
+    parser.add_argument(
+        "--work-pool", help="register with this work pool on PREFECT_API_URL instead of serving"
+    )
     args = parser.parse_args(argv)
     from medimg.config.loading import load_checked_params
 
@@ -111,10 +135,15 @@ def main(argv: list[str] | None = None) -> int:
     existing = os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value()
     if args.work_pool:
         if not existing:
-            print("error: --work-pool needs PREFECT_API_URL set to the server that has the pool", file=sys.stderr)
+            print(
+                "error: --work-pool needs PREFECT_API_URL set to the server that has the pool",
+                file=sys.stderr,
+            )
             return 2
         deploy_to_work_pool(params, args.params, root, args.work_pool)
-        print(f"deployment {params.retrain.deployment} registered with work pool {args.work_pool} at {existing}")
+        print(
+            f"deployment {params.retrain.deployment} registered with work pool {args.work_pool} at {existing}"
+        )
         return 0
     _stop_on_sigterm()
     try:
@@ -124,8 +153,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         with local_server(args.host, args.port) as api_url:
             os.environ["PREFECT_API_URL"] = api_url  # the flow runs the runner starts inherit it
-            print(f"Prefect UI: {api_url.removesuffix('/api')}  (schedule: {params.retrain.cron} "
-                  f"{params.retrain.timezone})")
+            print(
+                f"Prefect UI: {api_url.removesuffix('/api')}  (schedule: {params.retrain.cron} "
+                f"{params.retrain.timezone})"
+            )
             with temporary_settings({PREFECT_API_URL: api_url}):
                 serve_retraining(params, args.params, root)
     except KeyboardInterrupt:

@@ -37,7 +37,9 @@ def with_fault(fn: Callable, name: str, orchestration: OrchestrationParams) -> C
     def flaky(*args, **kwargs):
         attempts["n"] += 1
         if attempts["n"] <= injection.failures:
-            raise TransientFault(f"{name}: injected transient fault {attempts['n']} of {injection.failures}")
+            raise TransientFault(
+                f"{name}: injected transient fault {attempts['n']} of {injection.failures}"
+            )
         return fn(*args, **kwargs)
 
     return flaky
@@ -51,14 +53,16 @@ class DvcRecord:
     stages: frozenset[str]
 
     @classmethod
-    def for_run(cls, root: Path, params_file: str, overrides: list[str] | None) -> "DvcRecord":
+    def for_run(cls, root: Path, params_file: str, overrides: list[str] | None) -> DvcRecord:
         stages = dvc_stages.tracked_stages(root)
         if stages is None:
             return cls(root, frozenset())
         # dvc.lock records the values in params.yaml; a run with other values must not claim them
         if overrides or (root / params_file).resolve() != (root / "params.yaml").resolve():
-            print(f"params from {params_file} with overrides {overrides or []}: every step runs and dvc.lock "
-                  "is left as it is")
+            print(
+                f"params from {params_file} with overrides {overrides or []}: every step runs and dvc.lock "
+                "is left as it is"
+            )
             return cls(root, frozenset())
         return cls(root, frozenset(stages))
 
@@ -83,11 +87,19 @@ def as_task(fn: Callable, name: str, orchestration: OrchestrationParams, dvc: Dv
         return result
 
     # DVC's stage hashes decide what is up to date; Prefect must not cache on its own.
-    return task(step, name=name, retries=orchestration.retries, retry_delay_seconds=orchestration.retry_delay_s,
-                timeout_seconds=orchestration.timeout_s, cache_policy=NO_CACHE)
+    return task(
+        step,
+        name=name,
+        retries=orchestration.retries,
+        retry_delay_seconds=orchestration.retry_delay_s,
+        timeout_seconds=orchestration.timeout_s,
+        cache_policy=NO_CACHE,
+    )
 
 
-def fan_out(name: str, orchestration: OrchestrationParams) -> Callable[[Callable, list], list] | None:
+def fan_out(
+    name: str, orchestration: OrchestrationParams
+) -> Callable[[Callable, list], list] | None:
     """A ``map_items`` for ingest and preprocess that runs one Prefect task per item on the flow's
     task runner (the Dask cluster), with the step's retries; None keeps the step's own process pool."""
     if orchestration.task_runner != "dask":
@@ -96,27 +108,49 @@ def fan_out(name: str, orchestration: OrchestrationParams) -> Callable[[Callable
     def map_items(fn: Callable, items: list) -> list:
         if not items:
             return []
-        per_item = task(fn, name=f"{name}-item", retries=orchestration.retries,
-                        retry_delay_seconds=orchestration.retry_delay_s, cache_policy=NO_CACHE)
+        per_item = task(
+            fn,
+            name=f"{name}-item",
+            retries=orchestration.retries,
+            retry_delay_seconds=orchestration.retry_delay_s,
+            cache_policy=NO_CACHE,
+        )
         return [future.result() for future in per_item.map(items)]
 
     return map_items
 
 
-def torchrun_command(params_file: str, overrides: list[str], stage: str, spec: TorchrunParams) -> list[str]:
+def torchrun_command(
+    params_file: str, overrides: list[str], stage: str, spec: TorchrunParams
+) -> list[str]:
     """The torchrun command line that trains ``stage`` data-parallel with the same params."""
-    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(spec.nproc_per_node),
-              "--nnodes", str(spec.nnodes)]
-    launch += ["--rdzv_backend", "c10d", "--rdzv_endpoint", spec.rdzv_endpoint] if spec.nnodes > 1 else ["--standalone"]
+    launch = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        str(spec.nproc_per_node),
+        "--nnodes",
+        str(spec.nnodes),
+    ]
+    launch += (
+        ["--rdzv_backend", "c10d", "--rdzv_endpoint", spec.rdzv_endpoint]
+        if spec.nnodes > 1
+        else ["--standalone"]
+    )
     step = ["-m", "medimg", "run", "train", "--stage", stage, "--params", params_file]
     return launch + step + [arg for value in overrides for arg in ("--set", value)]
 
 
-def launch_torchrun(params: Params, root: Path, params_file: str, overrides: list[str], stage: str) -> dict:
+def launch_torchrun(
+    params: Params, root: Path, params_file: str, overrides: list[str], stage: str
+) -> dict:
     """Train ``stage`` under torchrun from ``root`` and return its summary.json."""
     command = torchrun_command(params_file, overrides, stage, params.orchestration.torchrun)
     print("launching: " + " ".join(command[1:]))
     done = subprocess.run(command, cwd=root, capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"torchrun for stage {stage} exited {done.returncode}:\n{done.stderr[-4000:]}")
+        raise RuntimeError(
+            f"torchrun for stage {stage} exited {done.returncode}:\n{done.stderr[-4000:]}"
+        )
     return json.loads((Path(root) / params.data.models_dir / stage / "summary.json").read_text())

@@ -22,61 +22,103 @@ EXIT_BAD_PARAMS, EXIT_BAD_INPUT = 2, 1
 
 
 def _params_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
-                        help="override one param, e.g. --set train.stages[1].epochs=3 (repeatable)")
+    parser.add_argument(
+        "--params", default="params.yaml", help="params file (default: params.yaml)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override one param, e.g. --set train.stages[1].epochs=3 (repeatable)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="medimg", description="Raw medical images to a validated, exported "
-                                     "model. Steps read params.yaml; see README.md.")
+    parser = argparse.ArgumentParser(
+        prog="medimg",
+        description="Raw medical images to a validated, exported "
+        "model. Steps read params.yaml; see README.md.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     params = commands.add_parser("params", help="work with params.yaml")
     params_cmd = params.add_subparsers(dest="params_command", required=True)
-    check = params_cmd.add_parser("check", help="validate params.yaml (types, keys, folders) and do nothing else")
+    check = params_cmd.add_parser(
+        "check", help="validate params.yaml (types, keys, folders) and do nothing else"
+    )
     _params_args(check)
-    use = params_cmd.add_parser("use", help="switch params.yaml to a workload preset (keeps comments and your "
-                                "other settings); then run `dvc repro`",
-                                description="Presets: medimg/config/preset_files/*.yaml. `medimg params presets` lists them.")
+    use = params_cmd.add_parser(
+        "use",
+        help="switch params.yaml to a workload preset (keeps comments and your "
+        "other settings); then run `dvc repro`",
+        description="Presets: medimg/config/preset_files/*.yaml. `medimg params presets` lists them.",
+    )
     use.add_argument("preset", metavar="PRESET")
-    use.add_argument("--params", default="params.yaml", help="params file to rewrite (default: params.yaml)")
+    use.add_argument(
+        "--params", default="params.yaml", help="params file to rewrite (default: params.yaml)"
+    )
     params_cmd.add_parser("presets", help="list the workload presets")
 
-    run = commands.add_parser("run", help="run one pipeline step with the params (what dvc.yaml calls)",
-                              description=f"Run one step: {', '.join(STEP_NAMES)}.")
+    run = commands.add_parser(
+        "run",
+        help="run one pipeline step with the params (what dvc.yaml calls)",
+        description=f"Run one step: {', '.join(STEP_NAMES)}.",
+    )
     run.add_argument("step", choices=STEP_NAMES)
     run.add_argument("--stage", help="training stage name from train.stages (train only)")
-    run.add_argument("--fresh", action="store_true", help="train only: start the stage afresh instead of "
-                     "resuming its last.pt (a stage resumes by default when params, data and weights are unchanged)")
+    run.add_argument(
+        "--fresh",
+        action="store_true",
+        help="train only: start the stage afresh instead of "
+        "resuming its last.pt (a stage resumes by default when params, data and weights are unchanged)",
+    )
     _params_args(run)
 
-    ingest = commands.add_parser("ingest", help="convert a DICOM tree to NIfTI volumes and a Parquet manifest",
-                                 description="Convert every series under RAW_DIR into OUT_DIR/volumes/"
-                                 "<series_key>.nii.gz and OUT_DIR/manifest.parquet (keys are salted pseudonyms).")
+    ingest = commands.add_parser(
+        "ingest",
+        help="convert a DICOM tree to NIfTI volumes and a Parquet manifest",
+        description="Convert every series under RAW_DIR into OUT_DIR/volumes/"
+        "<series_key>.nii.gz and OUT_DIR/manifest.parquet (keys are salted pseudonyms).",
+    )
     ingest.add_argument("raw_dir", type=Path, metavar="RAW_DIR")
     ingest.add_argument("--out", type=Path, required=True, metavar="OUT_DIR")
     _params_args(ingest)
 
-    edge = commands.add_parser("edge-cases", help="write a DICOM tree with one series per real-world defect",
-                               description="Write OUT_DIR with shuffled names, gantry tilt, a gap, a duplicate "
-                               "slice, a mixed folder, multi-frame, MONOCHROME1, JPEG 2000, a truncated file, "
-                               "uneven spacing, an undecodable syntax, a radiograph, an SR and a PNG. Try: medimg "
-                               "ingest OUT_DIR --out /tmp/edge-out --set data.label_column=case")
+    edge = commands.add_parser(
+        "edge-cases",
+        help="write a DICOM tree with one series per real-world defect",
+        description="Write OUT_DIR with shuffled names, gantry tilt, a gap, a duplicate "
+        "slice, a mixed folder, multi-frame, MONOCHROME1, JPEG 2000, a truncated file, "
+        "uneven spacing, an undecodable syntax, a radiograph, an SR and a PNG. Try: medimg "
+        "ingest OUT_DIR --out /tmp/edge-out --set data.label_column=case",
+    )
     edge.add_argument("out_dir", type=Path, metavar="OUT_DIR")
 
-    predict = commands.add_parser("predict", help="run an exported model on a DICOM series, volume or picture",
-                                  description="Apply the exported preprocessing and ONNX model (no torch "
-                                  "needed) to INPUT (a DICOM series folder, a NIfTI volume, or for 2D models a "
-                                  "PNG/JPEG or single DICOM file) and print JSON predictions; segmentation "
-                                  "models write mask_<n>.nii.gz in the input's geometry.")
+    predict = commands.add_parser(
+        "predict",
+        help="run an exported model on a DICOM series, volume or picture",
+        description="Apply the exported preprocessing and ONNX model (no torch "
+        "needed) to INPUT (a DICOM series folder, a NIfTI volume, or for 2D models a "
+        "PNG/JPEG or single DICOM file) and print JSON predictions; segmentation "
+        "models write mask_<n>.nii.gz in the input's geometry.",
+    )
     predict.add_argument("input", type=Path, metavar="INPUT")
     predict.add_argument("--model", type=Path, default=Path("artifacts"), metavar="ARTIFACTS_DIR")
-    predict.add_argument("--out", type=Path, default=Path("."), metavar="OUT_DIR",
-                         help="where segmentation masks go (default: the current folder)")
-    predict.add_argument("--variant", default="ort_fp32",
-                         choices=["ort_fp32", "ort_fp16", "ort_int8_static", "ort_int8_dynamic"],
-                         help="which exported model to run (default ort_fp32)")
+    predict.add_argument(
+        "--out",
+        type=Path,
+        default=Path("."),
+        metavar="OUT_DIR",
+        help="where segmentation masks go (default: the current folder)",
+    )
+    predict.add_argument(
+        "--variant",
+        default="ort_fp32",
+        choices=["ort_fp32", "ort_fp16", "ort_int8_static", "ort_int8_dynamic"],
+        help="which exported model to run (default ort_fp32)",
+    )
     return parser
 
 
@@ -94,7 +136,11 @@ def _run_step(args: argparse.Namespace) -> dict:
 
     run = step(args.step).load()
     paths = ProjectPaths.from_params(params)
-    return run(params, paths, args.stage, fresh=args.fresh) if args.step == "train" else run(params, paths)
+    return (
+        run(params, paths, args.stage, fresh=args.fresh)
+        if args.step == "train"
+        else run(params, paths)
+    )
 
 
 def _ingest(args: argparse.Namespace) -> dict:
@@ -105,8 +151,14 @@ def _ingest(args: argparse.Namespace) -> dict:
 
     ingest_cfg = params.ingest if params else IngestParams()
     salt = deid.load_salt(ingest_cfg.salt_env, ingest_cfg.salt_file)
-    return ingest_tree(args.raw_dir, args.out, salt, params.data if params else DataParams(),
-                       params.split if params else SplitParams(), ingest_cfg)
+    return ingest_tree(
+        args.raw_dir,
+        args.out,
+        salt,
+        params.data if params else DataParams(),
+        params.split if params else SplitParams(),
+        ingest_cfg,
+    )
 
 
 def _params_command(args: argparse.Namespace) -> int:
@@ -119,25 +171,33 @@ def _params_command(args: argparse.Namespace) -> int:
     if args.params_command == "use":
         params = params_presets.use_preset(args.preset, Path(args.params))
         problems = check_dvc_train_stages(params, Path(args.params).parent)
-        print(f"{args.params}: now preset {args.preset} ({params.model.name} on {params.data.raw_dir})"
-              + ("; " + "; ".join(problems) if problems else "; run `dvc repro`"))
+        print(
+            f"{args.params}: now preset {args.preset} ({params.model.name} on {params.data.raw_dir})"
+            + ("; " + "; ".join(problems) if problems else "; run `dvc repro`")
+        )
         return 0
     _load_checked(args)
     print(f"{args.params}: OK")
     return 0
 
 
-STORAGE_HINTS = {errno.ENOSPC: "no space left on the disk", errno.EDQUOT: "disk quota exceeded",
-                 errno.EFBIG: "file larger than the system allows (quota or file size limit)",
-                 errno.EROFS: "the folder is on a read-only file system", errno.EACCES: "permission denied"}
+STORAGE_HINTS = {
+    errno.ENOSPC: "no space left on the disk",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file larger than the system allows (quota or file size limit)",
+    errno.EROFS: "the folder is on a read-only file system",
+    errno.EACCES: "permission denied",
+}
 
 
 def storage_problem(exc: OSError) -> str:
     """One line for a failed read or write: which file, and why in words a user can act on."""
     where = exc.filename or "an output file"
     why = STORAGE_HINTS.get(exc.errno, exc.strerror or type(exc).__name__)
-    return (f"cannot write or read {where}: {why}. Every output is written to a temp file and renamed, "
-            "so the previous outputs are unchanged; fix the storage and rerun the step")
+    return (
+        f"cannot write or read {where}: {why}. Every output is written to a temp file and renamed, "
+        "so the previous outputs are unchanged; fix the storage and rerun the step"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,12 +208,18 @@ def main(argv: list[str] | None = None) -> int:
             return _params_command(args)
         if args.command == "predict":
             from medimg.deploy.predict import predict
+
             print(json.dumps(predict(args.input, args.model, args.out, args.variant), indent=2))
             return 0
         if args.command == "edge-cases":
             from medimg.demo.edge_cases import CASES, write_edge_cases
+
             write_edge_cases(args.out_dir)
-            print("\n".join(f"case {c.label:>2} {c.name:<20} expect {c.status} {c.code}" for c in CASES))
+            print(
+                "\n".join(
+                    f"case {c.label:>2} {c.name:<20} expect {c.status} {c.code}" for c in CASES
+                )
+            )
             return 0
         result = _run_step(args) if args.command == "run" else _ingest(args)
     except ParamsError as exc:
@@ -164,15 +230,25 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {exc}  (set MEDIMG_DEBUG=1 for the traceback)", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except OSError as exc:  # disk full, read-only folder, no permission: the step stops, outputs stay
+    except (
+        OSError
+    ) as exc:  # disk full, read-only folder, no permission: the step stops, outputs stay
         if os.environ.get("MEDIMG_DEBUG"):
             raise
-        print(f"error: {storage_problem(exc)}  (set MEDIMG_DEBUG=1 for the traceback)", file=sys.stderr)
+        print(
+            f"error: {storage_problem(exc)}  (set MEDIMG_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
-    label = f"{args.step}{' ' + args.stage if getattr(args, 'stage', None) else ''}" if args.command == "run" else "ingest"
+    label = (
+        f"{args.step}{' ' + args.stage if getattr(args, 'stage', None) else ''}"
+        if args.command == "run"
+        else "ingest"
+    )
     print(json.dumps(result, indent=2, default=str))
     if label == "ingest":
         from medimg.ingest.tree import format_summary
+
         print(format_summary(result.get("summary", result)), file=sys.stderr)
     print(f"medimg {label}: done in {time.perf_counter() - tic:.1f} s", file=sys.stderr)
     return 0

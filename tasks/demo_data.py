@@ -18,8 +18,33 @@ from medimg.demo.fundus import make_fundus
 from medimg.io import atomic
 from medimg.io.paths import ProjectPaths
 
-FIRST = ["JANE", "JOHN", "MARIA", "AHMED", "WEI", "OLGA", "PEDRO", "AISHA", "KENJI", "FATIMA", "LIAM", "SOFIA"]
-LAST = ["DOE", "SMITH", "GARCIA", "KHAN", "CHEN", "IVANOVA", "SILVA", "OKAFOR", "TANAKA", "MULLER", "NOVAK"]
+FIRST = [
+    "JANE",
+    "JOHN",
+    "MARIA",
+    "AHMED",
+    "WEI",
+    "OLGA",
+    "PEDRO",
+    "AISHA",
+    "KENJI",
+    "FATIMA",
+    "LIAM",
+    "SOFIA",
+]
+LAST = [
+    "DOE",
+    "SMITH",
+    "GARCIA",
+    "KHAN",
+    "CHEN",
+    "IVANOVA",
+    "SILVA",
+    "OKAFOR",
+    "TANAKA",
+    "MULLER",
+    "NOVAK",
+]
 MANUFACTURERS = ["SIEMENS", "GE MEDICAL SYSTEMS", "Philips", "TOSHIBA"]
 
 
@@ -44,8 +69,12 @@ def generate_ct_nodule(cfg: CtNoduleDemo, seed: int, out: Path) -> dict:
     rng = np.random.default_rng(seed)
     build = atomic.fresh_build_dir(out)
     (build / "masks").mkdir()
-    owners = list(range(cfg.patients)) + list(rng.choice(cfg.patients, cfg.series - cfg.patients, replace=False))
-    positives = set(rng.permutation(cfg.series)[: round(cfg.series * cfg.positive_fraction)].tolist())
+    owners = list(range(cfg.patients)) + list(
+        rng.choice(cfg.patients, cfg.series - cfg.patients, replace=False)
+    )
+    positives = set(
+        rng.permutation(cfg.series)[: round(cfg.series * cfg.positive_fraction)].tolist()
+    )
     patients = [fake_patient(rng, i) for i in range(cfg.patients)]
     patient_dirs = [_random_name(rng, 0.0) for _ in range(cfg.patients)]
     rows = []
@@ -53,10 +82,18 @@ def generate_ct_nodule(cfg: CtNoduleDemo, seed: int, out: Path) -> dict:
         geometry = PhantomGeometry(
             slices=int(rng.integers(cfg.slices.min, cfg.slices.max + 1)),
             matrix=cfg.matrix,
-            pixel_spacing_mm=round(float(rng.uniform(cfg.pixel_spacing_mm.min, cfg.pixel_spacing_mm.max)), 3),
-            slice_spacing_mm=round(float(rng.uniform(cfg.slice_spacing_mm.min, cfg.slice_spacing_mm.max)), 2),
+            pixel_spacing_mm=round(
+                float(rng.uniform(cfg.pixel_spacing_mm.min, cfg.pixel_spacing_mm.max)), 3
+            ),
+            slice_spacing_mm=round(
+                float(rng.uniform(cfg.slice_spacing_mm.min, cfg.slice_spacing_mm.max)), 2
+            ),
         )
-        diameter = rng.uniform(cfg.nodule_diameter_mm.min, cfg.nodule_diameter_mm.max) if s in positives else None
+        diameter = (
+            rng.uniform(cfg.nodule_diameter_mm.min, cfg.nodule_diameter_mm.max)
+            if s in positives
+            else None
+        )
         hu, mask = make_chest_ct(rng, geometry, diameter)
         entropy = f"demo-{seed}-{s}"
         study = StudyInfo(
@@ -70,13 +107,27 @@ def generate_ct_nodule(cfg: CtNoduleDemo, seed: int, out: Path) -> dict:
         folder = build / patient_dirs[owner] / _random_name(rng, 0.0)
         folder.mkdir(parents=True)
         files = [folder / _random_name(rng) for _ in range(geometry.slices)]
-        write_ct_series(hu, geometry.pixel_spacing_mm, geometry.slice_spacing_mm, patients[owner], study,
-                        series_uid, files, entropy)
+        write_ct_series(
+            hu,
+            geometry.pixel_spacing_mm,
+            geometry.slice_spacing_mm,
+            patients[owner],
+            study,
+            series_uid,
+            files,
+            entropy,
+        )
         mask_name = f"masks/mask_{s:04d}.nii.gz"
         sitk.WriteImage(_mask_image(mask, geometry), str(build / mask_name), useCompression=True)
-        rows.append({"patient_id": patients[owner].patient_id, "series_instance_uid": series_uid,
-                     "nodule": int(s in positives), "nodule_diameter_mm": round(diameter or 0.0, 1),
-                     "mask": mask_name})
+        rows.append(
+            {
+                "patient_id": patients[owner].patient_id,
+                "series_instance_uid": series_uid,
+                "nodule": int(s in positives),
+                "nodule_diameter_mm": round(diameter or 0.0, 1),
+                "mask": mask_name,
+            }
+        )
     _write_csv(build / "labels.csv", rows)
     atomic.replace_dir(build, out)
     return {"series": len(rows), "patients": cfg.patients, "positives": len(positives)}
@@ -85,10 +136,17 @@ def generate_ct_nodule(cfg: CtNoduleDemo, seed: int, out: Path) -> dict:
 def _mask_image(mask: np.ndarray, geometry: PhantomGeometry) -> sitk.Image:
     """The mask in the series' own geometry (same origin, spacing and axes as the DICOM writer)."""
     image = sitk.GetImageFromArray(mask)
-    image.SetSpacing((geometry.pixel_spacing_mm, geometry.pixel_spacing_mm, geometry.slice_spacing_mm))
+    image.SetSpacing(
+        (geometry.pixel_spacing_mm, geometry.pixel_spacing_mm, geometry.slice_spacing_mm)
+    )
     half = [(geometry.matrix - 1) / 2 * geometry.pixel_spacing_mm] * 2
-    image.SetOrigin((round(-half[0], 4), round(-half[1], 4),
-                     round(-(geometry.slices - 1) / 2 * geometry.slice_spacing_mm, 4)))
+    image.SetOrigin(
+        (
+            round(-half[0], 4),
+            round(-half[1], 4),
+            round(-(geometry.slices - 1) / 2 * geometry.slice_spacing_mm, 4),
+        )
+    )
     return image
 
 
@@ -98,7 +156,7 @@ def generate_fundus_dr(cfg: FundusDemo, seed: int, out: Path) -> dict:
     build = atomic.fresh_build_dir(out)
     (build / "images").mkdir()
     rows = []
-    for p in tqdm(range(cfg.patients), desc="demo fundus-dr", unit="patient"):
+    for _p in tqdm(range(cfg.patients), desc="demo fundus-dr", unit="patient"):
         patient_id = f"MRN{rng.integers(10**6, 10**7)}"
         for eye in ("left", "right"):
             grade = int(rng.choice(5, p=[0.4, 0.2, 0.2, 0.1, 0.1]))

@@ -38,35 +38,66 @@ from medimg.train.datasets import (
 from medimg.train.device import pick_device
 from medimg.train.validation import predict_scores
 
-KEY_METRICS = ("sensitivity", "specificity", "ppv", "npv", "f1", "accuracy", "balanced_accuracy", "kappa",
-               "quadratic_kappa", "auc", "macro_auc", "pr_auc", "brier", "ece")
+KEY_METRICS = (
+    "sensitivity",
+    "specificity",
+    "ppv",
+    "npv",
+    "f1",
+    "accuracy",
+    "balanced_accuracy",
+    "kappa",
+    "quadratic_kappa",
+    "auc",
+    "macro_auc",
+    "pr_auc",
+    "brier",
+    "ece",
+)
 
 
 def _predict(model, rows: pd.DataFrame, params: Params, paths: ProjectPaths, device) -> dict:
-    loader = make_loader(CachedClassificationDataset(rows, paths.processed), params.train.batch_size,
-                         loader_workers(params.train.num_workers, device), 0, train=False)
+    loader = make_loader(
+        CachedClassificationDataset(rows, paths.processed),
+        params.train.batch_size,
+        loader_workers(params.train.num_workers, device),
+        0,
+        train=False,
+    )
     labels, probs = predict_scores(model, loader, device)
-    return {"labels": labels.astype(int), "probs": probs.astype(float), "patients": rows["patient_key"].to_numpy()}
+    return {
+        "labels": labels.astype(int),
+        "probs": probs.astype(float),
+        "patients": rows["patient_key"].to_numpy(),
+    }
 
 
 def headline(report: dict) -> dict:
     """The scalar figures `dvc metrics show` lists: value, and the 95% interval as _low/_high."""
     out: dict = {"n": report["n"]}
     if "operating_point" in report:
-        out.update(threshold=report["operating_point"]["threshold"], threshold_rule=report["operating_point"]["rule"])
+        out.update(
+            threshold=report["operating_point"]["threshold"],
+            threshold_rule=report["operating_point"]["rule"],
+        )
     for name in KEY_METRICS:
         if name not in report["metrics"]:
             continue
         out[name] = report["metrics"][name]
         if name in report["ci95"]:
-            out[f"{name}_low"], out[f"{name}_high"] = report["ci95"][name]["low"], report["ci95"][name]["high"]
+            out[f"{name}_low"], out[f"{name}_high"] = (
+                report["ci95"][name]["low"],
+                report["ci95"][name]["high"],
+            )
     return out
 
 
 def _counts(index: pd.DataFrame, class_names: list[str]) -> dict:
     table = index.groupby(["split", "label"]).size()
-    return {split: {class_names[int(label)]: int(n) for (s, label), n in table.items() if s == split}
-            for split in ("train", "val", "test")}
+    return {
+        split: {class_names[int(label)]: int(n) for (s, label), n in table.items() if s == split}
+        for split in ("train", "val", "test")
+    }
 
 
 def _explain(model, rows, evaluated, threshold, params, paths) -> list[str]:
@@ -76,13 +107,19 @@ def _explain(model, rows, evaluated, threshold, params, paths) -> list[str]:
     written = []
     for kind, wanted in (("true_positive", 1), ("false_positive", 0)):
         chosen = np.where((labels == wanted) & (scores >= threshold))[0]
-        for rank, i in enumerate(chosen[np.argsort(-scores[chosen])][:params.evaluate.explain_cases], start=1):
+        for rank, i in enumerate(
+            chosen[np.argsort(-scores[chosen])][: params.evaluate.explain_cases], start=1
+        ):
             image = dataset[int(i)][0]
             heat = grad_cam(model.cpu(), image, 1)
             grey, hot = hottest_slice(image.numpy(), heat)
             name = f"gradcam_{kind}_{rank}.png"
-            figures.overlay_figure(grey, hot, f"Grad-CAM, {kind.replace('_', ' ')} {rank} "
-                                   f"(score {scores[i]:.2f})", paths.reports / "figures" / name)
+            figures.overlay_figure(
+                grey,
+                hot,
+                f"Grad-CAM, {kind.replace('_', ' ')} {rank} (score {scores[i]:.2f})",
+                paths.reports / "figures" / name,
+            )
             written.append(name)
     return written
 
@@ -107,19 +144,33 @@ def _training_figures(params: Params, paths: ProjectPaths) -> list[str]:
         history = paths.stage_dir(stage.name) / "history.json"
         if history.exists():
             target = paths.reports / "figures" / f"training_{stage.name}.png"
-            plot_curves(json.loads(history.read_text())["history"], stage.early_stopping.metric, target,
-                        f"{params.model.name}, stage {stage.name}")
+            plot_curves(
+                json.loads(history.read_text())["history"],
+                stage.early_stopping.metric,
+                target,
+                f"{params.model.name}, stage {stage.name}",
+            )
             written.append(target.name)
     return written
 
 
 def _track(params: Params, paths: ProjectPaths, figures_by_name: dict, written: list[str]) -> None:
     spec, reports = params.evaluate, paths.reports
-    with tracking_run(params.tracking, "evaluate", {"step": "evaluate"},
-                      parent_key=pipeline_key(params, paths.index)) as tracker:
+    with tracking_run(
+        params.tracking,
+        "evaluate",
+        {"step": "evaluate"},
+        parent_key=pipeline_key(params, paths.index),
+    ) as tracker:
         tracker.log_params(flatten({"evaluate": spec.model_dump()}))
-        tracker.log_metrics({f"{spec.split}_{k}": v for k, v in figures_by_name.items() if isinstance(v, float)})
-        for path in (reports / "metrics.json", reports / "evaluation.json", reports / "model_card.md"):
+        tracker.log_metrics(
+            {f"{spec.split}_{k}": v for k, v in figures_by_name.items() if isinstance(v, float)}
+        )
+        for path in (
+            reports / "metrics.json",
+            reports / "evaluation.json",
+            reports / "model_card.md",
+        ):
             tracker.log_artifact(path)
         for name in written:
             tracker.log_artifact(reports / "figures" / name, "figures")
@@ -128,8 +179,13 @@ def _track(params: Params, paths: ProjectPaths, figures_by_name: dict, written: 
 @torch.no_grad()
 def _predict_masks(model, rows: pd.DataFrame, params: Params, paths: ProjectPaths, device):
     dataset = CachedSegmentationDataset(rows, paths.processed)
-    loader = make_loader(dataset, params.train.batch_size, loader_workers(params.train.num_workers, device), 0,
-                         train=False)
+    loader = make_loader(
+        dataset,
+        params.train.batch_size,
+        loader_workers(params.train.num_workers, device),
+        0,
+        train=False,
+    )
     images, truths, predictions = [], [], []
     info = CATALOG[params.model.name]
     whole = whole_item_model(model, info.task, info.ndim, params.sampling)
@@ -151,7 +207,9 @@ def _evaluate_segmentation(params: Params, paths: ProjectPaths) -> dict:
     keys = rows[["series_key", "patient_key", *spec.subgroups]].reset_index(drop=True)
     cases = cases.join(keys, on="case")
     report = segmentation_report(cases, names, spec.subgroups, spec)
-    report.update(split=spec.split, class_names=names, checkpoint=str(final_checkpoint(params, paths)))
+    report.update(
+        split=spec.split, class_names=names, checkpoint=str(final_checkpoint(params, paths))
+    )
     figures_by_name: dict = {"n": report["cases"]}
     for name, block in report["classes"].items():
         prefix = "" if len(report["classes"]) == 1 else f"{name}_"
@@ -164,7 +222,8 @@ def _evaluate_segmentation(params: Params, paths: ProjectPaths) -> dict:
     atomic.write_json(reports / "metrics.json", {"split": spec.split, **figures_by_name})
     atomic.write_json(reports / "evaluation.json", report)
     table = cases.drop(columns=[c for c in spec.subgroups if c in cases]).assign(
-        split=spec.split, **{"class": [names[int(c)] for c in cases["class"]]})
+        split=spec.split, **{"class": [names[int(c)] for c in cases["class"]]}
+    )
     write_parquet(table.drop(columns=["case"]), reports / "predictions.parquet")
     write_empty_plots(reports / "plots", ("roc", "pr", "calibration", "confusion"))
     written = []
@@ -175,21 +234,49 @@ def _evaluate_segmentation(params: Params, paths: ProjectPaths) -> dict:
             z = int(np.argmax((truth > 0).sum((1, 2)) + (pred > 0).sum((1, 2))))
             truth, pred, image = truth[z], pred[z], image[z]
         name = f"segmentation_{kind}_case.png"
-        figures.segmentation_figure(image, truth, pred, f"{kind} case on this split (Dice {dice[case]:.2f})",
-                                    reports / "figures" / name)
+        figures.segmentation_figure(
+            image,
+            truth,
+            pred,
+            f"{kind} case on this split (Dice {dice[case]:.2f})",
+            reports / "figures" / name,
+        )
         written.append(name)
     written += _training_figures(params, paths)
     index = pd.read_parquet(paths.index)
-    card = render_segmentation_card({
-        "model": params.model.name, "task_description": f"segmentation of {', '.join(names[1:])}",
-        "stages": [s.model_dump() for s in params.train.stages], "class_names": names,
-        "counts": index["split"].value_counts().to_dict(), "quarantined": _quarantined(paths), "report": report,
-        "split": spec.split, "figures": [f"figures/{f}" for f in written], "resamples": spec.bootstrap.resamples})
+    card = render_segmentation_card(
+        {
+            "model": params.model.name,
+            "task_description": f"segmentation of {', '.join(names[1:])}",
+            "stages": [s.model_dump() for s in params.train.stages],
+            "class_names": names,
+            "counts": index["split"].value_counts().to_dict(),
+            "quarantined": _quarantined(paths),
+            "report": report,
+            "split": spec.split,
+            "figures": [f"figures/{f}" for f in written],
+            "resamples": spec.bootstrap.resamples,
+        }
+    )
     atomic.write_text(reports / "model_card.md", card)
     _track(params, paths, figures_by_name, written)
-    return {"metrics": str(reports / "metrics.json"), "model_card": str(reports / "model_card.md"),
-            **{k: v for k, v in figures_by_name.items() if k in ("n", "dice_mean", "dice_mean_low", "dice_mean_high", "dice_present_mean",
-                                                                   "hd95_mm_median")}}
+    return {
+        "metrics": str(reports / "metrics.json"),
+        "model_card": str(reports / "model_card.md"),
+        **{
+            k: v
+            for k, v in figures_by_name.items()
+            if k
+            in (
+                "n",
+                "dice_mean",
+                "dice_mean_low",
+                "dice_mean_high",
+                "dice_present_mean",
+                "hd95_mm_median",
+            )
+        },
+    }
 
 
 def run_evaluate(params: Params, paths: ProjectPaths) -> dict:
@@ -204,9 +291,13 @@ def run_evaluate(params: Params, paths: ProjectPaths) -> dict:
     rows = read_split(paths.index, spec.split)
     val = _predict(model, read_split(paths.index, "val"), params, paths, device)
     evaluated = _predict(model, rows, params, paths, device)
-    subgroups = {column: rows[column].fillna("unknown").astype(str).to_numpy() for column in spec.subgroups}
+    subgroups = {
+        column: rows[column].fillna("unknown").astype(str).to_numpy() for column in spec.subgroups
+    }
     report = classification_report(val, evaluated, subgroups, spec)
-    report.update(split=spec.split, class_names=names, checkpoint=str(final_checkpoint(params, paths)))
+    report.update(
+        split=spec.split, class_names=names, checkpoint=str(final_checkpoint(params, paths))
+    )
     labels, probs = evaluated["labels"], evaluated["probs"]
     binary = probs.shape[1] == 2
     threshold = report["operating_point"]["threshold"] if binary else None
@@ -215,42 +306,76 @@ def run_evaluate(params: Params, paths: ProjectPaths) -> dict:
     reports, plots, figs = paths.reports, paths.reports / "plots", paths.reports / "figures"
     atomic.write_json(reports / "metrics.json", {"split": spec.split, **headline(report)})
     atomic.write_json(reports / "evaluation.json", report)
-    frame = pd.DataFrame({"series_key": rows["series_key"], "patient_key": rows["patient_key"], "split": spec.split,
-                          "label": labels, "prediction": predicted})
+    frame = pd.DataFrame(
+        {
+            "series_key": rows["series_key"],
+            "patient_key": rows["patient_key"],
+            "split": spec.split,
+            "label": labels,
+            "prediction": predicted,
+        }
+    )
     if binary:
         frame.insert(4, "score", probs[:, 1])
     else:
         for k, name in enumerate(names):
             frame[f"prob_{name}"] = probs[:, k]
     write_parquet(frame, reports / "predictions.parquet")
-    atomic.write_json(plots / "confusion.json", {"confusion": confusion_rows(labels, predicted, names)})
+    atomic.write_json(
+        plots / "confusion.json", {"confusion": confusion_rows(labels, predicted, names)}
+    )
     matrix = np.zeros((len(names), len(names)), int)
     np.add.at(matrix, (labels, predicted), 1)
     written = [figures.confusion_figure(matrix.tolist(), names, figs / "confusion.png").name]
     if binary:
         scores = probs[:, 1]
         roc = roc_points(labels, scores)
-        band = roc_band(labels, scores, evaluated["patients"], spec.bootstrap.resamples, spec.bootstrap.seed)
+        band = roc_band(
+            labels, scores, evaluated["patients"], spec.bootstrap.resamples, spec.bootstrap.seed
+        )
         atomic.write_json(plots / "roc.json", {"roc": roc})
         atomic.write_json(plots / "pr.json", {"pr": pr_points(labels, scores)})
         calibration = calibration_bins(labels, scores, spec.ece_bins)
         atomic.write_json(plots / "calibration.json", {"calibration": calibration})
         m, ci = report["metrics"], report["ci95"]
         if roc and "auc" in ci:
-            written.append(figures.roc_figure(roc, band, {"value": m["auc"], **ci["auc"]}, m,
-                                              figs / "roc.png").name)
-        written.append(figures.calibration_figure(calibration, m["brier"], m["ece"], figs / "calibration.png").name)
+            written.append(
+                figures.roc_figure(
+                    roc, band, {"value": m["auc"], **ci["auc"]}, m, figs / "roc.png"
+                ).name
+            )
+        written.append(
+            figures.calibration_figure(
+                calibration, m["brier"], m["ece"], figs / "calibration.png"
+            ).name
+        )
         written += _explain(model, rows, evaluated, threshold, params, paths)
     else:
         write_empty_plots(plots, ("roc", "pr", "calibration"))
     written += _training_figures(params, paths)
-    card = render_model_card({
-        "model": params.model.name, "task_description": f"{' vs '.join(names)} classification",
-        "stages": [s.model_dump() for s in params.train.stages], "class_names": names,
-        "counts": _counts(pd.read_parquet(paths.index), names), "quarantined": _quarantined(paths), "report": report,
-        "split": spec.split, "figures": [f"figures/{f}" for f in written], "resamples": spec.bootstrap.resamples})
+    card = render_model_card(
+        {
+            "model": params.model.name,
+            "task_description": f"{' vs '.join(names)} classification",
+            "stages": [s.model_dump() for s in params.train.stages],
+            "class_names": names,
+            "counts": _counts(pd.read_parquet(paths.index), names),
+            "quarantined": _quarantined(paths),
+            "report": report,
+            "split": spec.split,
+            "figures": [f"figures/{f}" for f in written],
+            "resamples": spec.bootstrap.resamples,
+        }
+    )
     atomic.write_text(reports / "model_card.md", card)
     _track(params, paths, headline(report), written)
-    return {"metrics": str(reports / "metrics.json"), "model_card": str(reports / "model_card.md"),
-            **{k: v for k, v in headline(report).items() if k in ("n", "auc", "auc_low", "auc_high", "sensitivity",
-                                                                    "specificity", "quadratic_kappa")}}
+    return {
+        "metrics": str(reports / "metrics.json"),
+        "model_card": str(reports / "model_card.md"),
+        **{
+            k: v
+            for k, v in headline(report).items()
+            if k
+            in ("n", "auc", "auc_low", "auc_high", "sensitivity", "specificity", "quadratic_kappa")
+        },
+    }

@@ -43,13 +43,19 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
     batch = model_inputs(params, paths, "val", spec.parity_samples)
     art = paths.artifacts
     onnx_path = export_onnx(model, batch[:1], art / VARIANTS["ort_fp32"], spec.opset)
-    parity = check_parity(model, ort_session(onnx_path), batch, spec.parity_atol,
-                          spec.parity_rtol)  # raises if off
+    parity = check_parity(
+        model, ort_session(onnx_path), batch, spec.parity_atol, spec.parity_rtol
+    )  # raises if off
 
     calibration = model_inputs(params, paths, "train", spec.calibration_samples)
     convert_fp16(onnx_path, art / VARIANTS["ort_fp16"])
-    _, kept_fp32 = quantize_int8_static(onnx_path, art / VARIANTS["ort_int8_static"], "input",
-                                        (item.numpy() for item in calibration), spec.int8_conv3d)
+    _, kept_fp32 = quantize_int8_static(
+        onnx_path,
+        art / VARIANTS["ort_int8_static"],
+        "input",
+        (item.numpy() for item in calibration),
+        spec.int8_conv3d,
+    )
     quantize_int8_dynamic(onnx_path, art / VARIANTS["ort_int8_dynamic"])
     sessions = {name: ort_session(art / file, spec.threads) for name, file in VARIANTS.items()}
 
@@ -61,11 +67,18 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
         quality[name] = {metric: clinical[name][metric]}
     reference = quality["ort_fp32"][metric]
     for name, figures in quality.items():
-        delta = None if reference is None or figures[metric] is None else figures[metric] - reference
+        delta = (
+            None if reference is None or figures[metric] is None else figures[metric] - reference
+        )
         figures.update(delta=delta, deployable=delta is not None and delta >= -spec.max_metric_drop)
-        figures["clinical_deltas"] = {k: (v - clinical["ort_fp32"][k] if v is not None
-                                          and clinical["ort_fp32"][k] is not None else None)
-                                      for k, v in clinical[name].items()}
+        figures["clinical_deltas"] = {
+            k: (
+                v - clinical["ort_fp32"][k]
+                if v is not None and clinical["ort_fp32"][k] is not None
+                else None
+            )
+            for k, v in clinical[name].items()
+        }
 
     if spec.threads:
         torch.set_num_threads(spec.threads)
@@ -75,42 +88,93 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
         with torch.no_grad():
             latency[f"batch{size}"] = {"torch_eager": median_latency_ms(lambda: model(example))}
         for name, session in sessions.items():
-            if name == "ort_fp16":  # meant for GPUs; CPU runs it through casts, so its CPU time misleads
+            if (
+                name == "ort_fp16"
+            ):  # meant for GPUs; CPU runs it through casts, so its CPU time misleads
                 continue
-            latency[f"batch{size}"][name] = median_latency_ms(lambda: session.run(None, {"input": example.numpy()}))
+            latency[f"batch{size}"][name] = median_latency_ms(
+                lambda: session.run(None, {"input": example.numpy()})
+            )
 
     patches = params.sampling.patches if info.task == "segmentation" and info.ndim == 3 else None
-    bundle = {"medimg_version": __version__, "task": info.task, "ndim": images.ndim - 2,
-              "model_ndim": info.ndim, "patch": patches.size if patches else None,
-              "overlap": patches.overlap if patches else None, "model": params.model.name, "class_names": params.data.class_names, "positive_threshold": threshold,
-              "input_name": "input", "input_shape": list(batch.shape[1:]), "models": VARIANTS,
-              "preprocess": params.preprocess.model_dump(exclude={"workers"}),
-              "ingest_geometry": params.ingest.geometry.model_dump()}
+    bundle = {
+        "medimg_version": __version__,
+        "task": info.task,
+        "ndim": images.ndim - 2,
+        "model_ndim": info.ndim,
+        "patch": patches.size if patches else None,
+        "overlap": patches.overlap if patches else None,
+        "model": params.model.name,
+        "class_names": params.data.class_names,
+        "positive_threshold": threshold,
+        "input_name": "input",
+        "input_shape": list(batch.shape[1:]),
+        "models": VARIANTS,
+        "preprocess": params.preprocess.model_dump(exclude={"workers"}),
+        "ingest_geometry": params.ingest.geometry.model_dump(),
+    }
     atomic.write_json(art / "preprocess.json", bundle)
-    report = {"checkpoint": str(final_checkpoint(params, paths)), "opset": spec.opset, "parity": parity,
-              "dynamic_axes": dynamic_axes(onnx_path),
-              "int8_kept_fp32": {"nodes": len(kept_fp32), "why": "3D convolutions: onnxruntime's INT8 3D kernels are "
-                                 "slower than fp32 on CPU (export.int8_conv3d)"} if kept_fp32 else None,
-              "int8_dynamic_quantizes": {"ops": list(DYNAMIC_OPS), "why": "onnxruntime's dynamic INT8 convolutions "
-                                         "are slower than fp32 on CPU; convolutions are quantized statically"},
-              "bytes": {name: (art / file).stat().st_size for name, file in VARIANTS.items()},
-              "test_items": len(images), "key_metric": metric, "threshold": threshold, "quality": quality,
-              "clinical": clinical, "max_metric_drop": spec.max_metric_drop,
-              "latency_ms": latency, "latency_rule": "median of 20 runs after 3 warm-up runs",
-              "threads": spec.threads or "runtime default"}
-    with tracking_run(params.tracking, "export", {"step": "export"},
-                      parent_key=pipeline_key(params, paths.index)) as tracker:
+    report = {
+        "checkpoint": str(final_checkpoint(params, paths)),
+        "opset": spec.opset,
+        "parity": parity,
+        "dynamic_axes": dynamic_axes(onnx_path),
+        "int8_kept_fp32": {
+            "nodes": len(kept_fp32),
+            "why": "3D convolutions: onnxruntime's INT8 3D kernels are "
+            "slower than fp32 on CPU (export.int8_conv3d)",
+        }
+        if kept_fp32
+        else None,
+        "int8_dynamic_quantizes": {
+            "ops": list(DYNAMIC_OPS),
+            "why": "onnxruntime's dynamic INT8 convolutions "
+            "are slower than fp32 on CPU; convolutions are quantized statically",
+        },
+        "bytes": {name: (art / file).stat().st_size for name, file in VARIANTS.items()},
+        "test_items": len(images),
+        "key_metric": metric,
+        "threshold": threshold,
+        "quality": quality,
+        "clinical": clinical,
+        "max_metric_drop": spec.max_metric_drop,
+        "latency_ms": latency,
+        "latency_rule": "median of 20 runs after 3 warm-up runs",
+        "threads": spec.threads or "runtime default",
+    }
+    with tracking_run(
+        params.tracking, "export", {"step": "export"}, parent_key=pipeline_key(params, paths.index)
+    ) as tracker:
         tracker.log_params(flatten({"export": spec.model_dump()}))
-        tracker.log_metrics({f"{name}_{key}": value for name, figures in quality.items()
-                             for key, value in figures.items() if isinstance(value, float)})
-        tracker.log_metrics({f"latency_ms_{size}_{name}": value for size, row in latency.items()
-                             for name, value in row.items()})
+        tracker.log_metrics(
+            {
+                f"{name}_{key}": value
+                for name, figures in quality.items()
+                for key, value in figures.items()
+                if isinstance(value, float)
+            }
+        )
+        tracker.log_metrics(
+            {
+                f"latency_ms_{size}_{name}": value
+                for size, row in latency.items()
+                for name, value in row.items()
+            }
+        )
         example = batch[:1].numpy()
-        version = tracker.register_onnx_model(onnx_path, params.tracking.registered_model, example,
-                                              sessions["ort_fp32"].run(None, {"input": example})[0])
+        version = tracker.register_onnx_model(
+            onnx_path,
+            params.tracking.registered_model,
+            example,
+            sessions["ort_fp32"].run(None, {"input": example})[0],
+        )
         report["registered_model"] = {"name": params.tracking.registered_model, "version": version}
         atomic.write_json(art / "export_report.json", report)
         for path in (art / "export_report.json", art / "preprocess.json"):
             tracker.log_artifact(path, "bundle")
-    return {"model": str(onnx_path), "max_abs_diff": parity["max_abs_diff"], "quality": quality,
-            "latency_ms": latency}
+    return {
+        "model": str(onnx_path),
+        "max_abs_diff": parity["max_abs_diff"],
+        "quality": quality,
+        "latency_ms": latency,
+    }

@@ -15,7 +15,9 @@ def run_ingest(params: Params, paths: ProjectPaths, map_items: MapItems | None =
     """The pipeline's ingest step: data.raw_dir → data/interim, summary in reports/ingest_summary.json."""
     atomic.sweep_leftovers(paths.interim)  # a killed run's half-written files
     salt = deid.load_salt(params.ingest.salt_env, paths.root / params.ingest.salt_file)
-    summary = ingest_tree(paths.raw, paths.interim, salt, params.data, params.split, params.ingest, map_items)
+    summary = ingest_tree(
+        paths.raw, paths.interim, salt, params.data, params.split, params.ingest, map_items
+    )
     report = {k: v for k, v in summary.items() if k != "run"}
     atomic.write_json(paths.reports / "ingest_summary.json", report, unless_equal=True)
     return {"manifest": str(paths.manifest), "summary": summary}

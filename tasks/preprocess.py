@@ -46,11 +46,15 @@ def cache_one(job: CacheJob) -> tuple[str | None, list[float] | None]:
     recipe rejects the item."""
     recipe = preprocess_volume if job.ndim == 3 else preprocess_picture
     try:
-        prepared = recipe(read_nifti(job.image), job.spec, read_nifti(job.mask) if job.mask else None)
+        prepared = recipe(
+            read_nifti(job.image), job.spec, read_nifti(job.mask) if job.mask else None
+        )
     except Rejected as exc:
         return exc.reason, None
     if job.mask_target is not None and prepared.mask is not None:
-        _save(job.mask_target, prepared.mask)  # mask first: an image file present means the item is complete
+        _save(
+            job.mask_target, prepared.mask
+        )  # mask first: an image file present means the item is complete
     _save(job.target, prepared.tensor)
     return None, list(prepared.spacing)
 
@@ -66,7 +70,9 @@ def prune_cache(cache_dir: Path, keep: set[str]) -> int:
     return removed
 
 
-def _compute(todo: list[CacheJob], workers: int, map_items: MapItems | None) -> list[tuple[str | None, list[float] | None]]:
+def _compute(
+    todo: list[CacheJob], workers: int, map_items: MapItems | None
+) -> list[tuple[str | None, list[float] | None]]:
     if map_items is not None:
         return map_items(cache_one, todo)
     bar = dict(total=len(todo), desc="preprocess", unit="item")
@@ -88,9 +94,14 @@ def _known_spacings(index_path: Path) -> dict[str, list[float]]:
 def plan_cache(rows: pd.DataFrame, paths: ProjectPaths, spec: PreprocessParams) -> pd.DataFrame:
     """Rows with their cache key and cache file names (``mask_cache_path`` empty without a mask)."""
     masks = [paths.interim / m if isinstance(m, str) and m else None for m in rows["mask_path"]]
-    keys = [cache_key(c, spec, file_digest(m) if m else "") for c, m in zip(rows["checksum"], masks)]
-    return rows.assign(cache_key=keys, cache_path=[f"cache/{k}.npy" for k in keys],
-                       mask_cache_path=[f"cache/{k}.mask.npy" if m else None for k, m in zip(keys, masks)])
+    keys = [
+        cache_key(c, spec, file_digest(m) if m else "") for c, m in zip(rows["checksum"], masks)
+    ]
+    return rows.assign(
+        cache_key=keys,
+        cache_path=[f"cache/{k}.npy" for k in keys],
+        mask_cache_path=[f"cache/{k}.mask.npy" if m else None for k, m in zip(keys, masks)],
+    )
 
 
 def run_preprocess(params: Params, paths: ProjectPaths, map_items: MapItems | None = None) -> dict:
@@ -105,21 +116,47 @@ def run_preprocess(params: Params, paths: ProjectPaths, map_items: MapItems | No
     paths.cache.mkdir(parents=True, exist_ok=True)
     # the spacing of reused tensors comes from the previous index; an item without one is recomputed
     known = _known_spacings(paths.index)
-    todo = [CacheJob(paths.interim / r.volume_path,
-                     paths.interim / r.mask_path if isinstance(r.mask_path, str) and r.mask_path else None,
-                     int(r.ndim), paths.processed / r.cache_path,
-                     paths.processed / r.mask_cache_path if r.mask_cache_path else None, spec)
-            for r in rows.itertuples() if not (paths.processed / r.cache_path).exists() or r.cache_key not in known]
+    todo = [
+        CacheJob(
+            paths.interim / r.volume_path,
+            paths.interim / r.mask_path if isinstance(r.mask_path, str) and r.mask_path else None,
+            int(r.ndim),
+            paths.processed / r.cache_path,
+            paths.processed / r.mask_cache_path if r.mask_cache_path else None,
+            spec,
+        )
+        for r in rows.itertuples()
+        if not (paths.processed / r.cache_path).exists() or r.cache_key not in known
+    ]
     results = _compute(todo, min(spec.workers or os.cpu_count() or 1, max(len(todo), 1)), map_items)
     failures = {job.target.name: reason for job, (reason, _) in zip(todo, results) if reason}
-    known.update({job.target.stem: spacing for job, (_, spacing) in zip(todo, results) if spacing is not None})
-    rejected = {key: failures[Path(c).name] for key, c in zip(rows["series_key"], rows["cache_path"])
-                if Path(c).name in failures}
+    known.update(
+        {
+            job.target.stem: spacing
+            for job, (_, spacing) in zip(todo, results)
+            if spacing is not None
+        }
+    )
+    rejected = {
+        key: failures[Path(c).name]
+        for key, c in zip(rows["series_key"], rows["cache_path"])
+        if Path(c).name in failures
+    }
     rows = rows[~rows["series_key"].isin(rejected)]
-    keep = {Path(c).name for c in rows["cache_path"]} | {Path(m).name for m in rows["mask_cache_path"].dropna()}
+    keep = {Path(c).name for c in rows["cache_path"]} | {
+        Path(m).name for m in rows["mask_cache_path"].dropna()
+    }
     pruned = prune_cache(paths.cache, keep)
-    rows = rows.assign(cache_spacing=[known[k] for k in rows["cache_key"]],
-                       preprocess=spec.model_dump_json(exclude={"workers"}))
+    rows = rows.assign(
+        cache_spacing=[known[k] for k in rows["cache_key"]],
+        preprocess=spec.model_dump_json(exclude={"workers"}),
+    )
     write_parquet(rows.reset_index(drop=True), paths.index)
-    return {"index": str(paths.index), "items": len(rows), "computed": len(todo) - len(failures),
-            "reused": len(rows) - len(todo) + len(failures), "pruned": pruned, "rejected": rejected}
+    return {
+        "index": str(paths.index),
+        "items": len(rows),
+        "computed": len(todo) - len(failures),
+        "reused": len(rows) - len(todo) + len(failures),
+        "pruned": pruned,
+        "rejected": rejected,
+    }

@@ -51,51 +51,91 @@ def _download_champion(client, name: str, version: str, into: Path) -> tuple[Pat
     """The champion's ONNX file and the bundle its export step logged (threshold, recipe)."""
     import mlflow
 
-    folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(into)))
+    folder = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{name}/{version}", dst_path=str(into)
+        )
+    )
     model = next(folder.rglob("*.onnx"))
     run_id = client.get_model_version(name, version).run_id
-    bundle = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="bundle/preprocess.json",
-                                                      dst_path=str(into / "bundle")))
+    bundle = Path(
+        mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path="bundle/preprocess.json", dst_path=str(into / "bundle")
+        )
+    )
     return model, json.loads(bundle.read_text())
 
 
 def run_promote(params: Params, paths: ProjectPaths) -> dict:
     """Compare, promote if the rule says so, record the decision; returns the record."""
     if not params.tracking.enabled:
-        raise ParamsError("tracking.enabled: champion/challenger needs the MLflow model registry; set it to true")
+        raise ParamsError(
+            "tracking.enabled: champion/challenger needs the MLflow model registry; set it to true"
+        )
     import mlflow
 
     report = json.loads((paths.artifacts / "export_report.json").read_text())
     bundle = json.loads((paths.artifacts / "preprocess.json").read_text())
-    name, challenger = report["registered_model"]["name"], str(report["registered_model"]["version"])
-    mlflow.set_tracking_uri(tracking_uri(params.tracking))  # models:/ URIs resolve against this store
+    name, challenger = (
+        report["registered_model"]["name"],
+        str(report["registered_model"]["version"]),
+    )
+    mlflow.set_tracking_uri(
+        tracking_uri(params.tracking)
+    )  # models:/ URIs resolve against this store
     client = mlflow.MlflowClient()
     champion = champion_version(client, name)
-    record = {"time_utc": now_utc(), "model": name,
-              "challenger": {"version": challenger}, "champion": {"version": champion},
-              "margin": params.retrain.margin, "tolerance": params.retrain.tolerance}
+    record = {
+        "time_utc": now_utc(),
+        "model": name,
+        "challenger": {"version": challenger},
+        "champion": {"version": champion},
+        "margin": params.retrain.margin,
+        "tolerance": params.retrain.tolerance,
+    }
     if champion == challenger:
-        record.update(promote=False, reason=f"nothing new: version {challenger} is already the champion")
+        record.update(
+            promote=False, reason=f"nothing new: version {challenger} is already the champion"
+        )
         return _record(params, paths, record, client)
 
     images, targets = load_test_split(params, paths)
     record["test_items"] = len(images)
-    key, record["challenger"]["figures"] = score_session(ort_session(paths.artifacts / "model.onnx"), params, images,
-                                                         targets, operating_threshold(paths))
+    key, record["challenger"]["figures"] = score_session(
+        ort_session(paths.artifacts / "model.onnx"),
+        params,
+        images,
+        targets,
+        operating_threshold(paths),
+    )
     champion_figures = None
     if champion is not None:
         with tempfile.TemporaryDirectory() as tmp:
             model, champion_bundle = _download_champion(client, name, champion, Path(tmp))
-            if champion_bundle["preprocess"] != bundle["preprocess"] or \
-                    champion_bundle["input_shape"] != bundle["input_shape"]:
-                record.update(promote=False, key=key, reason="the champion was trained on another preprocessing "
-                              "recipe, so the two cannot share a test split; promote by hand if intended")
+            if (
+                champion_bundle["preprocess"] != bundle["preprocess"]
+                or champion_bundle["input_shape"] != bundle["input_shape"]
+            ):
+                record.update(
+                    promote=False,
+                    key=key,
+                    reason="the champion was trained on another preprocessing "
+                    "recipe, so the two cannot share a test split; promote by hand if intended",
+                )
                 return _record(params, paths, record, client)
-            _, champion_figures = score_session(ort_session(model), params, images, targets,
-                                                champion_bundle["positive_threshold"])
+            _, champion_figures = score_session(
+                ort_session(model), params, images, targets, champion_bundle["positive_threshold"]
+            )
         record["champion"]["figures"] = champion_figures
-    record.update(decide(key, record["challenger"]["figures"], champion_figures, params.retrain.margin,
-                         params.retrain.tolerance))
+    record.update(
+        decide(
+            key,
+            record["challenger"]["figures"],
+            champion_figures,
+            params.retrain.margin,
+            params.retrain.tolerance,
+        )
+    )
     if record["promote"]:
         client.set_registered_model_alias(name, ALIAS, challenger)
     return _record(params, paths, record, client)
@@ -105,11 +145,19 @@ def _record(params: Params, paths: ProjectPaths, record: dict, client) -> dict:
     """Write the decision to reports/retrain/ (one file per run and latest.json) and to MLflow."""
     latest = write_decision(paths, record)
     verdict = "promoted" if record["promote"] else "kept champion"
-    client.set_model_version_tag(record["model"], record["challenger"]["version"], "medimg.retrain", verdict)
-    with tracking_run(params.tracking, "retrain-decision", {"step": "promote", "decision": verdict}) as tracker:
+    client.set_model_version_tag(
+        record["model"], record["challenger"]["version"], "medimg.retrain", verdict
+    )
+    with tracking_run(
+        params.tracking, "retrain-decision", {"step": "promote", "decision": verdict}
+    ) as tracker:
         for side in ("challenger", "champion"):
-            tracker.log_metrics({f"{side}_{k}": v for k, v in record[side].get("figures", {}).items()})
+            tracker.log_metrics(
+                {f"{side}_{k}": v for k, v in record[side].get("figures", {}).items()}
+            )
         tracker.log_artifact(latest, "retrain")
-    print(f"retrain: {verdict} (challenger v{record['challenger']['version']}, champion "
-          f"v{record['champion']['version']}): {record['reason']}")
+    print(
+        f"retrain: {verdict} (challenger v{record['challenger']['version']}, champion "
+        f"v{record['champion']['version']}): {record['reason']}"
+    )
     return record

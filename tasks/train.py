@@ -49,9 +49,11 @@ def load_initial_weights(model, source: Path) -> None:
     state = load_checkpoint(source)["model"]
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise ParamsError(f"model.init: {source} does not fit this model (missing {len(missing)} tensors, e.g. "
-                          f"{missing[:2]}; unexpected {len(unexpected)}, e.g. {unexpected[:2]}); it was "
-                          "trained with another model.name or size")
+        raise ParamsError(
+            f"model.init: {source} does not fit this model (missing {len(missing)} tensors, e.g. "
+            f"{missing[:2]}; unexpected {len(unexpected)}, e.g. {unexpected[:2]}); it was "
+            "trained with another model.name or size"
+        )
 
 
 def check_items_fit(rows: pd.DataFrame, params: Params) -> None:
@@ -60,19 +62,31 @@ def check_items_fit(rows: pd.DataFrame, params: Params) -> None:
     if dims == {3} and info.ndim == 2 and info.task == "segmentation":
         return  # trains on axial slices (sampling.slices)
     if dims != {info.ndim}:
-        raise ParamsError(f"model.name: {params.model.name} takes {info.ndim}D inputs, but the training items in "
-                          f"data/processed are {sorted(dims)}D; choose a {sorted(dims)[0]}D model or other data")
+        raise ParamsError(
+            f"model.name: {params.model.name} takes {info.ndim}D inputs, but the training items in "
+            f"data/processed are {sorted(dims)}D; choose a {sorted(dims)[0]}D model or other data"
+        )
 
 
-def _fingerprint(params: Params, stage_index: int, paths: ProjectPaths, source: Path | None, device, ranks) -> str:
-    return settings_fingerprint({
-        "stage": params.train.stages[stage_index].model_dump(), "model": params.model.model_dump(),
-        "train": params.train.model_dump(exclude={"num_workers", "stages"}), "loss": params.loss.model_dump(),
-        "augment": params.augment.model_dump(), "sampling": params.sampling.model_dump(),
-        "index": file_digest(paths.index),
-        "init": file_digest(source) if source else None, "device": device.type, "world_size": ranks.world_size,
-        # an edit to any code the stage depends on (as dvc.yaml lists it) must not resume old work
-        "code": code_digest("train", Path(__file__).resolve().parents[1])})
+def _fingerprint(
+    params: Params, stage_index: int, paths: ProjectPaths, source: Path | None, device, ranks
+) -> str:
+    return settings_fingerprint(
+        {
+            "stage": params.train.stages[stage_index].model_dump(),
+            "model": params.model.model_dump(),
+            "train": params.train.model_dump(exclude={"num_workers", "stages"}),
+            "loss": params.loss.model_dump(),
+            "augment": params.augment.model_dump(),
+            "sampling": params.sampling.model_dump(),
+            "index": file_digest(paths.index),
+            "init": file_digest(source) if source else None,
+            "device": device.type,
+            "world_size": ranks.world_size,
+            # an edit to any code the stage depends on (as dvc.yaml lists it) must not resume old work
+            "code": code_digest("train", Path(__file__).resolve().parents[1]),
+        }
+    )
 
 
 def run_train(params: Params, paths: ProjectPaths, stage_name: str, fresh: bool = False) -> dict:
@@ -92,53 +106,116 @@ def run_train(params: Params, paths: ProjectPaths, stage_name: str, fresh: bool 
         load_initial_weights(model, source)
     apply_trainable(model, stage)
     classify = info.task == "classification"
-    weights = (class_weights(train_rows["label"].astype(int).to_numpy(), params.model.num_classes,
-                             params.loss.class_weights, params.loss.effective_beta) if classify else None)
+    weights = (
+        class_weights(
+            train_rows["label"].astype(int).to_numpy(),
+            params.model.num_classes,
+            params.loss.class_weights,
+            params.loss.effective_beta,
+        )
+        if classify
+        else None
+    )
     stage_dir = paths.stage_dir(stage.name)
     stage_dir.mkdir(parents=True, exist_ok=True)
     atomic.sweep_leftovers(stage_dir)  # a killed run's half-written files; last.pt itself is whole
     fingerprint = _fingerprint(params, index, paths, source, device, ranks)
     resume = None if fresh else load_resume_state(stage_dir / "last.pt", fingerprint)
-    train_set, sampler = training_samples(info.task, info.ndim, train_rows, paths.processed, params.sampling,
-                                          params.augment)
+    train_set, sampler = training_samples(
+        info.task, info.ndim, train_rows, paths.processed, params.sampling, params.augment
+    )
     val_set = task_dataset(info.task, val_rows, paths.processed)
     tp = params.train
     if ranks.distributed:
         if sampler is not None or tp.sampler == "weighted":
-            raise ParamsError("train.sampler: weighted and sampling.slices.select: foreground are not supported "
-                              "under torchrun; use shuffle and all")
+            raise ParamsError(
+                "train.sampler: weighted and sampling.slices.select: foreground are not supported "
+                "under torchrun; use shuffle and all"
+            )
         sampler = shard_sampler(train_set, ranks, seed)
     workers = loader_workers(tp.num_workers, device)
-    train_loader = make_loader(train_set, tp.batch_size, workers, seed, True,
-                               weighted=tp.sampler == "weighted", sampler=sampler)
+    train_loader = make_loader(
+        train_set,
+        tp.batch_size,
+        workers,
+        seed,
+        True,
+        weighted=tp.sampler == "weighted",
+        sampler=sampler,
+    )
     val_loader = make_loader(val_set, tp.batch_size, workers, seed, False)
-    tracking = (tracking_run(params.tracking, f"train-{stage.name}", {"step": "train", "stage": stage.name},
-                             parent_key=pipeline_key(params, paths.index),
-                             run_id=resume["args"].get("mlflow_run_id") if resume else None)
-                if ranks.is_main else contextlib.nullcontext(Tracker(None)))
+    tracking = (
+        tracking_run(
+            params.tracking,
+            f"train-{stage.name}",
+            {"step": "train", "stage": stage.name},
+            parent_key=pipeline_key(params, paths.index),
+            run_id=resume["args"].get("mlflow_run_id") if resume else None,
+        )
+        if ranks.is_main
+        else contextlib.nullcontext(Tracker(None))
+    )
     with tracking as tracker:
         run = StageRun(
-            model=model, stage=stage, train_params=tp, task=info.task, train_loader=train_loader,
-            val_loader=val_loader, device=device, stage_dir=stage_dir, seed=seed,
-            num_classes=params.model.num_classes, loss=params.loss, class_weights=weights,
-            augment=params.augment if params.augment.enabled else None, resume_state=resume, ranks=ranks,
+            model=model,
+            stage=stage,
+            train_params=tp,
+            task=info.task,
+            train_loader=train_loader,
+            val_loader=val_loader,
+            device=device,
+            stage_dir=stage_dir,
+            seed=seed,
+            num_classes=params.model.num_classes,
+            loss=params.loss,
+            class_weights=weights,
+            augment=params.augment if params.augment.enabled else None,
+            resume_state=resume,
+            ranks=ranks,
             whole_items=lambda net: whole_item_model(net, info.task, info.ndim, params.sampling),
-            args={"stage": stage.name, "model": params.model.model_dump(), "init_from": str(source) if source else None,
-                  "fingerprint": fingerprint, "mlflow_run_id": tracker.run_id})
+            args={
+                "stage": stage.name,
+                "model": params.model.model_dump(),
+                "init_from": str(source) if source else None,
+                "fingerprint": fingerprint,
+                "mlflow_run_id": tracker.run_id,
+            },
+        )
         if resume is None:
-            tracker.log_params(flatten(params.model_dump(exclude={"demo", "tracking", "orchestration"})))
-            tracker.log_params({"stage.name": stage.name, "stage.index": index, "device": device.type,
-                                "world_size": ranks.world_size})
-        result = run.run(on_epoch=lambda r: tracker.log_metrics(
-            {k: v for k, v in r.items() if k != "epoch"}, step=r["epoch"]))
-        summary = {"stage": stage.name, "model": params.model.name, "device": device.type,
-                   "train_items": len(train_rows), "val_items": len(val_rows), "resumed": resume is not None,
-                   **result}
+            tracker.log_params(
+                flatten(params.model_dump(exclude={"demo", "tracking", "orchestration"}))
+            )
+            tracker.log_params(
+                {
+                    "stage.name": stage.name,
+                    "stage.index": index,
+                    "device": device.type,
+                    "world_size": ranks.world_size,
+                }
+            )
+        result = run.run(
+            on_epoch=lambda r: tracker.log_metrics(
+                {k: v for k, v in r.items() if k != "epoch"}, step=r["epoch"]
+            )
+        )
+        summary = {
+            "stage": stage.name,
+            "model": params.model.name,
+            "device": device.type,
+            "train_items": len(train_rows),
+            "val_items": len(val_rows),
+            "resumed": resume is not None,
+            **result,
+        }
         if ranks.is_main:
             atomic.write_json(stage_dir / "history.json", {"history": run.history})
             atomic.write_json(stage_dir / "summary.json", summary)
-            plot_curves(run.history, stage.early_stopping.metric, stage_dir / "curves.png",
-                        f"{params.model.name}, stage {stage.name}")
+            plot_curves(
+                run.history,
+                stage.early_stopping.metric,
+                stage_dir / "curves.png",
+                f"{params.model.name}, stage {stage.name}",
+            )
             tracker.log_artifact(stage_dir / "curves.png", "plots")
             tracker.log_artifact(stage_dir / "ckpt.pt", "checkpoints")
     return {"checkpoint": str(stage_dir / "ckpt.pt"), **summary}

@@ -19,9 +19,15 @@ def tiny_params(root: Path) -> dict:
     """The repo's params.yaml shrunk to seconds: 12 series of ~32³, a narrow net, one epoch per stage."""
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["demo"]["ct_nodule"] = {
-        "patients": 10, "series": 12, "positive_fraction": 0.5, "slices": {"min": 30, "max": 34}, "matrix": 32,
-        "pixel_spacing_mm": {"min": 8.0, "max": 9.0}, "slice_spacing_mm": {"min": 6.0, "max": 8.0},
-        "nodule_diameter_mm": {"min": 16.0, "max": 24.0}}
+        "patients": 10,
+        "series": 12,
+        "positive_fraction": 0.5,
+        "slices": {"min": 30, "max": 34},
+        "matrix": 32,
+        "pixel_spacing_mm": {"min": 8.0, "max": 9.0},
+        "slice_spacing_mm": {"min": 6.0, "max": 8.0},
+        "nodule_diameter_mm": {"min": 16.0, "max": 24.0},
+    }
     raw["demo"]["fundus_dr"] = {"patients": 2, "size": 64}
     raw["split"]["ratios"] = {"train": 0.5, "val": 0.25, "test": 0.25}
     raw["preprocess"]["target_shape"] = [32, 32, 32]
@@ -105,7 +111,9 @@ def exported(tiny, evaluated):
     return run_export(*tiny)
 
 
-BLOCK_TORCH = "import sys; sys.modules['torch'] = None; from medimg.cli import main; sys.exit(main())"
+BLOCK_TORCH = (
+    "import sys; sys.modules['torch'] = None; from medimg.cli import main; sys.exit(main())"
+)
 
 
 def predict_without_torch(source: Path, bundle: Path, *extra: str):
@@ -113,5 +121,10 @@ def predict_without_torch(source: Path, bundle: Path, *extra: str):
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-c", BLOCK_TORCH, "predict", str(source), "--model", str(bundle), *extra],
-                          capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    return subprocess.run(
+        [sys.executable, "-c", BLOCK_TORCH, "predict", str(source), "--model", str(bundle), *extra],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )

@@ -22,8 +22,8 @@ UNET = ("enc0", "enc1", "enc2", "enc3", "enc4")
 class ModelInfo:
     task: Literal["classification", "segmentation"]
     ndim: Literal[2, 3]
-    groups: tuple[str, ...]          # backbone groups, input → output; the rest is the head
-    pretrained: str | None = None    # what model.init: imagenet loads (None: no published weights)
+    groups: tuple[str, ...]  # backbone groups, input → output; the rest is the head
+    pretrained: str | None = None  # what model.init: imagenet loads (None: no published weights)
 
 
 CATALOG: dict[str, ModelInfo] = {
@@ -36,8 +36,12 @@ CATALOG: dict[str, ModelInfo] = {
     "resnet3d_18": ModelInfo("classification", 3, RESNET),
     "resnet3d_34": ModelInfo("classification", 3, RESNET),
     "resnet3d_50": ModelInfo("classification", 3, RESNET),
-    "r3d_18": ModelInfo("classification", 3, RESNET, "Kinetics-400 (torchvision's only r3d_18 weights)"),
-    "deeplabv3_mobilenet_v3_large": ModelInfo("segmentation", 2, MOBILENET_LARGE, "ImageNet (backbone)"),
+    "r3d_18": ModelInfo(
+        "classification", 3, RESNET, "Kinetics-400 (torchvision's only r3d_18 weights)"
+    ),
+    "deeplabv3_mobilenet_v3_large": ModelInfo(
+        "segmentation", 2, MOBILENET_LARGE, "ImageNet (backbone)"
+    ),
     "deeplabv3_resnet50": ModelInfo("segmentation", 2, RESNET, "ImageNet (backbone)"),
     "pspnet_resnet18": ModelInfo("segmentation", 2, RESNET, "ImageNet (backbone)"),
     "pspnet_mobilenet_v3": ModelInfo("segmentation", 2, MOBILENET_LARGE, "ImageNet (backbone)"),
@@ -49,8 +53,12 @@ MODEL_NAMES = tuple(CATALOG)
 
 # 2D segmenters: how far the backbone downsamples as torchvision builds it (model.output_stride can
 # only make this finer, by trading strides for dilation)
-NATIVE_OUTPUT_STRIDE = {"deeplabv3_mobilenet_v3_large": 16, "deeplabv3_resnet50": 8, "pspnet_resnet18": 32,
-                        "pspnet_mobilenet_v3": 16}
+NATIVE_OUTPUT_STRIDE = {
+    "deeplabv3_mobilenet_v3_large": 16,
+    "deeplabv3_resnet50": 8,
+    "pspnet_resnet18": 32,
+    "pspnet_mobilenet_v3": 16,
+}
 
 CLASSIFICATION_METRICS = ("auc", "kappa", "accuracy", "loss")
 SEGMENTATION_METRICS = ("dice", "loss")

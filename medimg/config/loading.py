@@ -30,7 +30,11 @@ def format_validation_error(err: ValidationError, source: str) -> str:
         msg = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             msg = "unknown key (check its spelling and section)"
-        elif "input" in item and item["type"] not in {"missing"} and not isinstance(item["input"], dict):
+        elif (
+            "input" in item
+            and item["type"] not in {"missing"}
+            and not isinstance(item["input"], dict)
+        ):
             # a whole section as "got ..." would bury the message (cross-key checks name their keys)
             msg += f" (got {item['input']!r})"
         lines.append(f"  - {key}: {msg}")
@@ -96,10 +100,14 @@ def check_paths(params: Params, root: Path = Path(".")) -> list[str]:
     problems = []
     raw = Path(params.data.raw_dir)
     if not (root / raw).is_dir() and raw not in demo_outputs(params):
-        problems.append(f"data.raw_dir: folder {raw} does not exist (dvc pull, or dvc add your data there)")
+        problems.append(
+            f"data.raw_dir: folder {raw} does not exist (dvc pull, or dvc add your data there)"
+        )
     init = params.model.init
     if init != "none" and not (root / init).is_file():
-        problems.append(f"model.init: checkpoint {init} does not exist (use none or a medimg checkpoint)")
+        problems.append(
+            f"model.init: checkpoint {init} does not exist (use none or a medimg checkpoint)"
+        )
     return problems
 
 
@@ -110,20 +118,32 @@ def check_dvc_train_stages(params: Params, root: Path = Path(".")) -> list[str]:
     if not dvc_file.exists():
         return []
     stages = (yaml.safe_load(dvc_file.read_text()) or {}).get("stages", {})
-    declared = {name[len("train_"):] for name in stages if name.startswith("train_")}
+    declared = {name[len("train_") :] for name in stages if name.startswith("train_")}
     wanted = [s.name for s in params.train.stages]
-    problems = [f"train.stages: stage {name!r} has no dvc.yaml stage train_{name} (add one like train_{wanted[0]}, "
-                "depending on the previous stage's ckpt.pt)" for name in wanted if name not in declared]
-    problems += [f"dvc.yaml: stage train_{name} trains {name!r}, which train.stages does not list"
-                 for name in sorted(declared - set(wanted))]
+    problems = [
+        f"train.stages: stage {name!r} has no dvc.yaml stage train_{name} (add one like train_{wanted[0]}, "
+        "depending on the previous stage's ckpt.pt)"
+        for name in wanted
+        if name not in declared
+    ]
+    problems += [
+        f"dvc.yaml: stage train_{name} trains {name!r}, which train.stages does not list"
+        for name in sorted(declared - set(wanted))
+    ]
     for name in set(wanted) & declared:
         if f"--stage {name}" not in str(stages[f"train_{name}"].get("cmd", "")):
-            problems.append(f"dvc.yaml: stage train_{name} must run `medimg run train --stage {name}`")
+            problems.append(
+                f"dvc.yaml: stage train_{name} must run `medimg run train --stage {name}`"
+            )
     return problems
 
 
-def load_checked_params(path: str | Path, overrides: list[str] | None = None, root: str | Path = ".",
-                        step: str | None = None) -> Params:
+def load_checked_params(
+    path: str | Path,
+    overrides: list[str] | None = None,
+    root: str | Path = ".",
+    step: str | None = None,
+) -> Params:
     """The params file validated, then the folders (and, for training, the dvc.yaml stages) the step
     needs checked against ``root``; ``step`` None checks everything. Raises ParamsError before any work."""
     params = load_params(Path(root) / path, overrides)

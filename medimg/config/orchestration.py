@@ -48,7 +48,9 @@ class OrchestrationParams(Section):
     @classmethod
     def _multi_node_needs_rendezvous(cls, value: TorchrunParams) -> TorchrunParams:
         if value.nnodes > 1 and not value.rdzv_endpoint:
-            raise ValueError("torchrun.nnodes > 1 needs torchrun.rdzv_endpoint (host:port every node can reach)")
+            raise ValueError(
+                "torchrun.nnodes > 1 needs torchrun.rdzv_endpoint (host:port every node can reach)"
+            )
         return value
 
 
@@ -67,7 +69,9 @@ class RetrainParams(Section):
     @classmethod
     def _five_fields(cls, value: str) -> str:
         if len(value.split()) != 5:
-            raise ValueError(f"'{value}' is not a cron expression of 5 fields (minute hour day month weekday)")
+            raise ValueError(
+                f"'{value}' is not a cron expression of 5 fields (minute hour day month weekday)"
+            )
         return value
 
     @field_validator("timezone")
@@ -78,5 +82,7 @@ class RetrainParams(Section):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone '{value}' (an IANA name such as UTC or Europe/Berlin)") from None
+            raise ValueError(
+                f"unknown time zone '{value}' (an IANA name such as UTC or Europe/Berlin)"
+            ) from None
         return value

@@ -32,7 +32,9 @@ def _yaml() -> YAML:
     yaml.preserve_quotes = True
     yaml.width = 120
     yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.representer.add_representer(type(None), lambda rep, _: rep.represent_scalar("tag:yaml.org,2002:null", "null"))
+    yaml.representer.add_representer(
+        type(None), lambda rep, _: rep.represent_scalar("tag:yaml.org,2002:null", "null")
+    )
     return yaml
 
 
@@ -57,8 +59,12 @@ def leaf_paths(tree: Any, prefix: str = "") -> set[str]:
 
 
 def _same_shape_lists(old: Any, new: Any) -> bool:
-    return (isinstance(old, list) and isinstance(new, list) and len(old) == len(new)
-            and all(isinstance(o, dict) and isinstance(n, dict) for o, n in zip(old, new)))
+    return (
+        isinstance(old, list)
+        and isinstance(new, list)
+        and len(old) == len(new)
+        and all(isinstance(o, dict) and isinstance(n, dict) for o, n in zip(old, new))
+    )
 
 
 def merge_into(document: Any, preset: dict[str, Any]) -> None:
@@ -95,6 +101,8 @@ def use_preset(name: str, params_path: Path) -> Params:
     try:
         params = Params.model_validate(YAML(typ="safe").load(text))
     except ValidationError as err:
-        raise ParamsError(format_validation_error(err, f"{params_path} with preset {name}")) from None
+        raise ParamsError(
+            format_validation_error(err, f"{params_path} with preset {name}")
+        ) from None
     atomic.write_text(params_path, text)
     return params

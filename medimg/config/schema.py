@@ -23,8 +23,21 @@ from medimg.config.training import (
     check_training,
 )
 
-__all__ = ["LossParams", "ModelParams", "NonNegInt", "OrchestrationParams", "RetrainParams", "ParamsError", "PositiveFloat", "PositiveInt", "Ratio",
-           "SamplingParams", "Section", "StageParams", "TrainParams"]
+__all__ = [
+    "LossParams",
+    "ModelParams",
+    "NonNegInt",
+    "OrchestrationParams",
+    "RetrainParams",
+    "ParamsError",
+    "PositiveFloat",
+    "PositiveInt",
+    "Ratio",
+    "SamplingParams",
+    "Section",
+    "StageParams",
+    "TrainParams",
+]
 
 # HU window presets (level, width); lung -1000..400 HU is the one the demo trains on.
 WINDOW_PRESETS: dict[str, tuple[float, float]] = {
@@ -45,7 +58,9 @@ class DataParams(Section):
     artifacts_dir: str = "artifacts"
     labels_csv: str = "labels.csv"
     # how labels.csv rows find their images: a DICOM identifier, or `image` (path under raw_dir)
-    label_join: Literal["patient_id", "study_instance_uid", "series_instance_uid", "image"] = "series_instance_uid"
+    label_join: Literal["patient_id", "study_instance_uid", "series_instance_uid", "image"] = (
+        "series_instance_uid"
+    )
     patient_column: str | None = None  # labels.csv column naming the patient of PNG/JPEG pictures
     label_column: str = "label"
     mask_column: str | None = None
@@ -83,7 +98,7 @@ class CtNoduleDemo(Section):
     nodule_diameter_mm: RangeFloat = RangeFloat(min=8.0, max=25.0)
 
     @model_validator(mode="after")
-    def _enough_series(self) -> "CtNoduleDemo":
+    def _enough_series(self) -> CtNoduleDemo:
         if self.series < self.patients:
             raise ValueError(f"series ({self.series}) must be at least patients ({self.patients})")
         return self
@@ -107,11 +122,13 @@ FixOrQuarantine = Literal["fix", "quarantine"]
 class GeometryPolicy(Section):
     """Per geometry defect: repair it (resample, drop, keep as 2D) or quarantine the series."""
 
-    missing_slices: FixOrQuarantine = "quarantine"      # fix: interpolate across the gap
-    nonuniform_spacing: FixOrQuarantine = "fix"         # fix: resample to the median spacing
-    duplicate_positions: FixOrQuarantine = "quarantine" # fix: keep the first slice at each position
-    gantry_tilt: FixOrQuarantine = "fix"                # fix: resample onto an orthogonal grid
-    single_slice: FixOrQuarantine = "quarantine"        # fix: keep it as a 2D item
+    missing_slices: FixOrQuarantine = "quarantine"  # fix: interpolate across the gap
+    nonuniform_spacing: FixOrQuarantine = "fix"  # fix: resample to the median spacing
+    duplicate_positions: FixOrQuarantine = (
+        "quarantine"  # fix: keep the first slice at each position
+    )
+    gantry_tilt: FixOrQuarantine = "fix"  # fix: resample onto an orthogonal grid
+    single_slice: FixOrQuarantine = "quarantine"  # fix: keep it as a 2D item
 
 
 class IngestParams(Section):
@@ -146,7 +163,7 @@ class WindowParams(Section):
     width: PositiveFloat | None = None
 
     @model_validator(mode="after")
-    def _one_way(self) -> "WindowParams":
+    def _one_way(self) -> WindowParams:
         custom = self.level is not None or self.width is not None
         if custom and (self.level is None or self.width is None):
             raise ValueError("a custom window needs both level and width")
@@ -164,34 +181,47 @@ class WindowParams(Section):
 class PhotoParams(Section):
     """The 2D recipe for photographs (fundus, dermoscopy) and other pictures."""
 
-    size: Annotated[list[PositiveInt], Field(min_length=2, max_length=2)] = Field(default_factory=lambda: [224, 224])
-    field_mask: bool = True          # black out what lies outside the camera's circular field
+    size: Annotated[list[PositiveInt], Field(min_length=2, max_length=2)] = Field(
+        default_factory=lambda: [224, 224]
+    )
+    field_mask: bool = True  # black out what lies outside the camera's circular field
     clahe: bool = True
     clahe_clip: PositiveFloat = 2.0
-    imagenet_norm: bool = False      # ImageNet mean/std, for models starting from ImageNet weights
-    reject_blank: bool = True        # all-black / all-white frames are rejected with a reason
+    imagenet_norm: bool = False  # ImageNet mean/std, for models starting from ImageNet weights
+    reject_blank: bool = True  # all-black / all-white frames are rejected with a reason
 
 
 class PreprocessParams(Section):
-    normalize: Literal["window", "percentile_zscore"] = "window"  # percentile_zscore: nnU-Net-style CT, or MR
+    normalize: Literal["window", "percentile_zscore"] = (
+        "window"  # percentile_zscore: nnU-Net-style CT, or MR
+    )
     window: WindowParams = WindowParams()
-    extra_windows: list[WindowParams] = Field(default_factory=list)  # more windows, one channel each
-    percentiles: Annotated[list[Annotated[float, Field(ge=0, le=100)]], Field(min_length=2, max_length=2)] = Field(
-        default_factory=lambda: [0.5, 99.5])
-    spacing: Annotated[list[PositiveFloat], Field(min_length=3, max_length=3)] | None = None  # z, y, x mm
+    extra_windows: list[WindowParams] = Field(
+        default_factory=list
+    )  # more windows, one channel each
+    percentiles: Annotated[
+        list[Annotated[float, Field(ge=0, le=100)]], Field(min_length=2, max_length=2)
+    ] = Field(default_factory=lambda: [0.5, 99.5])
+    spacing: Annotated[list[PositiveFloat], Field(min_length=3, max_length=3)] | None = (
+        None  # z, y, x mm
+    )
     interpolation: Literal["linear", "bspline"] = "linear"  # images; masks always nearest
     crop: Literal["none", "body", "lungs"] = "body"
     target_shape: Annotated[list[PositiveInt], Field(min_length=3, max_length=3)] = Field(
         default_factory=lambda: [48, 48, 48]
     )
-    shape_mode: Literal["resize", "crop_pad"] = "resize"  # crop_pad keeps the spacing and centres the crop box
+    shape_mode: Literal["resize", "crop_pad"] = (
+        "resize"  # crop_pad keeps the spacing and centres the crop box
+    )
     photo: PhotoParams = PhotoParams()
     workers: NonNegInt = 0
 
     @model_validator(mode="after")
-    def _percentiles_ordered(self) -> "PreprocessParams":
+    def _percentiles_ordered(self) -> PreprocessParams:
         if self.percentiles[0] >= self.percentiles[1]:
-            raise ValueError(f"percentiles must be [lower, upper] with lower < upper, got {self.percentiles}")
+            raise ValueError(
+                f"percentiles must be [lower, upper] with lower < upper, got {self.percentiles}"
+            )
         if self.shape_mode == "crop_pad" and self.spacing is None:
             raise ValueError("shape_mode: crop_pad needs a target spacing (preprocess.spacing)")
         return self
@@ -204,15 +234,19 @@ class AugmentParams(Section):
     """Random training-time changes; 3D ones run batched on the training device."""
 
     enabled: bool = True
-    flip_axes: list[Literal[0, 1, 2]] = Field(default_factory=lambda: [2])  # array axes (z, y, x) / (y, x)
+    flip_axes: list[Literal[0, 1, 2]] = Field(
+        default_factory=lambda: [2]
+    )  # array axes (z, y, x) / (y, x)
     rotate_degrees: Annotated[float, Field(ge=0, le=45)] = 0.0
-    scale: Annotated[float, Field(ge=0, le=0.5)] = 0.0        # +- fraction
-    shift: Annotated[float, Field(ge=0, le=0.5)] = 0.0        # +- fraction of the field of view
-    elastic: Annotated[float, Field(ge=0, le=0.2)] = 0.0      # displacement, fraction of the field of view
+    scale: Annotated[float, Field(ge=0, le=0.5)] = 0.0  # +- fraction
+    shift: Annotated[float, Field(ge=0, le=0.5)] = 0.0  # +- fraction of the field of view
+    elastic: Annotated[float, Field(ge=0, le=0.2)] = (
+        0.0  # displacement, fraction of the field of view
+    )
     noise_std: Annotated[float, Field(ge=0, le=1)] = 0.0
     brightness: Annotated[float, Field(ge=0, le=0.5)] = 0.05  # +- added intensity
-    contrast: Annotated[float, Field(ge=0, le=0.5)] = 0.0     # +- fraction
-    grid_distortion: bool = False                             # 2D only
+    contrast: Annotated[float, Field(ge=0, le=0.5)] = 0.0  # +- fraction
+    grid_distortion: bool = False  # 2D only
     color_jitter: Annotated[float, Field(ge=0, le=0.5)] = 0.0  # 2D photos only; never applied to CT
 
 
@@ -223,11 +257,14 @@ class BootstrapParams(Section):
 
 class EvaluateParams(Section):
     split: Literal["val", "test"] = "test"
-    threshold: Literal["youden", "sensitivity"] = "youden"  # chosen on val, applied unchanged to the split
+    threshold: Literal["youden", "sensitivity"] = (
+        "youden"  # chosen on val, applied unchanged to the split
+    )
     target_sensitivity: Annotated[float, Field(gt=0, le=1)] = 0.9  # threshold: sensitivity
     bootstrap: BootstrapParams = BootstrapParams()
     subgroups: list[Literal["modality", "manufacturer", "units", "channels"]] = Field(
-        default_factory=lambda: ["manufacturer"])  # manifest columns to report metrics by
+        default_factory=lambda: ["manufacturer"]
+    )  # manifest columns to report metrics by
     ece_bins: Annotated[int, Field(ge=2, le=50)] = 10
     explain_cases: NonNegInt = 2  # Grad-CAM figures per kind (true and false positives)
 
@@ -235,19 +272,27 @@ class EvaluateParams(Section):
 class ExportParams(Section):
     opset: Annotated[int, Field(ge=13, le=23)] = 18
     parity_atol: PositiveFloat = 1e-4
-    parity_rtol: Annotated[float, Field(ge=0, le=0.01)] = 1e-4  # plus this share of the sample's max |logit|
+    parity_rtol: Annotated[float, Field(ge=0, le=0.01)] = (
+        1e-4  # plus this share of the sample's max |logit|
+    )
     parity_samples: PositiveInt = 8
     calibration_samples: PositiveInt = 32  # training items that set the INT8 activation ranges
-    max_metric_drop: Annotated[float, Field(ge=0, le=1)] = 0.02  # key metric (AUC, kappa, Dice) a variant may lose
+    max_metric_drop: Annotated[float, Field(ge=0, le=1)] = (
+        0.02  # key metric (AUC, kappa, Dice) a variant may lose
+    )
     threads: NonNegInt = 0  # CPU threads for the latency figures; 0: the runtime's default
-    int8_conv3d: bool = False  # quantize 3D convolutions too (slower than fp32 on onnxruntime's CPU kernels)
+    int8_conv3d: bool = (
+        False  # quantize 3D convolutions too (slower than fp32 on onnxruntime's CPU kernels)
+    )
 
 
 class TrackingParams(Section):
     enabled: bool = True
     uri: str = "sqlite:///mlflow.db"
     experiment: str = "medimg"
-    registered_model: Annotated[str, Field(min_length=1)] = "medimg-model"  # MLflow model registry name
+    registered_model: Annotated[str, Field(min_length=1)] = (
+        "medimg-model"  # MLflow model registry name
+    )
 
 
 class Params(Section):
@@ -268,7 +313,7 @@ class Params(Section):
     retrain: RetrainParams = RetrainParams()
 
     @model_validator(mode="after")
-    def _labels_fit_model(self) -> "Params":
+    def _labels_fit_model(self) -> Params:
         if len(self.data.class_names) != self.model.num_classes:
             raise ValueError(
                 f"data.class_names has {len(self.data.class_names)} names "
@@ -277,16 +322,22 @@ class Params(Section):
         channels = self.preprocess.volume_channels()
         info = CATALOG[self.model.name]
         if info.ndim == 3 and self.model.in_channels != channels:
-            raise ValueError(f"model.in_channels is {self.model.in_channels} but preprocess gives {channels} "
-                             "channel(s) (1 + len(preprocess.extra_windows))")
+            raise ValueError(
+                f"model.in_channels is {self.model.in_channels} but preprocess gives {channels} "
+                "channel(s) (1 + len(preprocess.extra_windows))"
+            )
         problems = check_training(self.model, self.train, self.loss)
         patch = self.sampling.patches.size
         if patch is not None and any(p > t for p, t in zip(patch, self.preprocess.target_shape)):
-            problems.append(f"sampling.patches.size: {patch} is larger than preprocess.target_shape "
-                            f"{self.preprocess.target_shape}; a patch must fit inside the volume")
+            problems.append(
+                f"sampling.patches.size: {patch} is larger than preprocess.target_shape "
+                f"{self.preprocess.target_shape}; a patch must fit inside the volume"
+            )
         if patch is not None and self.model.name.startswith("unet") and min(patch) < 32:
-            problems.append(f"sampling.patches.size: {patch} has a side under 32 voxels; {self.model.name} pools "
-                            "4 times and needs at least 2 voxels left at its deepest level")
+            problems.append(
+                f"sampling.patches.size: {patch} has a side under 32 voxels; {self.model.name} pools "
+                "4 times and needs at least 2 voxels left at its deepest level"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self

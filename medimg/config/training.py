@@ -30,32 +30,44 @@ class ModelParams(Section):
     head_hidden: PositiveInt = 256
     dropout: Ratio = 0.5
     pool: Literal["avg", "max"] = "avg"
-    pool_sizes: Annotated[list[PositiveInt], Field(min_length=1)] = Field(default_factory=lambda: [1, 3, 5, 7])
+    pool_sizes: Annotated[list[PositiveInt], Field(min_length=1)] = Field(
+        default_factory=lambda: [1, 3, 5, 7]
+    )
     # 2D segmentation: the backbone's downsampling before the head; null keeps the family's own
     # (DeepLabV3-MobileNetV3 and PSPNet-MobileNetV3 16, DeepLabV3-ResNet-50 8, PSPNet-ResNet-18 32)
     output_stride: Literal[8, 16, 32] | None = None
-    atrous_rates: Annotated[list[PositiveInt], Field(min_length=1)] = Field(default_factory=lambda: [12, 24, 36])
+    atrous_rates: Annotated[list[PositiveInt], Field(min_length=1)] = Field(
+        default_factory=lambda: [12, 24, 36]
+    )
     init: str = "none"  # none | imagenet | path to an earlier medimg checkpoint
-    allow_random_init: bool = False  # imagenet weights not cached: carry on with random ones instead of failing
+    allow_random_init: bool = (
+        False  # imagenet weights not cached: carry on with random ones instead of failing
+    )
 
     @model_validator(mode="after")
-    def _pretrained_exists(self) -> "ModelParams":
+    def _pretrained_exists(self) -> ModelParams:
         if self.init == "imagenet" and CATALOG[self.name].pretrained is None:
-            raise ValueError(f"init: imagenet, but {self.name} has no published pretrained weights "
-                             "(use none, or the path to an earlier medimg checkpoint)")
+            raise ValueError(
+                f"init: imagenet, but {self.name} has no published pretrained weights "
+                "(use none, or the path to an earlier medimg checkpoint)"
+            )
         return self
 
     @model_validator(mode="after")
-    def _output_stride_fits(self) -> "ModelParams":
+    def _output_stride_fits(self) -> ModelParams:
         if self.output_stride is None:
             return self
         native = NATIVE_OUTPUT_STRIDE.get(self.name)
         if native is None:
-            raise ValueError(f"output_stride applies to the 2D segmentation models "
-                             f"{sorted(NATIVE_OUTPUT_STRIDE)}, not {self.name} (use null)")
+            raise ValueError(
+                f"output_stride applies to the 2D segmentation models "
+                f"{sorted(NATIVE_OUTPUT_STRIDE)}, not {self.name} (use null)"
+            )
         if self.output_stride > native:
-            raise ValueError(f"output_stride: {self.name} downsamples by {native}; it can be made finer "
-                             f"(smaller), not coarser than that")
+            raise ValueError(
+                f"output_stride: {self.name} downsamples by {native}; it can be made finer "
+                f"(smaller), not coarser than that"
+            )
         return self
 
 
@@ -67,11 +79,17 @@ class EarlyStopping(Section):
 class StageParams(Section):
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
     epochs: PositiveInt
-    trainable: str = "all"  # head | all | a backbone group: train it, the groups after it, and the head
+    trainable: str = (
+        "all"  # head | all | a backbone group: train it, the groups after it, and the head
+    )
     lr_head: PositiveFloat = 1e-3
-    lr_backbone: PositiveFloat | None = None  # the group next to the head; earlier ones × layer_decay per step
+    lr_backbone: PositiveFloat | None = (
+        None  # the group next to the head; earlier ones × layer_decay per step
+    )
     layer_decay: Annotated[float, Field(gt=0, le=1)] = 1.0
-    lr_groups: dict[str, PositiveFloat] = Field(default_factory=dict)  # explicit per-group table; wins
+    lr_groups: dict[str, PositiveFloat] = Field(
+        default_factory=dict
+    )  # explicit per-group table; wins
     optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
     momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9  # sgd only (Nesterov)
     weight_decay: Annotated[float, Field(ge=0)] = 1e-4
@@ -82,7 +100,7 @@ class StageParams(Section):
     early_stopping: EarlyStopping = EarlyStopping()
 
     @model_validator(mode="after")
-    def _consistent(self) -> "StageParams":
+    def _consistent(self) -> StageParams:
         if self.schedule == "plateau" and self.warmup_epochs:
             raise ValueError("warmup_epochs works with schedule cosine or constant, not plateau")
         return self
@@ -93,23 +111,29 @@ class MixParams(Section):
 
     method: Literal["none", "mixup", "cutmix"] = "none"
     alpha: PositiveFloat = 0.4  # Beta(alpha, alpha) mixing weights
-    probability: Ratio = 1.0    # share of batches mixed
+    probability: Ratio = 1.0  # share of batches mixed
 
 
 class TrainParams(Section):
     seed: int = 0
     batch_size: PositiveInt = 8
-    accumulate_batches: PositiveInt = 1  # optimizer step every N batches: effective batch N × batch_size
+    accumulate_batches: PositiveInt = (
+        1  # optimizer step every N batches: effective batch N × batch_size
+    )
     # auto: none on CPU (its cores do the training), else min(8, cores - 1) processes feeding the GPU
     num_workers: NonNegInt | Literal["auto"] = "auto"
     sampler: Literal["shuffle", "weighted"] = "shuffle"  # weighted: draw classes equally often
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # auto: bf16 on CUDA if supported, else fp16; fp32 on CPU
-    channels_last: bool = True   # CUDA only: faster convolutions on tensor cores
-    compile: bool = False        # torch.compile the model (CUDA; minutes of warm-up, faster epochs)
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = (
+        "auto"  # auto: bf16 on CUDA if supported, else fp16; fp32 on CPU
+    )
+    channels_last: bool = True  # CUDA only: faster convolutions on tensor cores
+    compile: bool = False  # torch.compile the model (CUDA; minutes of warm-up, faster epochs)
     deterministic: bool = True
     grad_clip: Annotated[float, Field(ge=0)] = 1.0  # max gradient norm; 0 turns clipping off
-    bn_recompute_batches: NonNegInt = 16  # exact BatchNorm statistics from this many batches before validation
+    bn_recompute_batches: NonNegInt = (
+        16  # exact BatchNorm statistics from this many batches before validation
+    )
     mix: MixParams = MixParams()
     stages: list[StageParams] = Field(min_length=1)
 
@@ -126,20 +150,26 @@ class TrainParams(Section):
         for index, stage in enumerate(self.stages):
             if stage.name == name:
                 return index, stage
-        raise ParamsError(f"train.stages: no stage named {name!r} (have {[s.name for s in self.stages]})")
+        raise ParamsError(
+            f"train.stages: no stage named {name!r} (have {[s.name for s in self.stages]})"
+        )
 
 
 class SliceSampling(Section):
     """How a 2D segmentation model trains on 3D volumes: one item per axial slice."""
 
-    select: Literal["all", "foreground"] = "all"  # foreground: slices through the mask plus some empty ones
+    select: Literal["all", "foreground"] = (
+        "all"  # foreground: slices through the mask plus some empty ones
+    )
     empty_fraction: Ratio = 0.1  # foreground: share of the empty slices drawn afresh each epoch
 
 
 class PatchSampling(Section):
     """How a 3D segmentation model trains on patches; inference then slides the patch over the volume."""
 
-    size: Annotated[list[PositiveInt], Field(min_length=3, max_length=3)] | None = None  # z, y, x; null: whole volume
+    size: Annotated[list[PositiveInt], Field(min_length=3, max_length=3)] | None = (
+        None  # z, y, x; null: whole volume
+    )
     foreground_ratio: Ratio = 0.5  # share of patches centred on a foreground voxel (nnU-Net: 0.33)
     per_volume: PositiveInt = 2  # patches drawn from each volume per epoch
     overlap: Annotated[float, Field(ge=0, lt=1)] = 0.5  # sliding-window overlap at inference
@@ -151,9 +181,11 @@ class SamplingParams(Section):
 
 
 class LossParams(Section):
-    name: Literal["cross_entropy", "focal", "asymmetric", "dice", "bce_dice", "ce_dice"] = "cross_entropy"
+    name: Literal["cross_entropy", "focal", "asymmetric", "dice", "bce_dice", "ce_dice"] = (
+        "cross_entropy"
+    )
     focal_gamma: Annotated[float, Field(ge=0, le=5)] = 2.0
-    asymmetric_gamma_pos: Annotated[float, Field(ge=0, le=5)] = 0.0   # Ridnik et al. 2021
+    asymmetric_gamma_pos: Annotated[float, Field(ge=0, le=5)] = 0.0  # Ridnik et al. 2021
     asymmetric_gamma_neg: Annotated[float, Field(ge=0, le=10)] = 4.0
     asymmetric_clip: Annotated[float, Field(ge=0, lt=1)] = 0.05
     dice_include_background: bool = False
@@ -165,33 +197,50 @@ def check_training(model: ModelParams, train: TrainParams, loss: LossParams) -> 
     """Problems, each with its key path, of the training sections taken together."""
     info = CATALOG[model.name]
     classify = info.task == "classification"
-    metrics, losses = ((CLASSIFICATION_METRICS, CLASSIFICATION_LOSSES) if classify
-                       else (SEGMENTATION_METRICS, SEGMENTATION_LOSSES))
+    metrics, losses = (
+        (CLASSIFICATION_METRICS, CLASSIFICATION_LOSSES)
+        if classify
+        else (SEGMENTATION_METRICS, SEGMENTATION_LOSSES)
+    )
     problems = []
     if loss.name not in losses:
-        problems.append(f"loss.name: {loss.name} does not fit {model.name} ({info.task}); use one of {list(losses)}")
+        problems.append(
+            f"loss.name: {loss.name} does not fit {model.name} ({info.task}); use one of {list(losses)}"
+        )
     if not classify and train.mix.method != "none":
-        problems.append(f"train.mix.method: {train.mix.method} mixes class labels; {model.name} segments")
+        problems.append(
+            f"train.mix.method: {train.mix.method} mixes class labels; {model.name} segments"
+        )
     if not classify and train.sampler == "weighted":
-        problems.append("train.sampler: weighted draws by class label; segmentation items have masks instead")
+        problems.append(
+            "train.sampler: weighted draws by class label; segmentation items have masks instead"
+        )
     groups = ("head", "all", *info.groups)
     for i, stage in enumerate(train.stages):
         key = f"train.stages[{i}]"
         if stage.early_stopping.metric not in metrics:
-            problems.append(f"{key}.early_stopping.metric: {stage.early_stopping.metric} does not fit "
-                            f"{model.name} ({info.task}); use one of {list(metrics)}")
+            problems.append(
+                f"{key}.early_stopping.metric: {stage.early_stopping.metric} does not fit "
+                f"{model.name} ({info.task}); use one of {list(metrics)}"
+            )
         if stage.trainable not in groups:
-            problems.append(f"{key}.trainable: {stage.trainable!r} is not head, all or a group of {model.name} "
-                            f"{list(info.groups)}")
+            problems.append(
+                f"{key}.trainable: {stage.trainable!r} is not head, all or a group of {model.name} "
+                f"{list(info.groups)}"
+            )
             continue
         unknown = sorted(set(stage.lr_groups) - set(info.groups))
         if unknown:
-            problems.append(f"{key}.lr_groups: {unknown} are not groups of {model.name} {list(info.groups)}")
+            problems.append(
+                f"{key}.lr_groups: {unknown} are not groups of {model.name} {list(info.groups)}"
+            )
         trained = trained_groups(info.groups, stage.trainable)
         unpriced = [g for g in trained if g not in stage.lr_groups]
         if unpriced and stage.lr_backbone is None:
-            problems.append(f"{key}: trainable {stage.trainable!r} trains {unpriced} but neither lr_backbone "
-                            "nor lr_groups gives them a learning rate")
+            problems.append(
+                f"{key}: trainable {stage.trainable!r} trains {unpriced} but neither lr_backbone "
+                "nor lr_groups gives them a learning rate"
+            )
     return problems
 
 
@@ -201,4 +250,4 @@ def trained_groups(groups: tuple[str, ...] | list[str], trainable: str) -> list[
         return []
     if trainable == "all":
         return list(groups)
-    return list(groups[list(groups).index(trainable):])
+    return list(groups[list(groups).index(trainable) :])

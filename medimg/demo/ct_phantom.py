@@ -39,7 +39,11 @@ def _lungs(z: np.ndarray, y: np.ndarray, x: np.ndarray, fov: float, z_extent: fl
 
 
 def _nodule_fraction(
-    rng: np.random.Generator, grid: tuple[np.ndarray, ...], lungs: np.ndarray, diameter_mm: float, voxel_mm: float
+    rng: np.random.Generator,
+    grid: tuple[np.ndarray, ...],
+    lungs: np.ndarray,
+    diameter_mm: float,
+    voxel_mm: float,
 ) -> np.ndarray:
     """Partial-volume occupancy (0..1) of a spherical or lobulated nodule lying inside a lung."""
     z, y, x = grid
@@ -78,11 +82,17 @@ def make_chest_ct(
     body = ellipse <= 1.0
     hu = np.full(z.shape, AIR_HU, dtype=np.float32)
     hu[body] = TISSUE_HU
-    ribs = (ellipse > 0.82) & (ellipse < 0.9) & (np.sin(2 * np.pi * z / 24.0 + rng.uniform(0, 6)) > 0.4)
+    ribs = (
+        (ellipse > 0.82)
+        & (ellipse < 0.9)
+        & (np.sin(2 * np.pi * z / 24.0 + rng.uniform(0, 6)) > 0.4)
+    )
     hu[ribs] = BONE_HU * 0.7
     spine = (x**2 + (y - 0.22 * fov) ** 2) <= (0.045 * fov) ** 2
     hu[spine] = BONE_HU
-    lungs = _lungs(z, y, x, fov, z_extent) & (ellipse <= 0.75)  # a chest wall always surrounds the lungs
+    lungs = _lungs(z, y, x, fov, z_extent) & (
+        ellipse <= 0.75
+    )  # a chest wall always surrounds the lungs
     hu[lungs] = LUNG_HU + rng.normal(0.0, 15.0, size=int(lungs.sum()))
     mask = np.zeros(z.shape, dtype=np.uint8)
     if nodule_diameter_mm is not None:

@@ -31,9 +31,19 @@ class StudyInfo:
     manufacturer: str
 
 
-def ct_slice_dataset(stored: np.ndarray, position: list[float], pixel_spacing_mm: float, slice_spacing_mm: float,
-                     patient: PatientIdentity, study: StudyInfo, series_uid: str, sop_uid: str, frame_uid: str,
-                     instance: int, orientation: tuple[float, ...] = (1, 0, 0, 0, 1, 0)) -> Dataset:
+def ct_slice_dataset(
+    stored: np.ndarray,
+    position: list[float],
+    pixel_spacing_mm: float,
+    slice_spacing_mm: float,
+    patient: PatientIdentity,
+    study: StudyInfo,
+    series_uid: str,
+    sop_uid: str,
+    frame_uid: str,
+    instance: int,
+    orientation: tuple[float, ...] = (1, 0, 0, 0, 1, 0),
+) -> Dataset:
     """One CT Image Storage slice as scanners write it: unsigned stored values, RescaleIntercept -1024."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = CTImageStorage
@@ -82,11 +92,18 @@ def hu_to_stored(hu: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(hu - RESCALE_INTERCEPT), 0, 4095).astype(np.uint16)
 
 
-def centred_origin(shape: tuple[int, int, int], pixel_spacing_mm: float, slice_spacing_mm: float) -> np.ndarray:
+def centred_origin(
+    shape: tuple[int, int, int], pixel_spacing_mm: float, slice_spacing_mm: float
+) -> np.ndarray:
     """LPS position of the first voxel of a volume centred on the patient origin."""
     slices, rows, cols = shape
-    return np.array([-(cols - 1) / 2 * pixel_spacing_mm, -(rows - 1) / 2 * pixel_spacing_mm,
-                     -(slices - 1) / 2 * slice_spacing_mm])
+    return np.array(
+        [
+            -(cols - 1) / 2 * pixel_spacing_mm,
+            -(rows - 1) / 2 * pixel_spacing_mm,
+            -(slices - 1) / 2 * slice_spacing_mm,
+        ]
+    )
 
 
 def write_ct_series(
@@ -106,6 +123,16 @@ def write_ct_series(
     for k in range(hu.shape[0]):
         sop_uid = generate_uid(entropy_srcs=[uid_entropy, str(k)])
         position = origin + [0.0, 0.0, k * slice_spacing_mm]
-        ds = ct_slice_dataset(stored[k], list(position), pixel_spacing_mm, slice_spacing_mm, patient, study,
-                              series_uid, sop_uid, frame_uid, k + 1)
+        ds = ct_slice_dataset(
+            stored[k],
+            list(position),
+            pixel_spacing_mm,
+            slice_spacing_mm,
+            patient,
+            study,
+            series_uid,
+            sop_uid,
+            frame_uid,
+            k + 1,
+        )
         ds.save_as(file_paths[k], enforce_file_format=True)

@@ -41,10 +41,10 @@ TILT_SHIFT_PX = 0.25  # in-plane drift per slice of the tilted case: atan(0.25*8
 
 @dataclass(frozen=True)
 class EdgeCase:
-    label: int          # the case number, written as its label in labels.csv
+    label: int  # the case number, written as its label in labels.csv
     name: str
-    status: str         # ok | quarantined
-    code: str           # the fix (ok) or reason code (quarantined) ingest must report; "" for a clean series
+    status: str  # ok | quarantined
+    code: str  # the fix (ok) or reason code (quarantined) ingest must report; "" for a clean series
 
 
 CASES = [
@@ -62,7 +62,9 @@ CASES = [
     EdgeCase(11, "no_decoder", "quarantined", "no_decoder"),
     EdgeCase(12, "radiograph", "ok", ""),
 ]
-LOCALIZER_CODE = "single_slice"  # the localizer inside mixed_folder_a's series becomes its own sub-series
+LOCALIZER_CODE = (
+    "single_slice"  # the localizer inside mixed_folder_a's series becomes its own sub-series
+)
 
 
 class _Writer:
@@ -72,14 +74,22 @@ class _Writer:
         self.out, self.rng = out, np.random.default_rng(seed)
         self.hu, _ = make_chest_ct(self.rng, GEOMETRY, nodule_diameter_mm=16.0)
         self.patient = PatientIdentity("CANARY^EDGE^CASE", "EDGEPID0001", "19700101", "F")
-        self.study = StudyInfo(generate_uid(), "EDGEACC0001", "20260101", "EDGE INSTITUTION", "EDGE VENDOR")
+        self.study = StudyInfo(
+            generate_uid(), "EDGEACC0001", "20260101", "EDGE INSTITUTION", "EDGE VENDOR"
+        )
         self.series_uids: dict[int, str] = {}
 
     def name(self) -> str:
         return "".join(self.rng.choice(list("0123456789ABCDEF"), size=12))
 
-    def slices(self, case: int, hu: np.ndarray | None = None, drift_px: float = 0.0,
-               offsets_mm: list[float] | None = None, series_uid: str | None = None) -> list[Dataset]:
+    def slices(
+        self,
+        case: int,
+        hu: np.ndarray | None = None,
+        drift_px: float = 0.0,
+        offsets_mm: list[float] | None = None,
+        series_uid: str | None = None,
+    ) -> list[Dataset]:
         hu = self.hu if hu is None else hu
         uid = series_uid or generate_uid()
         self.series_uids[case] = uid
@@ -93,8 +103,20 @@ class _Writer:
             if drift_px:  # the slice images the body shifted: what a tilted gantry records
                 plane = ndimage.shift(plane, (-drift_px * k, 0), order=1, mode="nearest")
             position = origin + [0.0, drift_px * k * ps, offset]
-            out.append(ct_slice_dataset(hu_to_stored(plane), list(position), ps, dz, self.patient, self.study, uid,
-                                        generate_uid(), frame_uid, k + 1))
+            out.append(
+                ct_slice_dataset(
+                    hu_to_stored(plane),
+                    list(position),
+                    ps,
+                    dz,
+                    self.patient,
+                    self.study,
+                    uid,
+                    generate_uid(),
+                    frame_uid,
+                    k + 1,
+                )
+            )
         return out
 
     def save(self, folder: str, datasets: list[Dataset]) -> list[Path]:
@@ -112,10 +134,28 @@ def _multiframe(slices: list[Dataset]) -> Dataset:
     """The classic slices as one Enhanced CT object with per-frame functional groups."""
     first = slices[0]
     ds = Dataset()
-    for keyword in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID",
-                    "SeriesInstanceUID", "FrameOfReferenceUID", "AccessionNumber", "StudyDate", "InstitutionName",
-                    "Manufacturer", "Modality", "Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation",
-                    "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation"):
+    for keyword in (
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "PatientSex",
+        "StudyInstanceUID",
+        "SeriesInstanceUID",
+        "FrameOfReferenceUID",
+        "AccessionNumber",
+        "StudyDate",
+        "InstitutionName",
+        "Manufacturer",
+        "Modality",
+        "Rows",
+        "Columns",
+        "SamplesPerPixel",
+        "PhotometricInterpretation",
+        "BitsAllocated",
+        "BitsStored",
+        "HighBit",
+        "PixelRepresentation",
+    ):
         setattr(ds, keyword, getattr(first, keyword))
     ds.SOPClassUID, ds.SOPInstanceUID = EnhancedCTImageStorage, generate_uid()
     ds.ImageType = ["ORIGINAL", "PRIMARY", "VOLUME", "NONE"]
@@ -124,7 +164,11 @@ def _multiframe(slices: list[Dataset]) -> Dataset:
     measures, orientation, transform = Dataset(), Dataset(), Dataset()
     measures.PixelSpacing, measures.SliceThickness = first.PixelSpacing, first.SliceThickness
     orientation.ImageOrientationPatient = first.ImageOrientationPatient
-    transform.RescaleIntercept, transform.RescaleSlope, transform.RescaleType = first.RescaleIntercept, 1.0, "HU"
+    transform.RescaleIntercept, transform.RescaleSlope, transform.RescaleType = (
+        first.RescaleIntercept,
+        1.0,
+        "HU",
+    )
     shared.PixelMeasuresSequence = Sequence([measures])
     shared.PlaneOrientationSequence = Sequence([orientation])
     shared.PixelValueTransformationSequence = Sequence([transform])
@@ -134,12 +178,18 @@ def _multiframe(slices: list[Dataset]) -> Dataset:
         item, position, content = Dataset(), Dataset(), Dataset()
         position.ImagePositionPatient = s.ImagePositionPatient
         content.StackID, content.InStackPositionNumber = "1", index + 1
-        item.PlanePositionSequence, item.FrameContentSequence = Sequence([position]), Sequence([content])
+        item.PlanePositionSequence, item.FrameContentSequence = (
+            Sequence([position]),
+            Sequence([content]),
+        )
         frames.append(item)
     ds.PerFrameFunctionalGroupsSequence = Sequence(frames)
     ds.PixelData = b"".join(s.PixelData for s in slices)
     ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
+    ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = (
+        ds.SOPClassUID,
+        ds.SOPInstanceUID,
+    )
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     return ds
 
@@ -148,10 +198,17 @@ def _structured_report(like: Dataset) -> Dataset:
     ds = Dataset()
     for keyword in ("PatientName", "PatientID", "StudyInstanceUID", "AccessionNumber"):
         setattr(ds, keyword, getattr(like, keyword))
-    ds.SOPClassUID, ds.SOPInstanceUID, ds.SeriesInstanceUID = BasicTextSRStorage, generate_uid(), generate_uid()
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.SeriesInstanceUID = (
+        BasicTextSRStorage,
+        generate_uid(),
+        generate_uid(),
+    )
     ds.Modality, ds.ValueType, ds.TextValue = "SR", "CONTAINER", "No nodule seen."
     ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
+    ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = (
+        ds.SOPClassUID,
+        ds.SOPInstanceUID,
+    )
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     return ds
 
@@ -205,7 +262,9 @@ def write_edge_cases(out: Path, seed: int = 0) -> dict:
     w.save("uneven", w.slices(10, offsets_mm=uneven))
     mpeg = w.slices(11)
     for ds in mpeg:
-        ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.102"  # MPEG-4 AVC/H.264: no decoder installed
+        ds.file_meta.TransferSyntaxUID = (
+            "1.2.840.10008.1.2.4.102"  # MPEG-4 AVC/H.264: no decoder installed
+        )
         ds.PixelData = encapsulate([bytes(64)])
         ds["PixelData"].VR = "OB"
     w.save("mpeg", mpeg)
@@ -215,12 +274,21 @@ def write_edge_cases(out: Path, seed: int = 0) -> dict:
     w.save("report", [_structured_report(mixed[0])])
     photo = (np.indices((64, 64)).sum(axis=0) % 256).astype(np.uint8)
     (out / "photos").mkdir(parents=True, exist_ok=True)
-    sitk.WriteImage(sitk.GetImageFromArray(np.stack([photo, 255 - photo, photo // 2], axis=-1), isVector=True),
-                    str(out / "photos" / "skin.png"))
+    sitk.WriteImage(
+        sitk.GetImageFromArray(np.stack([photo, 255 - photo, photo // 2], axis=-1), isVector=True),
+        str(out / "photos" / "skin.png"),
+    )
     with open(out / "labels.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["series_instance_uid", "case", "mask"])  # no masks; the column keeps default params happy
+        writer.writerow(
+            ["series_instance_uid", "case", "mask"]
+        )  # no masks; the column keeps default params happy
         for case, uid in sorted(w.series_uids.items()):
             if case >= 0:
                 writer.writerow([uid, case, ""])
-    return {"phantom_hu": w.hu, "series_uids": dict(w.series_uids), "patient": w.patient, "study": w.study}
+    return {
+        "phantom_hu": w.hu,
+        "series_uids": dict(w.series_uids),
+        "patient": w.patient,
+        "study": w.study,
+    }

@@ -31,7 +31,14 @@ def make_fundus(rng: np.random.Generator, size: int, grade: int) -> np.ndarray:
         for _ in range(int(rng.integers(8, 14))):
             angle += rng.normal(0, 0.35)
             nxt = point + size * 0.05 * np.array([np.cos(angle), np.sin(angle)])
-            cv2.line(img, tuple(point.astype(int)), tuple(nxt.astype(int)), (20, 30, 110), width, cv2.LINE_AA)
+            cv2.line(
+                img,
+                tuple(point.astype(int)),
+                tuple(nxt.astype(int)),
+                (20, 30, 110),
+                width,
+                cv2.LINE_AA,
+            )
             point = nxt
     cv2.circle(img, disc, int(size * 0.06), (150, 220, 245), -1, lineType=cv2.LINE_AA)
     n_lesions = LESIONS_PER_GRADE[grade] + int(rng.integers(0, 3)) * (grade > 0)
@@ -39,13 +46,26 @@ def make_fundus(rng: np.random.Generator, size: int, grade: int) -> np.ndarray:
         rho, theta = radius * np.sqrt(rng.uniform(0, 0.8)), rng.uniform(0, 2 * np.pi)
         at = (int(centre[1] + rho * np.cos(theta)), int(centre[0] + rho * np.sin(theta)))
         # blot haemorrhages a few pixels wide at 224 px, so grades stay legible on downscaled inputs
-        cv2.circle(img, at, (int(rng.integers(2, 4)) + grade // 2) * max(1, size // 224), (10, 10, 90), -1,
-                   cv2.LINE_AA)
+        cv2.circle(
+            img,
+            at,
+            (int(rng.integers(2, 4)) + grade // 2) * max(1, size // 224),
+            (10, 10, 90),
+            -1,
+            cv2.LINE_AA,
+        )
     if grade >= 3:  # hard exudates
         for _ in range(grade * 3):
             rho, theta = radius * np.sqrt(rng.uniform(0, 0.6)), rng.uniform(0, 2 * np.pi)
             at = (int(centre[1] + rho * np.cos(theta)), int(centre[0] + rho * np.sin(theta)))
-            cv2.circle(img, at, (int(rng.integers(1, 3)) + 1) * max(1, size // 224), (90, 210, 230), -1, cv2.LINE_AA)
+            cv2.circle(
+                img,
+                at,
+                (int(rng.integers(1, 3)) + 1) * max(1, size // 224),
+                (90, 210, 230),
+                -1,
+                cv2.LINE_AA,
+            )
     img += rng.normal(0, 4, size=img.shape)
     img[r > 1.0] = 0
     return cv2.cvtColor(np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_BGR2RGB)

@@ -49,15 +49,21 @@ def read_inputs(source: Path, spec: dict) -> list[sitk.Image]:
     if spec.get("ndim", 3) == 2:
         if source.is_file() and source.suffix.lower() in PICTURE_SUFFIXES:
             from medimg.io.pictures import read_picture_file
+
             return [read_picture_file(source)]
         if source.is_file():
             from medimg.ingest.dicom.convert import read_dicom_picture
             from medimg.ingest.dicom.headers import read_header
+
             headers = read_header(source)
             if not isinstance(headers, list) or not headers:
-                raise BundleError(f"{source}: not a readable DICOM picture ({getattr(headers, 'reason', 'no frames')})")
+                raise BundleError(
+                    f"{source}: not a readable DICOM picture ({getattr(headers, 'reason', 'no frames')})"
+                )
             return [read_dicom_picture(headers[0])]
-        raise BundleError(f"{source}: this model takes 2D pictures; give a PNG/JPEG or a single-frame DICOM file")
+        raise BundleError(
+            f"{source}: this model takes 2D pictures; give a PNG/JPEG or a single-frame DICOM file"
+        )
     if source.is_file() and source.name.endswith((".nii", ".nii.gz")):
         return [sitk.ReadImage(str(source))]
     if not source.is_dir():
@@ -83,11 +89,15 @@ def session_runner(session: ort.InferenceSession):
     return run
 
 
-def mask_in_original_geometry(labels: np.ndarray, grid: sitk.Image, original: sitk.Image) -> sitk.Image:
+def mask_in_original_geometry(
+    labels: np.ndarray, grid: sitk.Image, original: sitk.Image
+) -> sitk.Image:
     """Place the predicted label map on the preprocessed grid, then resample it (nearest) onto the input."""
     placed = sitk.GetImageFromArray(labels.astype(np.uint8))
     placed.CopyInformation(grid)
-    return sitk.Resample(placed, original, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    return sitk.Resample(
+        placed, original, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8
+    )
 
 
 def picture_mask(labels: np.ndarray, picture: sitk.Image) -> sitk.Image:
@@ -101,7 +111,9 @@ def picture_mask(labels: np.ndarray, picture: sitk.Image) -> sitk.Image:
     return mask
 
 
-def predict(source: Path, bundle: Path, out_dir: Path | None = None, variant: str = "ort_fp32") -> list[dict]:
+def predict(
+    source: Path, bundle: Path, out_dir: Path | None = None, variant: str = "ort_fp32"
+) -> list[dict]:
     spec, session = load_bundle(bundle, variant)
     recipe = PreprocessParams.model_validate(spec["preprocess"])
     names = spec["class_names"]
@@ -109,21 +121,48 @@ def predict(source: Path, bundle: Path, out_dir: Path | None = None, variant: st
     run = session_runner(session)
     results = []
     for index, image in enumerate(read_inputs(source, spec)):
-        prepared = (preprocess_picture if spec.get("ndim", 3) == 2 else preprocess_volume)(image, recipe)
-        logits = (segment_volume(run, prepared.tensor[None], spec.get("model_ndim", spec["ndim"]), spec.get("patch"),
-                                 spec.get("overlap") or 0.5) if segment else run(prepared.tensor[None]))
-        result: dict = {"item_index": index, "size_xyz": list(image.GetSize()), "model": spec["model"],
-                        "variant": variant}
+        prepared = (preprocess_picture if spec.get("ndim", 3) == 2 else preprocess_volume)(
+            image, recipe
+        )
+        logits = (
+            segment_volume(
+                run,
+                prepared.tensor[None],
+                spec.get("model_ndim", spec["ndim"]),
+                spec.get("patch"),
+                spec.get("overlap") or 0.5,
+            )
+            if segment
+            else run(prepared.tensor[None])
+        )
+        result: dict = {
+            "item_index": index,
+            "size_xyz": list(image.GetSize()),
+            "model": spec["model"],
+            "variant": variant,
+        }
         if segment:
             labels = logits[0].argmax(0)
-            mask = (mask_in_original_geometry(labels, prepared.grid, image) if prepared.grid is not None
-                    else picture_mask(labels, image))
+            mask = (
+                mask_in_original_geometry(labels, prepared.grid, image)
+                if prepared.grid is not None
+                else picture_mask(labels, image)
+            )
             target = (out_dir or Path(".")) / f"mask_{index}.nii.gz"
             atomic.write_with(target, lambda tmp: sitk.WriteImage(mask, str(tmp)), suffix=".nii.gz")
             counts = np.bincount(sitk.GetArrayViewFromImage(mask).ravel(), minlength=len(names))[1:]
-            cell = float(np.prod(image.GetSpacing()))  # mm³ per voxel, or mm² per pixel for pictures
-            key, scale = ("volume_ml", cell / 1000) if image.GetDimension() == 3 else ("area_mm2", cell)
-            result.update({"mask": str(target), key: {n: round(float(c) * scale, 3) for n, c in zip(names[1:], counts)}})
+            cell = float(
+                np.prod(image.GetSpacing())
+            )  # mm³ per voxel, or mm² per pixel for pictures
+            key, scale = (
+                ("volume_ml", cell / 1000) if image.GetDimension() == 3 else ("area_mm2", cell)
+            )
+            result.update(
+                {
+                    "mask": str(target),
+                    key: {n: round(float(c) * scale, 3) for n, c in zip(names[1:], counts)},
+                }
+            )
         else:
             probs = softmax(logits)[0]
             threshold = spec.get("positive_threshold", 0.5)
@@ -131,7 +170,10 @@ def predict(source: Path, bundle: Path, out_dir: Path | None = None, variant: st
                 label = names[1] if probs[1] >= threshold else names[0]
             else:
                 label, threshold = names[int(probs.argmax())], None
-            result.update(probabilities={n: round(float(p), 6) for n, p in zip(names, probs)}, prediction=label,
-                          threshold=threshold)
+            result.update(
+                probabilities={n: round(float(p), 6) for n, p in zip(names, probs)},
+                prediction=label,
+                threshold=threshold,
+            )
         results.append(result)
     return results

@@ -58,15 +58,20 @@ def slice_by_slice(predict: Predict, volume: Any, chunk: int = 32) -> Any:
     slices = volume.swapaxes(1, 2).reshape(n * z, c, y, x)
     out = None
     for first in range(0, n * z, chunk):
-        logits = predict(slices[first:first + chunk])
+        logits = predict(slices[first : first + chunk])
         if out is None:
             out = _zeros(logits, (n * z, logits.shape[1], y, x))
-        out[first:first + chunk] = logits
+        out[first : first + chunk] = logits
     return out.reshape(n, z, -1, y, x).swapaxes(1, 2)
 
 
-def segment_volume(predict: Predict, volume: Any, model_ndim: int, patch: Sequence[int] | None,
-                   overlap: float = 0.5) -> Any:
+def segment_volume(
+    predict: Predict,
+    volume: Any,
+    model_ndim: int,
+    patch: Sequence[int] | None,
+    overlap: float = 0.5,
+) -> Any:
     """Logits over the whole of ``volume`` (N, C, [z,] y, x), whatever part of it the model takes."""
     if volume.ndim == 5 and model_ndim == 2:
         return slice_by_slice(predict, volume)

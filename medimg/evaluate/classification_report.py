@@ -14,9 +14,28 @@ from medimg.evaluate.metrics.classification import (
 from medimg.evaluate.metrics.intervals import bootstrap_intervals, delong_interval
 
 # the figures that get a bootstrap interval (counts and the threshold itself do not)
-BINARY_INTERVALS = ("sensitivity", "specificity", "ppv", "npv", "f1", "accuracy", "balanced_accuracy", "kappa",
-                    "auc", "pr_auc", "brier", "ece")
-MULTICLASS_INTERVALS = ("accuracy", "balanced_accuracy", "kappa", "quadratic_kappa", "macro_auc", "brier")
+BINARY_INTERVALS = (
+    "sensitivity",
+    "specificity",
+    "ppv",
+    "npv",
+    "f1",
+    "accuracy",
+    "balanced_accuracy",
+    "kappa",
+    "auc",
+    "pr_auc",
+    "brier",
+    "ece",
+)
+MULTICLASS_INTERVALS = (
+    "accuracy",
+    "balanced_accuracy",
+    "kappa",
+    "quadratic_kappa",
+    "macro_auc",
+    "brier",
+)
 
 
 def _binary_block(labels, scores, patients, threshold: float, spec: EvaluateParams) -> dict:
@@ -26,9 +45,13 @@ def _binary_block(labels, scores, patients, threshold: float, spec: EvaluatePara
         values = binary_metrics(labels[idx], scores[idx], threshold, spec.ece_bins)
         return {k: values[k] for k in BINARY_INTERVALS}
 
-    return {"metrics": point,
-            "ci95": bootstrap_intervals(statistic, patients, spec.bootstrap.resamples, spec.bootstrap.seed),
-            "auc_delong95": delong_interval(labels, scores)}
+    return {
+        "metrics": point,
+        "ci95": bootstrap_intervals(
+            statistic, patients, spec.bootstrap.resamples, spec.bootstrap.seed
+        ),
+        "auc_delong95": delong_interval(labels, scores),
+    }
 
 
 def _multiclass_block(labels, probs, patients, spec: EvaluateParams) -> dict:
@@ -38,32 +61,47 @@ def _multiclass_block(labels, probs, patients, spec: EvaluateParams) -> dict:
         values = multiclass_metrics(labels[idx], probs[idx])
         return {k: values[k] for k in MULTICLASS_INTERVALS}
 
-    return {"metrics": point,
-            "ci95": bootstrap_intervals(statistic, patients, spec.bootstrap.resamples, spec.bootstrap.seed)}
+    return {
+        "metrics": point,
+        "ci95": bootstrap_intervals(
+            statistic, patients, spec.bootstrap.resamples, spec.bootstrap.seed
+        ),
+    }
 
 
-def classification_report(val: dict, evaluated: dict, subgroups: dict[str, np.ndarray], spec: EvaluateParams) -> dict:
+def classification_report(
+    val: dict, evaluated: dict, subgroups: dict[str, np.ndarray], spec: EvaluateParams
+) -> dict:
     """``val`` and ``evaluated``: {'labels', 'probs' (N, K), 'patients'}. Binary tasks get a threshold
     chosen on ``val`` by ``spec.threshold`` and applied unchanged; graded tasks use the arg-max class."""
     labels, probs, patients = evaluated["labels"], evaluated["probs"], evaluated["patients"]
     report: dict = {"classes": int(probs.shape[1]), "n": int(len(labels))}
     if probs.shape[1] == 2:
-        threshold = choose_threshold(spec.threshold, val["labels"], val["probs"][:, 1], spec.target_sensitivity)
+        threshold = choose_threshold(
+            spec.threshold, val["labels"], val["probs"][:, 1], spec.target_sensitivity
+        )
         report["operating_point"] = {
-            "rule": "youden (max sensitivity + specificity - 1)" if spec.threshold == "youden"
+            "rule": "youden (max sensitivity + specificity - 1)"
+            if spec.threshold == "youden"
             else f"highest threshold reaching sensitivity {spec.target_sensitivity:g}",
-            "chosen_on": "val", "threshold": threshold,
-            "val": binary_metrics(val["labels"], val["probs"][:, 1], threshold, spec.ece_bins)}
+            "chosen_on": "val",
+            "threshold": threshold,
+            "val": binary_metrics(val["labels"], val["probs"][:, 1], threshold, spec.ece_bins),
+        }
 
         def block(mask: np.ndarray) -> dict:
             return _binary_block(labels[mask], probs[mask, 1], patients[mask], threshold, spec)
     else:
+
         def block(mask: np.ndarray) -> dict:
             return _multiclass_block(labels[mask], probs[mask], patients[mask], spec)
 
     report.update(block(np.ones(len(labels), bool)))
     report["subgroups"] = {
-        column: {str(value): {"n": int((values == value).sum()), **block(values == value)}
-                 for value in sorted(set(values.tolist()), key=str)}
-        for column, values in subgroups.items()}
+        column: {
+            str(value): {"n": int((values == value).sum()), **block(values == value)}
+            for value in sorted(set(values.tolist()), key=str)
+        }
+        for column, values in subgroups.items()
+    }
     return report

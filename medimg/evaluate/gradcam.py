@@ -20,10 +20,12 @@ def grad_cam(model: nn.Module, image: torch.Tensor, target_class: int) -> np.nda
     handle = last.register_forward_hook(lambda module, inputs, output: activations.append(output))
     try:
         with torch.enable_grad():
-            x = image[None].float().requires_grad_(True)  # keeps the graph even with a frozen backbone
+            x = (
+                image[None].float().requires_grad_(True)
+            )  # keeps the graph even with a frozen backbone
             score = model(x)[0, target_class]
             feature = activations[0]
-            gradient, = torch.autograd.grad(score, feature)
+            (gradient,) = torch.autograd.grad(score, feature)
     finally:
         handle.remove()
     weights = gradient.mean(dim=tuple(range(2, gradient.ndim)), keepdim=True)

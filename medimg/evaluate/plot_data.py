@@ -16,10 +16,15 @@ def roc_points(labels: np.ndarray, scores: np.ndarray) -> list[dict]:
     if len(np.unique(labels)) < 2:
         return []
     fpr, tpr, thresholds = roc_curve(labels, scores)
-    return [{"fpr": float(f), "tpr": float(t), "threshold": float(min(h, 1.0))} for f, t, h in zip(fpr, tpr, thresholds)]
+    return [
+        {"fpr": float(f), "tpr": float(t), "threshold": float(min(h, 1.0))}
+        for f, t, h in zip(fpr, tpr, thresholds)
+    ]
 
 
-def roc_band(labels: np.ndarray, scores: np.ndarray, patients: np.ndarray, resamples: int, seed: int) -> list[dict]:
+def roc_band(
+    labels: np.ndarray, scores: np.ndarray, patients: np.ndarray, resamples: int, seed: int
+) -> list[dict]:
     """Pointwise 95% band of the ROC curve: TPR at a fixed FPR grid over patient resamples."""
     curves = []
     for idx in patient_resamples(patients, resamples, seed):
@@ -30,7 +35,10 @@ def roc_band(labels: np.ndarray, scores: np.ndarray, patients: np.ndarray, resam
     if not curves:
         return []
     low, high = np.percentile(np.array(curves), [2.5, 97.5], axis=0)
-    return [{"fpr": float(f), "tpr_low": float(lo), "tpr_high": float(hi)} for f, lo, hi in zip(FPR_GRID, low, high)]
+    return [
+        {"fpr": float(f), "tpr_low": float(lo), "tpr_high": float(hi)}
+        for f, lo, hi in zip(FPR_GRID, low, high)
+    ]
 
 
 def pr_points(labels: np.ndarray, scores: np.ndarray) -> list[dict]:
@@ -42,4 +50,7 @@ def pr_points(labels: np.ndarray, scores: np.ndarray) -> list[dict]:
 
 def confusion_rows(labels: np.ndarray, predicted: np.ndarray, class_names: list[str]) -> list[dict]:
     """One row per item, as DVC's confusion template expects (actual, predicted)."""
-    return [{"actual": class_names[int(a)], "predicted": class_names[int(p)]} for a, p in zip(labels, predicted)]
+    return [
+        {"actual": class_names[int(a)], "predicted": class_names[int(p)]}
+        for a, p in zip(labels, predicted)
+    ]

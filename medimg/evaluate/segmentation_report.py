@@ -11,19 +11,29 @@ from medimg.evaluate.metrics.intervals import bootstrap_intervals
 from medimg.evaluate.metrics.segmentation import case_metrics
 
 CASE_METRICS = ("dice", "iou", "precision", "recall", "hd95_mm", "assd_mm", "volume_difference_ml")
-EMPTY_MASK_CONVENTION = ("A case with an empty reference and an empty prediction scores Dice, IoU, precision and "
-                         "recall 1 and distances 0. A case where exactly one is empty scores Dice and IoU 0; its "
-                         "surface distances, and its precision (nothing predicted) or recall (nothing to find), "
-                         "are undefined: left out of those aggregates and counted as 'undefined cases'.")
+EMPTY_MASK_CONVENTION = (
+    "A case with an empty reference and an empty prediction scores Dice, IoU, precision and "
+    "recall 1 and distances 0. A case where exactly one is empty scores Dice and IoU 0; its "
+    "surface distances, and its precision (nothing predicted) or recall (nothing to find), "
+    "are undefined: left out of those aggregates and counted as 'undefined cases'."
+)
 
 
-def case_table(predicted: list[np.ndarray], truth: list[np.ndarray], spacings: list, classes: int) -> pd.DataFrame:
+def case_table(
+    predicted: list[np.ndarray], truth: list[np.ndarray], spacings: list, classes: int
+) -> pd.DataFrame:
     """One row per (case, foreground class) with every per-case metric."""
     rows = []
     for case, (p, t, spacing) in enumerate(zip(predicted, truth, spacings)):
         for c in range(1, classes):
-            rows.append({"case": case, "class": c, "reference_present": bool((t == c).any()),
-                         **case_metrics(p == c, t == c, tuple(spacing))})
+            rows.append(
+                {
+                    "case": case,
+                    "class": c,
+                    "reference_present": bool((t == c).any()),
+                    **case_metrics(p == c, t == c, tuple(spacing)),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -44,22 +54,36 @@ def _aggregate(frame: pd.DataFrame, patients: np.ndarray, spec: EvaluateParams) 
         return out
 
     point = statistic(np.arange(len(frame)))
-    return {"n": int(len(frame)), "n_present": int(present.sum()), "metrics": point,
-            "undefined": {m: int(np.isnan(v).sum()) for m, v in values.items()},
-            "ci95": bootstrap_intervals(statistic, patients, spec.bootstrap.resamples, spec.bootstrap.seed)}
+    return {
+        "n": int(len(frame)),
+        "n_present": int(present.sum()),
+        "metrics": point,
+        "undefined": {m: int(np.isnan(v).sum()) for m, v in values.items()},
+        "ci95": bootstrap_intervals(
+            statistic, patients, spec.bootstrap.resamples, spec.bootstrap.seed
+        ),
+    }
 
 
-def segmentation_report(cases: pd.DataFrame, class_names: list[str], subgroups: list[str],
-                        spec: EvaluateParams) -> dict:
+def segmentation_report(
+    cases: pd.DataFrame, class_names: list[str], subgroups: list[str], spec: EvaluateParams
+) -> dict:
     """``cases``: case_table rows joined with patient_key and the subgroup columns."""
-    report: dict = {"task": "segmentation", "cases": int(cases["case"].nunique()),
-                    "empty_mask_convention": EMPTY_MASK_CONVENTION, "classes": {}}
+    report: dict = {
+        "task": "segmentation",
+        "cases": int(cases["case"].nunique()),
+        "empty_mask_convention": EMPTY_MASK_CONVENTION,
+        "classes": {},
+    }
     for c, part in cases.groupby("class"):
         name = class_names[int(c)]
         block = _aggregate(part, part["patient_key"].to_numpy(), spec)
         block["subgroups"] = {
-            column: {str(value): _aggregate(group, group["patient_key"].to_numpy(), spec)
-                     for value, group in part.groupby(part[column].fillna("unknown").astype(str))}
-            for column in subgroups}
+            column: {
+                str(value): _aggregate(group, group["patient_key"].to_numpy(), spec)
+                for value, group in part.groupby(part[column].fillna("unknown").astype(str))
+            }
+            for column in subgroups
+        }
         report["classes"][name] = block
     return report

@@ -21,24 +21,38 @@ class ParityError(RuntimeError):
 def _axes(example: torch.Tensor, spatial: bool) -> dict:
     axes = {0: torch.export.Dim("batch", min=1, max=1024)}
     if spatial:
-        axes.update({a: torch.export.Dim(f"size{a - 2}", min=16, max=4096) for a in range(2, example.ndim)})
+        axes.update(
+            {a: torch.export.Dim(f"size{a - 2}", min=16, max=4096) for a in range(2, example.ndim)}
+        )
     return axes
 
 
-def _write(model: torch.nn.Module, example: torch.Tensor, tmp: Path, opset: int, spatial: bool) -> None:
+def _write(
+    model: torch.nn.Module, example: torch.Tensor, tmp: Path, opset: int, spatial: bool
+) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (example,), str(tmp), input_names=["input"], output_names=["logits"],
-                          opset_version=opset, dynamo=True, external_data=False,
-                          dynamic_shapes={"x": _axes(example, spatial)})
+        torch.onnx.export(
+            model,
+            (example,),
+            str(tmp),
+            input_names=["input"],
+            output_names=["logits"],
+            opset_version=opset,
+            dynamo=True,
+            external_data=False,
+            dynamic_shapes={"x": _axes(example, spatial)},
+        )
 
 
 def _matches_at_another_size(model: torch.nn.Module, path: Path, example: torch.Tensor) -> bool:
     """Whether the graph accepts another batch and spatial size *and* still matches torch there. Export may fix
     a size, or bake one size's pooling windows into the graph (adaptive pooling), which would run but
     answer wrongly."""
-    other = torch.rand((2, example.shape[1], *(n + 16 for n in example.shape[2:])),
-                       generator=torch.Generator().manual_seed(0))
+    other = torch.rand(
+        (2, example.shape[1], *(n + 16 for n in example.shape[2:])),
+        generator=torch.Generator().manual_seed(0),
+    )
     try:
         got = ort_session(path).run(None, {"input": other.numpy()})[0]
     except Exception:  # onnxruntime raises its own exception types for fixed-size inputs
@@ -66,7 +80,9 @@ def export_onnx(model: torch.nn.Module, example: torch.Tensor, target: Path, ops
             _write(model, example, tmp, opset, spatial=True)
             if _matches_at_another_size(model, tmp, example):
                 return
-        except Exception:  # torch.export refuses shapes the model constrains; fixed spatial size it is
+        except (
+            Exception
+        ):  # torch.export refuses shapes the model constrains; fixed spatial size it is
             pass
         _write(model, example, tmp, opset, spatial=False)
 
@@ -79,8 +95,13 @@ def ort_session(path: Path, threads: int = 0) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def check_parity(model: torch.nn.Module, session: ort.InferenceSession, batch: torch.Tensor, atol: float,
-                 rtol: float = 0.0) -> dict:
+def check_parity(
+    model: torch.nn.Module,
+    session: ort.InferenceSession,
+    batch: torch.Tensor,
+    atol: float,
+    rtol: float = 0.0,
+) -> dict:
     """torch vs ORT logits, each within atol + rtol·(the sample's largest |logit|); raises ParityError
     if not. The relative part scales with the whole sample, not the element, because float32
     reordering error grows with the activations it sums. Within that tolerance a predicted class can
@@ -91,14 +112,28 @@ def check_parity(model: torch.nn.Module, session: ort.InferenceSession, batch: t
     got = session.run(None, {session.get_inputs()[0].name: batch.numpy()})[0]
     difference = np.abs(expected - got)
     max_abs = float(np.max(difference))
-    scale = np.abs(expected).reshape(len(expected), -1).max(axis=1).reshape((-1,) + (1,) * (expected.ndim - 1))
+    scale = (
+        np.abs(expected)
+        .reshape(len(expected), -1)
+        .max(axis=1)
+        .reshape((-1,) + (1,) * (expected.ndim - 1))
+    )
     excess = float(np.max(difference - (atol + rtol * scale)))
     flips = int(np.sum(expected.argmax(1) != got.argmax(1)))
-    result = {"samples": int(batch.shape[0]), "max_abs_diff": max_abs, "max_abs_logit": float(np.max(np.abs(expected))),
-              "atol": atol, "rtol": rtol, "same_predictions": flips == 0, "flips_at_ties": flips}
+    result = {
+        "samples": int(batch.shape[0]),
+        "max_abs_diff": max_abs,
+        "max_abs_logit": float(np.max(np.abs(expected))),
+        "atol": atol,
+        "rtol": rtol,
+        "same_predictions": flips == 0,
+        "flips_at_ties": flips,
+    }
     if excess > 0:
-        raise ParityError(f"ONNX parity failed: max |diff| {max_abs:.3g} (tolerance {atol:g} + {rtol:g}·max |logit|, "
-                          f"exceeded by {excess:.3g}); {flips} predicted class(es) differ")
+        raise ParityError(
+            f"ONNX parity failed: max |diff| {max_abs:.3g} (tolerance {atol:g} + {rtol:g}·max |logit|, "
+            f"exceeded by {excess:.3g}); {flips} predicted class(es) differ"
+        )
     return result
 
 

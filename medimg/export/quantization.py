@@ -46,11 +46,16 @@ def conv3d_nodes(model_path: Path) -> list[str]:
     """Names of the 3D convolutions (5D weights) in a graph."""
     graph = onnx.load(str(model_path)).graph
     ranks = {init.name: len(init.dims) for init in graph.initializer}
-    return [n.name for n in graph.node if n.op_type == "Conv" and len(n.input) > 1 and ranks.get(n.input[1]) == 5]
+    return [
+        n.name
+        for n in graph.node
+        if n.op_type == "Conv" and len(n.input) > 1 and ranks.get(n.input[1]) == 5
+    ]
 
 
-def quantize_int8_static(source: Path, target: Path, input_name: str, samples: Iterator[np.ndarray],
-                         conv3d: bool = False) -> tuple[Path, list[str]]:
+def quantize_int8_static(
+    source: Path, target: Path, input_name: str, samples: Iterator[np.ndarray], conv3d: bool = False
+) -> tuple[Path, list[str]]:
     """INT8 weights and activations in QDQ form, weights per output channel, activation ranges from
     ``samples`` (training images, MinMax calibration). Returns the file and the nodes kept in fp32.
 
@@ -63,9 +68,16 @@ def quantize_int8_static(source: Path, target: Path, input_name: str, samples: I
         excluded = [] if conv3d else conv3d_nodes(prepared)
 
         def write(path: Path) -> None:
-            quantize_static(str(prepared), str(path), ArrayCalibration(input_name, samples),
-                            quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-                            weight_type=QuantType.QInt8, nodes_to_exclude=excluded)
+            quantize_static(
+                str(prepared),
+                str(path),
+                ArrayCalibration(input_name, samples),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                nodes_to_exclude=excluded,
+            )
 
         return atomic.write_with(target, write, suffix=".onnx"), excluded
 
@@ -76,17 +88,26 @@ def quantize_int8_static(source: Path, target: Path, input_name: str, samples: I
 DYNAMIC_OPS = ("MatMul", "Gemm")
 
 
-def quantize_int8_dynamic(source: Path, target: Path, op_types: tuple[str, ...] | None = DYNAMIC_OPS,
-                          conv3d: bool = False) -> Path:
+def quantize_int8_dynamic(
+    source: Path, target: Path, op_types: tuple[str, ...] | None = DYNAMIC_OPS, conv3d: bool = False
+) -> Path:
     """INT8 weights; activations quantized on the fly at run time (no calibration data needed).
     Only ``op_types`` are quantized (None: every supported op; then 3D convolutions stay fp32 unless
     ``conv3d``, see quantize_int8_static). A graph without such ops is written unchanged."""
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         prepared = _prepared(source, Path(tmp))
         excluded = [] if conv3d or op_types is not None else conv3d_nodes(prepared)
-        return atomic.write_with(target, lambda path: quantize_dynamic(
-            str(prepared), str(path), weight_type=QuantType.QInt8, nodes_to_exclude=excluded,
-            op_types_to_quantize=list(op_types) if op_types is not None else None), suffix=".onnx")
+        return atomic.write_with(
+            target,
+            lambda path: quantize_dynamic(
+                str(prepared),
+                str(path),
+                weight_type=QuantType.QInt8,
+                nodes_to_exclude=excluded,
+                op_types_to_quantize=list(op_types) if op_types is not None else None,
+            ),
+            suffix=".onnx",
+        )
 
 
 def convert_fp16(source: Path, target: Path) -> Path:

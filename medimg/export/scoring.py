@@ -17,10 +17,28 @@ from medimg.evaluate.metrics.segmentation import dice_per_case
 from medimg.io.paths import ProjectPaths
 from medimg.train.datasets import read_split, task_dataset, training_samples
 
-CLINICAL = ("auc", "quadratic_kappa", "macro_auc", "sensitivity", "specificity", "ppv", "npv", "f1", "accuracy",
-            "balanced_accuracy", "kappa", "pr_auc", "brier", "ece")
-VARIANTS = {"ort_fp32": "model.onnx", "ort_fp16": "model.fp16.onnx", "ort_int8_static": "model.int8.onnx",
-            "ort_int8_dynamic": "model.int8-dynamic.onnx"}
+CLINICAL = (
+    "auc",
+    "quadratic_kappa",
+    "macro_auc",
+    "sensitivity",
+    "specificity",
+    "ppv",
+    "npv",
+    "f1",
+    "accuracy",
+    "balanced_accuracy",
+    "kappa",
+    "pr_auc",
+    "brier",
+    "ece",
+)
+VARIANTS = {
+    "ort_fp32": "model.onnx",
+    "ort_fp16": "model.fp16.onnx",
+    "ort_int8_static": "model.int8.onnx",
+    "ort_int8_dynamic": "model.int8-dynamic.onnx",
+}
 
 
 def model_inputs(params: Params, paths: ProjectPaths, split: str, count: int) -> torch.Tensor:
@@ -28,36 +46,50 @@ def model_inputs(params: Params, paths: ProjectPaths, split: str, count: int) ->
     spread evenly over ``split``: parity and INT8 calibration data."""
     info = CATALOG[params.model.name]
     torch.manual_seed(0)  # patches are drawn at random
-    dataset, _ = training_samples(info.task, info.ndim, read_split(paths.index, split), paths.processed,
-                                  params.sampling)
+    dataset, _ = training_samples(
+        info.task, info.ndim, read_split(paths.index, split), paths.processed, params.sampling
+    )
     picks = np.unique(np.linspace(0, len(dataset) - 1, count).astype(int))
     return torch.stack([dataset[int(i)][0] for i in picks])
 
 
-def run_on_items(session, images: np.ndarray, task: str, model_ndim: int, params: Params, batch: int = 8) -> np.ndarray:
+def run_on_items(
+    session, images: np.ndarray, task: str, model_ndim: int, params: Params, batch: int = 8
+) -> np.ndarray:
     """Logits of whole items through an onnxruntime session, slice- or window-wise as evaluation does."""
     run = session_runner(session)
     patches = params.sampling.patches
-    outputs = [segment_volume(run, images[i:i + batch], model_ndim, patches.size, patches.overlap)
-               if task == "segmentation" else run(images[i:i + batch]) for i in range(0, len(images), batch)]
+    outputs = [
+        segment_volume(run, images[i : i + batch], model_ndim, patches.size, patches.overlap)
+        if task == "segmentation"
+        else run(images[i : i + batch])
+        for i in range(0, len(images), batch)
+    ]
     return np.concatenate(outputs)
 
 
 def load_test_split(params: Params, paths: ProjectPaths) -> tuple[np.ndarray, np.ndarray]:
     """The whole test split as arrays: images (items as the evaluate step sees them) and targets."""
-    test = task_dataset(CATALOG[params.model.name].task, read_split(paths.index, "test"), paths.processed)
-    return (np.stack([test[i][0].numpy() for i in range(len(test))]),
-            np.stack([np.asarray(test[i][1]) for i in range(len(test))]))
+    test = task_dataset(
+        CATALOG[params.model.name].task, read_split(paths.index, "test"), paths.processed
+    )
+    return (
+        np.stack([test[i][0].numpy() for i in range(len(test))]),
+        np.stack([np.asarray(test[i][1]) for i in range(len(test))]),
+    )
 
 
 def operating_threshold(paths: ProjectPaths) -> float:
     """The positive-class threshold the evaluate step chose on validation (0.5 before it ran)."""
     metrics_path = paths.reports / "metrics.json"
-    return json.loads(metrics_path.read_text()).get("threshold", 0.5) if metrics_path.exists() else 0.5
+    return (
+        json.loads(metrics_path.read_text()).get("threshold", 0.5) if metrics_path.exists() else 0.5
+    )
 
 
-def score_session(session, params: Params, images: np.ndarray, targets: np.ndarray,
-                  threshold: float) -> tuple[str, dict]:
+def score_session(
+    session, params: Params, images: np.ndarray, targets: np.ndarray, threshold: float
+) -> tuple[str, dict]:
     """An ONNX model's key metric name and clinical figures on ``images``: how export grades its
     variants and retraining grades champion against challenger."""
     info = CATALOG[params.model.name]
@@ -65,19 +97,25 @@ def score_session(session, params: Params, images: np.ndarray, targets: np.ndarr
     return variant_metrics(info.task, params.model.num_classes, targets, logits, threshold)
 
 
-def variant_metrics(task: str, classes: int, targets: np.ndarray, logits: np.ndarray,
-                    threshold: float) -> tuple[str, dict]:
+def variant_metrics(
+    task: str, classes: int, targets: np.ndarray, logits: np.ndarray, threshold: float
+) -> tuple[str, dict]:
     """The key figure a variant must keep (AUC, quadratic kappa, or Dice over the cases that have the
     structure) and the clinical metrics the evaluate step reports, at the same operating threshold."""
     if task == "segmentation":
         truth = torch.from_numpy(targets)
         dice = dice_per_case(torch.from_numpy(logits.argmax(1)), truth, classes)
         present = torch.stack([(truth.flatten(1) == c).any(1) for c in range(1, classes)], dim=1)
-        figures = {"dice": float(dice.mean()), "dice_present": float(dice[present].mean()) if present.any() else None}
+        figures = {
+            "dice": float(dice.mean()),
+            "dice_present": float(dice[present].mean()) if present.any() else None,
+        }
         # the gate reads Dice over the cases with the structure: empty cases' free 1s hide a worse model
         return ("dice_present" if present.any() else "dice"), figures
     probs = softmax(logits)
     if classes == 2:
         figures = binary_metrics(targets, probs[:, 1], threshold)
         return "auc", {k: v for k, v in figures.items() if k in CLINICAL}
-    return "quadratic_kappa", {k: v for k, v in multiclass_metrics(targets, probs).items() if k in CLINICAL}
+    return "quadratic_kappa", {
+        k: v for k, v in multiclass_metrics(targets, probs).items() if k in CLINICAL
+    }

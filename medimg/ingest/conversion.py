@@ -51,8 +51,11 @@ class ItemJob:
 
 def fingerprint(job: ItemJob, raw_dir: Path) -> str:
     """Changes when any source file (name, size, mtime), the mask, or a conversion setting changes."""
-    digest = hashlib.sha256(json.dumps([CONVERSION_VERSION, job.kind, job.policy.model_dump(),
-                                        job.compression_level]).encode())
+    digest = hashlib.sha256(
+        json.dumps(
+            [CONVERSION_VERSION, job.kind, job.policy.model_dump(), job.compression_level]
+        ).encode()
+    )
     files = job.source_files + ([str(job.label.mask)] if job.label and job.label.mask else [])
     for name in files:
         try:
@@ -72,11 +75,20 @@ def _units(modality: str) -> str:
 
 def _base_row(job: ItemJob) -> dict:
     first: SliceHeader | None = job.plan.first if job.plan else None
-    return {**job.keys, "modality": first.modality if first else "photo",
-            "manufacturer": first.manufacturer if first else "", "ndim": 2 if job.kind != "series" else 3,
-            "n_files": len(job.source_files), "units": _units(first.modality) if first else "arbitrary",
-            "label": job.label.label if job.label else None, "status": "ok", "reason_code": "", "reason": "",
-            "fixes": "", "source_fingerprint": job.fingerprint}
+    return {
+        **job.keys,
+        "modality": first.modality if first else "photo",
+        "manufacturer": first.manufacturer if first else "",
+        "ndim": 2 if job.kind != "series" else 3,
+        "n_files": len(job.source_files),
+        "units": _units(first.modality) if first else "arbitrary",
+        "label": job.label.label if job.label else None,
+        "status": "ok",
+        "reason_code": "",
+        "reason": "",
+        "fixes": "",
+        "source_fingerprint": job.fingerprint,
+    }
 
 
 def _quarantined(row: dict, code: str, reason: str) -> dict:
@@ -93,8 +105,11 @@ def _image_of(job: ItemJob, row: dict) -> sitk.Image:
         raise ItemProblem(decision.problem.code, decision.problem.reason)
     if decision.as_picture:
         row["ndim"] = 2
-    row.update(fixes=";".join(decision.fixes), reason="; ".join(decision.notes),
-               n_files=len({s.path for s in decision.slices}))
+    row.update(
+        fixes=";".join(decision.fixes),
+        reason="; ".join(decision.notes),
+        n_files=len({s.path for s in decision.slices}),
+    )
     return decision_to_image(decision)
 
 
@@ -106,8 +121,12 @@ def convert_item(job: ItemJob) -> dict:
     except ItemProblem as exc:
         return _quarantined(row, exc.code, exc.reason)
     volume_path = job.out_dir / "volumes" / f"{job.keys['series_key']}.nii.gz"
-    row.update(geometry(image), channels=image.GetNumberOfComponentsPerPixel(),
-               volume_path=str(volume_path.relative_to(job.out_dir)), checksum=content_checksum(image))
+    row.update(
+        geometry(image),
+        channels=image.GetNumberOfComponentsPerPixel(),
+        volume_path=str(volume_path.relative_to(job.out_dir)),
+        checksum=content_checksum(image),
+    )
     if job.label and job.label.mask:
         try:
             mask = mask_on_grid(job.label.mask, image)

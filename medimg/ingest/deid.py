@@ -34,5 +34,5 @@ def load_salt(env_var: str, salt_file: str | Path) -> bytes:
 
 def pseudonym(salt: bytes, kind: str, value: str) -> str:
     """A stable, non-reversible key for ``value``; ``kind`` separates patient, study and series keys."""
-    digest = hmac.new(salt, f"{kind}\x00{value}".encode("utf-8"), hashlib.sha256).hexdigest()
+    digest = hmac.new(salt, f"{kind}\x00{value}".encode(), hashlib.sha256).hexdigest()
     return f"{kind[:2]}{digest[:KEY_HEX_CHARS]}"

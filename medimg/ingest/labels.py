@@ -16,15 +16,21 @@ class LabelEntry:
     label: int
     mask: Path | None
     patient: str | None = None  # from data.patient_column, for pictures without DICOM identifiers
-    line: int = 0               # line in labels.csv, to report a row without naming its identifier
+    line: int = 0  # line in labels.csv, to report a row without naming its identifier
 
 
 class LabelError(ValueError):
     pass
 
 
-def load_labels(raw_dir: Path, csv_name: str, join: str, label_column: str, mask_column: str | None,
-                patient_column: str | None = None) -> dict[str, LabelEntry]:
+def load_labels(
+    raw_dir: Path,
+    csv_name: str,
+    join: str,
+    label_column: str,
+    mask_column: str | None,
+    patient_column: str | None = None,
+) -> dict[str, LabelEntry]:
     """Map each identifier value to its label (and mask file); an empty map if there is no CSV."""
     path = raw_dir / csv_name
     if not path.exists():
@@ -40,12 +46,18 @@ def load_labels(raw_dir: Path, csv_name: str, join: str, label_column: str, mask
         try:
             label = int(values[label_column])
         except (TypeError, ValueError):
-            raise LabelError(f"{path}:{line}: {label_column}={values[label_column]!r} is not an integer") from None
+            raise LabelError(
+                f"{path}:{line}: {label_column}={values[label_column]!r} is not an integer"
+            ) from None
         key = str(values[join])
         if key in entries:
             raise LabelError(f"{path}:{line}: {join} value appears twice; one label per {join}")
         mask = values.get(mask_column) if mask_column else None
         patient = values.get(patient_column) if patient_column else None
-        entries[key] = LabelEntry(label, raw_dir / mask if isinstance(mask, str) and mask else None,
-                                  patient if isinstance(patient, str) and patient else None, line)
+        entries[key] = LabelEntry(
+            label,
+            raw_dir / mask if isinstance(mask, str) and mask else None,
+            patient if isinstance(patient, str) and patient else None,
+            line,
+        )
     return entries

@@ -12,17 +12,41 @@ import pandas as pd
 from medimg.io import atomic
 
 COLUMNS = [
-    "patient_key", "study_key", "series_key", "modality", "manufacturer", "ndim", "shape", "spacing",
-    "origin", "direction", "channels", "units", "n_files", "volume_path", "mask_path", "checksum", "label",
-    "split", "status", "reason_code", "reason", "fixes", "source_fingerprint",
+    "patient_key",
+    "study_key",
+    "series_key",
+    "modality",
+    "manufacturer",
+    "ndim",
+    "shape",
+    "spacing",
+    "origin",
+    "direction",
+    "channels",
+    "units",
+    "n_files",
+    "volume_path",
+    "mask_path",
+    "checksum",
+    "label",
+    "split",
+    "status",
+    "reason_code",
+    "reason",
+    "fixes",
+    "source_fingerprint",
 ]
 
 
 def write_parquet(frame: pd.DataFrame, target: str | Path) -> Path:
-    return atomic.write_with(target, lambda tmp: frame.to_parquet(tmp, index=False), suffix=".parquet")
+    return atomic.write_with(
+        target, lambda tmp: frame.to_parquet(tmp, index=False), suffix=".parquet"
+    )
 
 
-def write_manifest(rows: list[dict], target: str | Path, unless_equal: pd.DataFrame | None = None) -> pd.DataFrame:
+def write_manifest(
+    rows: list[dict], target: str | Path, unless_equal: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Write the rows as the manifest, sorted by key; skip the write if ``unless_equal`` holds the same rows."""
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["label"] = frame["label"].astype("Int64")

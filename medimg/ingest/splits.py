@@ -39,8 +39,12 @@ def _fill(new: list, kept: dict, ratios: dict[str, float]) -> dict:
     return result
 
 
-def assign_patient_splits(patients: pd.DataFrame, ratios: dict[str, float], seed: int,
-                          earlier: dict[str, str] | None = None) -> pd.Series:
+def assign_patient_splits(
+    patients: pd.DataFrame,
+    ratios: dict[str, float],
+    seed: int,
+    earlier: dict[str, str] | None = None,
+) -> pd.Series:
     """Split patients (columns ``patient_key``, ``stratum``) so no patient spans two splits.
 
     Within each stratum patients are ordered by a seeded hash of their key. Without ``earlier``
@@ -60,11 +64,14 @@ def assign_patient_splits(patients: pd.DataFrame, ratios: dict[str, float], seed
     return patients["patient_key"].map(mapping)
 
 
-def split_by_patient(rows: pd.DataFrame, ratios: dict[str, float], seed: int,
-                     earlier: dict[str, str] | None = None) -> pd.Series:
+def split_by_patient(
+    rows: pd.DataFrame, ratios: dict[str, float], seed: int, earlier: dict[str, str] | None = None
+) -> pd.Series:
     """Split column for ``rows`` (``patient_key``, ``label``): a patient is stratified by its max label."""
     labelled = rows.dropna(subset=["label"])
-    patients = labelled.groupby("patient_key", sort=True)["label"].max().rename("stratum").reset_index()
+    patients = (
+        labelled.groupby("patient_key", sort=True)["label"].max().rename("stratum").reset_index()
+    )
     patients["split"] = assign_patient_splits(patients, ratios, seed, earlier).to_numpy()
     mapping = dict(zip(patients["patient_key"], patients["split"]))
     return rows["patient_key"].map(mapping)

@@ -29,34 +29,53 @@ from medimg.ingest.manifest import COLUMNS, write_manifest
 from medimg.ingest.splits import split_by_patient
 
 
-def _join_value(data: DataParams, raw_dir: Path, first: SliceHeader | None, picture: Path | None) -> str:
+def _join_value(
+    data: DataParams, raw_dir: Path, first: SliceHeader | None, picture: Path | None
+) -> str:
     if data.label_join == "image":
         return (picture or Path(first.path)).relative_to(raw_dir).as_posix()
     if first is None:
         return ""
-    return {"patient_id": first.patient_id, "study_instance_uid": first.study_uid,
-            "series_instance_uid": first.series_uid}[data.label_join]
+    return {
+        "patient_id": first.patient_id,
+        "study_instance_uid": first.study_uid,
+        "series_instance_uid": first.series_uid,
+    }[data.label_join]
 
 
 def _dicom_keys(salt: bytes, first: SliceHeader, series_identity: str) -> dict[str, str]:
     # without a PatientID the study stands in, so unrelated anonymous studies are not merged
     patient = first.patient_id or f"study:{first.study_uid}"
-    return {"patient_key": deid.pseudonym(salt, "patient", patient),
-            "study_key": deid.pseudonym(salt, "study", first.study_uid),
-            "series_key": deid.pseudonym(salt, "series", series_identity)}
+    return {
+        "patient_key": deid.pseudonym(salt, "patient", patient),
+        "study_key": deid.pseudonym(salt, "study", first.study_uid),
+        "series_key": deid.pseudonym(salt, "series", series_identity),
+    }
 
 
 def _picture_keys(salt: bytes, relative: str, label: LabelEntry | None) -> dict[str, str]:
     patient = label.patient if label and label.patient else f"image:{relative}"
-    return {"patient_key": deid.pseudonym(salt, "patient", patient),
-            "study_key": deid.pseudonym(salt, "study", f"image:{relative}"),
-            "series_key": deid.pseudonym(salt, "series", f"image:{relative}")}
+    return {
+        "patient_key": deid.pseudonym(salt, "patient", patient),
+        "study_key": deid.pseudonym(salt, "study", f"image:{relative}"),
+        "series_key": deid.pseudonym(salt, "series", f"image:{relative}"),
+    }
 
 
-def plan_jobs(raw_dir: Path, out_dir: Path, salt: bytes, data: DataParams, ingest: IngestParams,
-              headers: list[SliceHeader], pictures: list[Path], labels: dict[str, LabelEntry]) -> list[ItemJob]:
+def plan_jobs(
+    raw_dir: Path,
+    out_dir: Path,
+    salt: bytes,
+    data: DataParams,
+    ingest: IngestParams,
+    headers: list[SliceHeader],
+    pictures: list[Path],
+    labels: dict[str, LabelEntry],
+) -> list[ItemJob]:
     """One job per series (split into sub-series where needed), DICOM picture and picture file."""
-    common = dict(out_dir=out_dir, policy=ingest.geometry, compression_level=ingest.compression_level)
+    common = dict(
+        out_dir=out_dir, policy=ingest.geometry, compression_level=ingest.compression_level
+    )
     jobs = []
     for plan in group_series([h for h in headers if not h.is_picture]):
         label = labels.get(_join_value(data, raw_dir, plan.first, None))
@@ -64,14 +83,23 @@ def plan_jobs(raw_dir: Path, out_dir: Path, salt: bytes, data: DataParams, inges
         jobs.append(ItemJob("series", keys, plan=plan, label=label, **common))
     for header in (h for h in headers if h.is_picture):
         label = labels.get(_join_value(data, raw_dir, header, None))
-        keys = _dicom_keys(salt, header, f"{header.series_uid}|{header.instance_uid}|{header.frame}")
+        keys = _dicom_keys(
+            salt, header, f"{header.series_uid}|{header.instance_uid}|{header.frame}"
+        )
         plan = SeriesPlan(header.series_uid, header.instance_uid, [header])
         jobs.append(ItemJob("dicom_picture", keys, plan=plan, label=label, **common))
     for picture in pictures:
         relative = picture.relative_to(raw_dir).as_posix()
         label = labels.get(_join_value(data, raw_dir, None, picture))
-        jobs.append(ItemJob("picture_file", _picture_keys(salt, relative, label), picture=picture, label=label,
-                            **common))
+        jobs.append(
+            ItemJob(
+                "picture_file",
+                _picture_keys(salt, relative, label),
+                picture=picture,
+                label=label,
+                **common,
+            )
+        )
     return [replace(job, fingerprint=fingerprint(job, raw_dir)) for job in jobs]
 
 
@@ -91,7 +119,9 @@ def _reusable(row: dict, job: ItemJob, out_dir: Path) -> bool:
     return all((out_dir / p).is_file() for p in wanted if isinstance(p, str) and p)
 
 
-def _convert_all(jobs: list[ItemJob], pool: Executor | None, map_items: MapItems | None = None) -> list[dict]:
+def _convert_all(
+    jobs: list[ItemJob], pool: Executor | None, map_items: MapItems | None = None
+) -> list[dict]:
     if map_items is not None:
         return map_items(convert_item, jobs)
     bar = dict(total=len(jobs), desc="convert", unit="item")
@@ -108,7 +138,12 @@ def _convert_all(jobs: list[ItemJob], pool: Executor | None, map_items: MapItems
 
 def _prune(out_dir: Path, manifest: pd.DataFrame) -> int:
     """Delete images and masks no manifest row points at (items removed from the raw tree)."""
-    keep = {out_dir / p for column in ("volume_path", "mask_path") for p in manifest[column].dropna() if p}
+    keep = {
+        out_dir / p
+        for column in ("volume_path", "mask_path")
+        for p in manifest[column].dropna()
+        if p
+    }
     removed = 0
     for folder in (out_dir / "volumes", out_dir / "masks"):
         for path in folder.glob("*.nii.gz") if folder.is_dir() else []:
@@ -118,8 +153,15 @@ def _prune(out_dir: Path, manifest: pd.DataFrame) -> int:
     return removed
 
 
-def ingest_tree(raw_dir: Path, out_dir: Path, salt: bytes, data: DataParams, split: SplitParams,
-                ingest: IngestParams | None = None, map_items: MapItems | None = None) -> dict:
+def ingest_tree(
+    raw_dir: Path,
+    out_dir: Path,
+    salt: bytes,
+    data: DataParams,
+    split: SplitParams,
+    ingest: IngestParams | None = None,
+    map_items: MapItems | None = None,
+) -> dict:
     """Convert every item under ``raw_dir`` into ``out_dir`` (volumes/, masks/, manifest.parquet).
 
     Incremental: unchanged items are reused, so a rerun on the same tree writes nothing. Returns the
@@ -135,32 +177,59 @@ def ingest_tree(raw_dir: Path, out_dir: Path, salt: bytes, data: DataParams, spl
         return _ingest_with(raw_dir, out_dir, salt, data, split, ingest, pool, map_items)
 
 
-def _ingest_with(raw_dir: Path, out_dir: Path, salt: bytes, data: DataParams, split: SplitParams,
-                 ingest: IngestParams, pool: Executor | None, map_items: MapItems | None) -> dict:
+def _ingest_with(
+    raw_dir: Path,
+    out_dir: Path,
+    salt: bytes,
+    data: DataParams,
+    split: SplitParams,
+    ingest: IngestParams,
+    pool: Executor | None,
+    map_items: MapItems | None,
+) -> dict:
     files, pictures, other_files = find_candidate_files(raw_dir)
     scanned = scan_headers(files, ingest.workers, pool)
     headers = [h for h in scanned if isinstance(h, SliceHeader)]
     skipped = other_files + [h for h in scanned if isinstance(h, Skipped)]
-    labels = load_labels(raw_dir, data.labels_csv, data.label_join, data.label_column, data.mask_column,
-                         data.patient_column)
+    labels = load_labels(
+        raw_dir,
+        data.labels_csv,
+        data.label_join,
+        data.label_column,
+        data.mask_column,
+        data.patient_column,
+    )
     for folder in ("volumes", "masks"):
         (out_dir / folder).mkdir(parents=True, exist_ok=True)
     jobs = plan_jobs(raw_dir, out_dir, salt, data, ingest, headers, pictures, labels)
 
     previous = _previous_manifest(out_dir)
-    old_rows = {r["series_key"]: r for r in previous.to_dict("records")} if previous is not None else {}
-    reused = [j for j in jobs if j.keys["series_key"] in old_rows and _reusable(old_rows[j.keys["series_key"]], j,
-                                                                               out_dir)]
+    old_rows = (
+        {r["series_key"]: r for r in previous.to_dict("records")} if previous is not None else {}
+    )
+    reused = [
+        j
+        for j in jobs
+        if j.keys["series_key"] in old_rows
+        and _reusable(old_rows[j.keys["series_key"]], j, out_dir)
+    ]
     reused_keys = {j.keys["series_key"] for j in reused}
     todo = [j for j in jobs if j.keys["series_key"] not in reused_keys]
-    rows = [{**old_rows[j.keys["series_key"]], "label": j.label.label if j.label else None} for j in reused]
+    rows = [
+        {**old_rows[j.keys["series_key"]], "label": j.label.label if j.label else None}
+        for j in reused
+    ]
     rows += _convert_all(todo, pool, map_items)
 
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    earlier_split = dict(zip(previous["patient_key"], previous["split"])) if previous is not None else {}
+    earlier_split = (
+        dict(zip(previous["patient_key"], previous["split"])) if previous is not None else {}
+    )
     labelled = frame.assign(label=frame["label"].where(frame["status"] == "ok"))
     frame["split"] = split_by_patient(labelled, split.ratios, split.seed, earlier_split)
-    manifest = write_manifest(frame.to_dict("records"), out_dir / "manifest.parquet", unless_equal=previous)
+    manifest = write_manifest(
+        frame.to_dict("records"), out_dir / "manifest.parquet", unless_equal=previous
+    )
     pruned = _prune(out_dir, manifest)
     joined = {_join_value(data, raw_dir, j.plan.first if j.plan else None, j.picture) for j in jobs}
     return {
@@ -171,7 +240,9 @@ def _ingest_with(raw_dir: Path, out_dir: Path, salt: bytes, data: DataParams, sp
         "by_modality": dict(Counter(manifest["modality"])),
         "by_ndim": {str(k): v for k, v in Counter(manifest["ndim"]).items()},
         "by_reason": dict(Counter(manifest.loc[manifest["status"] != "ok", "reason_code"])),
-        "fixed": dict(Counter(f for fixes in manifest["fixes"].dropna() for f in fixes.split(";") if f)),
+        "fixed": dict(
+            Counter(f for fixes in manifest["fixes"].dropna() for f in fixes.split(";") if f)
+        ),
         "skipped_files_by_reason": dict(Counter(s.reason_code for s in skipped)),
         "non_image_objects": dict(Counter(s.object_type for s in skipped if s.object_type)),
         "labels_in_csv": len(labels),
@@ -185,14 +256,25 @@ def _ingest_with(raw_dir: Path, out_dir: Path, salt: bytes, data: DataParams, sp
 
 def format_summary(summary: dict) -> str:
     """The summary as a few lines for people; reports/ingest_summary.json has the same figures."""
-    lines = [f"ingest: {summary['items']} items from {summary['files_found']} files "
-             f"({summary['run']['converted']} converted, {summary['run']['reused']} unchanged)"]
-    for title in ("by_status", "by_modality", "by_reason", "fixed", "skipped_files_by_reason", "non_image_objects",
-                  "by_split"):
+    lines = [
+        f"ingest: {summary['items']} items from {summary['files_found']} files "
+        f"({summary['run']['converted']} converted, {summary['run']['reused']} unchanged)"
+    ]
+    for title in (
+        "by_status",
+        "by_modality",
+        "by_reason",
+        "fixed",
+        "skipped_files_by_reason",
+        "non_image_objects",
+        "by_split",
+    ):
         if summary[title]:
             counts = ", ".join(f"{k} {v}" for k, v in sorted(summary[title].items()))
             lines.append(f"  {title.replace('_', ' ')}: {counts}")
     if summary["items_without_label"] or summary["label_rows_matching_no_image"]:
-        lines.append(f"  labels: {summary['items_without_label']} item(s) without a label; labels.csv rows "
-                     f"matching no image: {summary['label_rows_matching_no_image'] or 'none'}")
+        lines.append(
+            f"  labels: {summary['items_without_label']} item(s) without a label; labels.csv rows "
+            f"matching no image: {summary['label_rows_matching_no_image'] or 'none'}"
+        )
     return "\n".join(lines)

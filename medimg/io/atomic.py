@@ -34,8 +34,13 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
         os.replace(tmp, target)
     except OSError as exc:
         if exc.filename is None:  # numpy's short writes name neither the file nor the cause
-            raise OSError(exc.errno, exc.strerror or f"only part of the data was written ({exc}): the disk is "
-                          "full or a file size limit was reached", str(target)) from exc
+            raise OSError(
+                exc.errno,
+                exc.strerror
+                or f"only part of the data was written ({exc}): the disk is "
+                "full or a file size limit was reached",
+                str(target),
+            ) from exc
         raise
     finally:
         tmp.unlink(missing_ok=True)

@@ -18,4 +18,6 @@ def file_digest(path: Path) -> str:
 
 def settings_fingerprint(settings: dict[str, Any]) -> str:
     """A stable hash of a JSON-able settings tree (key order does not matter)."""
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[
+        :16
+    ]

@@ -20,7 +20,9 @@ class MaskError(ItemProblem):
 
 def resample_mask_to(mask: sitk.Image, reference: sitk.Image) -> sitk.Image:
     """Nearest-neighbour resampling of a label mask onto ``reference``'s grid (world positions kept)."""
-    return sitk.Resample(mask, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    return sitk.Resample(
+        mask, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8
+    )
 
 
 def _picture_mask(path: Path, reference: sitk.Image) -> sitk.Image:
@@ -31,7 +33,10 @@ def _picture_mask(path: Path, reference: sitk.Image) -> sitk.Image:
     values = sitk.GetArrayFromImage(picture)
     values = values.max(axis=-1) if values.ndim == 3 else values
     if values.shape != tuple(reversed(reference.GetSize())):
-        raise MaskError("mask_size_mismatch", f"mask is {values.shape[::-1]} pixels, image {reference.GetSize()}")
+        raise MaskError(
+            "mask_size_mismatch",
+            f"mask is {values.shape[::-1]} pixels, image {reference.GetSize()}",
+        )
     mask = sitk.GetImageFromArray((values > 0).astype(np.uint8))
     mask.CopyInformation(reference)
     return mask
@@ -53,19 +58,28 @@ def _dicom_seg_mask(path: Path, reference: sitk.Image) -> sitk.Image:
         ds = pydicom.dcmread(path)
         frames = ds.pixel_array
     except Exception as exc:
-        raise MaskError("unreadable_mask", f"DICOM SEG could not be read ({type(exc).__name__})") from None
+        raise MaskError(
+            "unreadable_mask", f"DICOM SEG could not be read ({type(exc).__name__})"
+        ) from None
     frames = frames[np.newaxis] if frames.ndim == 2 else frames
     size = reference.GetSize()
     if frames.shape[1:] != (size[1], size[0]):
-        raise MaskError("mask_size_mismatch", f"SEG frames are {frames.shape[2]}x{frames.shape[1]}, image "
-                        f"{size[0]}x{size[1]}")
+        raise MaskError(
+            "mask_size_mismatch",
+            f"SEG frames are {frames.shape[2]}x{frames.shape[1]}, image {size[0]}x{size[1]}",
+        )
     labels = np.zeros(tuple(reversed(size)), dtype=np.uint8)
     for index, frame in enumerate(frames):
-        continuous = reference.TransformPhysicalPointToContinuousIndex(_frame_position(ds, index).tolist())
+        continuous = reference.TransformPhysicalPointToContinuousIndex(
+            _frame_position(ds, index).tolist()
+        )
         x, y, z = continuous
         k = int(round(z))
         if abs(x) > 0.5 or abs(y) > 0.5 or abs(z - k) > 0.25 or not 0 <= k < size[2]:
-            raise MaskError("mask_geometry_mismatch", f"SEG frame {index + 1} does not lie on a slice of the image")
+            raise MaskError(
+                "mask_geometry_mismatch",
+                f"SEG frame {index + 1} does not lie on a slice of the image",
+            )
         labels[k][frame > 0] = _segment_number(ds, index)
     mask = sitk.GetImageFromArray(labels)
     mask.CopyInformation(reference)

@@ -19,7 +19,7 @@ class ProjectPaths:
     artifacts: Path
 
     @classmethod
-    def from_params(cls, params: Params, root: str | Path = ".") -> "ProjectPaths":
+    def from_params(cls, params: Params, root: str | Path = ".") -> ProjectPaths:
         root = Path(root)
         d = params.data
         return cls(

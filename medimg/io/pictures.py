@@ -38,7 +38,11 @@ def read_picture_file(path: Path) -> sitk.Image:
     pixels = sitk.GetArrayFromImage(loaded)
     if pixels.ndim == 3 and pixels.shape[2] == 4:
         pixels = pixels[..., :3]
-    if pixels.ndim == 3 and pixels.shape[2] == 3 and np.array_equal(pixels[..., 0], pixels[..., 1]) \
-            and np.array_equal(pixels[..., 0], pixels[..., 2]):
+    if (
+        pixels.ndim == 3
+        and pixels.shape[2] == 3
+        and np.array_equal(pixels[..., 0], pixels[..., 1])
+        and np.array_equal(pixels[..., 0], pixels[..., 2])
+    ):
         pixels = pixels[..., 0]  # grey saved as RGB
     return picture_image(pixels)

@@ -56,7 +56,11 @@ class Tracker:
 
     def log_metrics(self, metrics: dict[str, float | None], step: int | None = None) -> None:
         if self._mlflow:
-            clean = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and v is not None}
+            clean = {
+                k: float(v)
+                for k, v in metrics.items()
+                if isinstance(v, (int, float)) and v is not None
+            }
             self._mlflow.log_metrics(clean, step=step)
 
     def register_onnx_model(self, path: Path, registered_name: str, example, output) -> str | None:
@@ -68,8 +72,12 @@ class Tracker:
         import onnx
         from mlflow.models import infer_signature
 
-        info = mlflow.onnx.log_model(onnx.load(str(path)), name="model", registered_model_name=registered_name,
-                                     signature=infer_signature(example, output))
+        info = mlflow.onnx.log_model(
+            onnx.load(str(path)),
+            name="model",
+            registered_model_name=registered_name,
+            signature=infer_signature(example, output),
+        )
         return str(info.registered_model_version)
 
     def log_artifact(self, path: Path, folder: str | None = None) -> None:
@@ -88,22 +96,35 @@ def pipeline_key(params: Params, index_path: Path | None = None) -> str:
     if explicit:
         return explicit
     data = file_digest(index_path) if index_path is not None and Path(index_path).exists() else ""
-    return settings_fingerprint({"params": params.model_dump(exclude={"tracking", "orchestration"}), "data": data})
+    return settings_fingerprint(
+        {"params": params.model_dump(exclude={"tracking", "orchestration"}), "data": data}
+    )
 
 
 def _parent_run_id(mlflow: Any, experiment_id: str, key: str) -> str:
     client = mlflow.MlflowClient()
-    found = client.search_runs([experiment_id], filter_string=f"tags.`medimg.pipeline` = '{key}'", max_results=1)
+    found = client.search_runs(
+        [experiment_id], filter_string=f"tags.`medimg.pipeline` = '{key}'", max_results=1
+    )
     if found:
         return found[0].info.run_id
-    run = client.create_run(experiment_id, run_name=f"pipeline-{key[:8]}", tags={"medimg.pipeline": key})
-    client.set_terminated(run.info.run_id)  # a container for its steps' runs; it records nothing itself
+    run = client.create_run(
+        experiment_id, run_name=f"pipeline-{key[:8]}", tags={"medimg.pipeline": key}
+    )
+    client.set_terminated(
+        run.info.run_id
+    )  # a container for its steps' runs; it records nothing itself
     return run.info.run_id
 
 
 @contextmanager
-def tracking_run(spec: TrackingParams, run_name: str, tags: dict[str, str] | None = None,
-                 parent_key: str | None = None, run_id: str | None = None) -> Iterator[Tracker]:
+def tracking_run(
+    spec: TrackingParams,
+    run_name: str,
+    tags: dict[str, str] | None = None,
+    parent_key: str | None = None,
+    run_id: str | None = None,
+) -> Iterator[Tracker]:
     """One MLflow run, nested under the pipeline's parent run when ``parent_key`` is given;
     ``run_id`` continues an earlier run (a resumed training stage keeps its curves in one place)."""
     if not spec.enabled:
@@ -114,15 +135,21 @@ def tracking_run(spec: TrackingParams, run_name: str, tags: dict[str, str] | Non
 
     mlflow.set_tracking_uri(tracking_uri(spec))
     if mlflow.get_experiment_by_name(spec.experiment) is None:
-        mlflow.create_experiment(spec.experiment, artifact_location=artifact_root(tracking_uri(spec)))
+        mlflow.create_experiment(
+            spec.experiment, artifact_location=artifact_root(tracking_uri(spec))
+        )
     experiment = mlflow.set_experiment(spec.experiment)
     if run_id is not None and mlflow.MlflowClient().search_runs(
-            [experiment.experiment_id], filter_string=f"attributes.run_id = '{run_id}'"):
+        [experiment.experiment_id], filter_string=f"attributes.run_id = '{run_id}'"
+    ):
         context = mlflow.start_run(run_id=run_id)
     else:
-        parent = _parent_run_id(mlflow, experiment.experiment_id, parent_key) if parent_key else None
-        context = mlflow.start_run(run_name=run_name, tags=tags or {}, nested=parent is not None,
-                                   parent_run_id=parent)
+        parent = (
+            _parent_run_id(mlflow, experiment.experiment_id, parent_key) if parent_key else None
+        )
+        context = mlflow.start_run(
+            run_name=run_name, tags=tags or {}, nested=parent is not None, parent_run_id=parent
+        )
     with context as run:
         tracker = Tracker(mlflow)
         tracker.run_id = run.info.run_id

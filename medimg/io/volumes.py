@@ -16,8 +16,12 @@ def write_nifti(image: sitk.Image, target: str | Path, compression_level: int = 
     Level 1 compresses CT about as well as 6 in a fraction of the time; level 6 is zlib's default.
     """
     return atomic.write_with(
-        target, lambda tmp: sitk.WriteImage(image, str(tmp), useCompression=True, compressionLevel=compression_level),
-        suffix=".nii.gz")
+        target,
+        lambda tmp: sitk.WriteImage(
+            image, str(tmp), useCompression=True, compressionLevel=compression_level
+        ),
+        suffix=".nii.gz",
+    )
 
 
 def read_nifti(path: str | Path) -> sitk.Image:
@@ -40,5 +44,3 @@ def content_checksum(image: sitk.Image) -> str:
     digest.update(sitk.GetArrayViewFromImage(image).tobytes())
     digest.update(repr((image.GetPixelIDTypeAsString(), geometry(image))).encode())
     return digest.hexdigest()
-
-

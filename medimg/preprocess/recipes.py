@@ -49,7 +49,9 @@ def _array_image(values: np.ndarray, like: sitk.Image) -> sitk.Image:
     return image
 
 
-def _crop_box(hu: np.ndarray, spec: PreprocessParams) -> tuple[tuple[slice, ...], np.ndarray | None]:
+def _crop_box(
+    hu: np.ndarray, spec: PreprocessParams
+) -> tuple[tuple[slice, ...], np.ndarray | None]:
     """The region to keep, and (for ``crop: lungs``) the lung mask used to blank the rest."""
     if spec.crop == "body":
         return body_bounding_box(hu), None
@@ -57,7 +59,10 @@ def _crop_box(hu: np.ndarray, spec: PreprocessParams) -> tuple[tuple[slice, ...]
         lungs = lung_mask(hu)
         box = bounding_box(lungs, margin=2)
         if box is None:
-            raise Rejected("no_lungs", "no lungs found (no air-like region inside the body); use crop: body or none")
+            raise Rejected(
+                "no_lungs",
+                "no lungs found (no air-like region inside the body); use crop: body or none",
+            )
         return box, lungs
     return tuple(slice(0, n) for n in hu.shape), None
 
@@ -80,14 +85,21 @@ class Prepared(NamedTuple):
     grid: sitk.Image | None = None
 
 
-def _grid_of(reference: sitk.Image, shape: list[int], start_zyx: list[int] | None = None) -> sitk.Image:
+def _grid_of(
+    reference: sitk.Image, shape: list[int], start_zyx: list[int] | None = None
+) -> sitk.Image:
     """An empty image of ``shape`` (z, y, x) on ``reference``'s spacing and direction, starting at
     array index ``start_zyx`` of ``reference`` (or with ``reference``'s own origin)."""
     grid = sitk.Image([int(n) for n in reversed(shape)], sitk.sitkUInt8)
     grid.SetSpacing(reference.GetSpacing())
     grid.SetDirection(reference.GetDirection())
-    origin = reference.GetOrigin() if start_zyx is None else reference.TransformContinuousIndexToPhysicalPoint(
-        [float(i) for i in reversed(start_zyx)])
+    origin = (
+        reference.GetOrigin()
+        if start_zyx is None
+        else reference.TransformContinuousIndexToPhysicalPoint(
+            [float(i) for i in reversed(start_zyx)]
+        )
+    )
     grid.SetOrigin(origin)
     return grid
 
@@ -96,7 +108,9 @@ def _spacing(image: sitk.Image) -> tuple[float, ...]:
     return tuple(float(s) for s in reversed(image.GetSpacing()))
 
 
-def preprocess_volume(image: sitk.Image, spec: PreprocessParams, mask: sitk.Image | None = None) -> Prepared:
+def preprocess_volume(
+    image: sitk.Image, spec: PreprocessParams, mask: sitk.Image | None = None
+) -> Prepared:
     """Volume (HU for CT) → ((C, z, y, x) float32, (z, y, x) uint8 mask or None, spacing).
 
     Steps: reorient to LPS; resample to ``spacing`` if given; crop to the body or lungs (``lungs``
@@ -107,35 +121,54 @@ def preprocess_volume(image: sitk.Image, spec: PreprocessParams, mask: sitk.Imag
     mask = to_canonical(mask) if mask is not None else None
     if spec.spacing is not None:
         floor = float(sitk.GetArrayViewFromImage(image).min())
-        image = resample_to_spacing(image, spec.spacing, INTERPOLATORS[spec.interpolation], default=floor)
+        image = resample_to_spacing(
+            image, spec.spacing, INTERPOLATORS[spec.interpolation], default=floor
+        )
         if mask is not None:
             mask = resample_to_spacing(mask, spec.spacing, sitk.sitkNearestNeighbor)
     values = sitk.GetArrayFromImage(image).astype(np.float32)
     box, lungs = _crop_box(values, spec)
     if lungs is not None:
-        values = np.where(lungs, values, spec.window.bounds()[0] if spec.normalize == "window" else values.min())
+        values = np.where(
+            lungs, values, spec.window.bounds()[0] if spec.normalize == "window" else values.min()
+        )
     if spec.shape_mode == "crop_pad":
         centre = [(s.start + s.stop - 1) / 2 for s in box]
-        grid = _grid_of(image, spec.target_shape, [window_start(n, c) for n, c in zip(spec.target_shape, centre)])
+        grid = _grid_of(
+            image,
+            spec.target_shape,
+            [window_start(n, c) for n, c in zip(spec.target_shape, centre)],
+        )
         values = crop_or_pad(values, spec.target_shape, centre, float(values.min()))
-        mask_values = (crop_or_pad(sitk.GetArrayFromImage(mask), spec.target_shape, centre, 0)
-                       if mask is not None else None)
+        mask_values = (
+            crop_or_pad(sitk.GetArrayFromImage(mask), spec.target_shape, centre, 0)
+            if mask is not None
+            else None
+        )
         spacing = _spacing(image)
     else:
         resized = resample_to_shape(crop(_array_image(values, image), box), spec.target_shape)
         values = sitk.GetArrayFromImage(resized)
         mask_values = None
         if mask is not None:
-            shrunk = resample_to_shape(crop(sitk.Cast(mask, sitk.sitkUInt8), box), spec.target_shape,
-                                       sitk.sitkNearestNeighbor, antialias=False)
+            shrunk = resample_to_shape(
+                crop(sitk.Cast(mask, sitk.sitkUInt8), box),
+                spec.target_shape,
+                sitk.sitkNearestNeighbor,
+                antialias=False,
+            )
             mask_values = sitk.GetArrayFromImage(shrunk)
         spacing = _spacing(resized)
         grid = _grid_of(resized, spec.target_shape)
     tensor = _intensity(values, spec).astype(np.float32)
-    return Prepared(tensor, mask_values.astype(np.uint8) if mask_values is not None else None, spacing, grid)
+    return Prepared(
+        tensor, mask_values.astype(np.uint8) if mask_values is not None else None, spacing, grid
+    )
 
 
-def preprocess_picture(image: sitk.Image, spec: PreprocessParams, mask: sitk.Image | None = None) -> Prepared:
+def preprocess_picture(
+    image: sitk.Image, spec: PreprocessParams, mask: sitk.Image | None = None
+) -> Prepared:
     """2D picture → ((C, H, W) float32, (H, W) uint8 mask or None, spacing).
 
     RGB photos: blank-frame check, circular field mask, CLAHE, resize, [0, 1] and optionally ImageNet
@@ -161,7 +194,9 @@ def preprocess_picture(image: sitk.Image, spec: PreprocessParams, mask: sitk.Ima
         tensor = photo.resize(scaled, size)[None]
     mask_values = None
     if mask is not None:
-        mask_values = photo.resize(sitk.GetArrayFromImage(mask).astype(np.uint8), size, nearest=True)
+        mask_values = photo.resize(
+            sitk.GetArrayFromImage(mask).astype(np.uint8), size, nearest=True
+        )
     spacing = tuple(s * n / m for s, n, m in zip(_spacing(image), pixels.shape[:2], size))
     return Prepared(tensor.astype(np.float32), mask_values, spacing)
 
@@ -169,4 +204,6 @@ def preprocess_picture(image: sitk.Image, spec: PreprocessParams, mask: sitk.Ima
 def cache_key(volume_checksum: str, spec: PreprocessParams, mask_checksum: str = "") -> str:
     """Content key of one cached tensor: what went in, the recipe's settings and its code version."""
     recipe = json.dumps(spec.model_dump(exclude={"workers"}), sort_keys=True)
-    return hashlib.sha256(f"{volume_checksum}|{mask_checksum}|{recipe}|{PREPROCESS_VERSION}".encode()).hexdigest()[:32]
+    return hashlib.sha256(
+        f"{volume_checksum}|{mask_checksum}|{recipe}|{PREPROCESS_VERSION}".encode()
+    ).hexdigest()[:32]

@@ -17,12 +17,22 @@ from medimg.train.device import autocast, to_device
 
 
 @torch.no_grad()
-def recompute_batchnorm(model: nn.Module, loader: DataLoader, device: torch.device, batches: int,
-                        dtype: torch.dtype | None = None, channels_last: bool = False) -> int:
+def recompute_batchnorm(
+    model: nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    batches: int,
+    dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+) -> int:
     """Reset and re-estimate the running statistics of the BatchNorm layers in train mode (frozen
     groups are in eval mode and keep theirs) as the plain average over ``batches`` batches.
     Returns the number of layers updated. Call with the model in its training mode."""
-    layers = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.training and m.track_running_stats]
+    layers = [
+        m
+        for m in model.modules()
+        if isinstance(m, _BatchNorm) and m.training and m.track_running_stats
+    ]
     if not layers or batches == 0:
         return 0
     momenta = [m.momentum for m in layers]

@@ -23,12 +23,32 @@ from medimg.models import build_model
 log = logging.getLogger(__name__)
 
 
-def build_checkpoint(*, model: nn.Module, optimizer, scheduler, scaler, epoch: int, best: float | None,
-                     best_epoch: int, stale: int, history: list[dict], args: dict) -> dict[str, Any]:
+def build_checkpoint(
+    *,
+    model: nn.Module,
+    optimizer,
+    scheduler,
+    scaler,
+    epoch: int,
+    best: float | None,
+    best_epoch: int,
+    stale: int,
+    history: list[dict],
+    args: dict,
+) -> dict[str, Any]:
     """Everything needed to resume a stage after ``epoch``, or to use its weights."""
-    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(), "epoch": epoch, "best": best, "best_epoch": best_epoch, "stale": stale,
-            "history": history, "args": args}
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict(),
+        "epoch": epoch,
+        "best": best,
+        "best_epoch": best_epoch,
+        "stale": stale,
+        "history": history,
+        "args": args,
+    }
 
 
 def save_checkpoint(target: Path, checkpoint: dict[str, Any]) -> Path:

@@ -20,13 +20,20 @@ def plot_curves(history: list[dict], metric: str, target: Path, title: str) -> P
     left.set(xlabel="epoch", ylabel="loss", title="Loss")
     left.legend()
     values = [r.get(f"val_{metric}") for r in history]
-    right.plot(epochs, [v if v is not None else float("nan") for v in values], marker="o", color="tab:green")
+    right.plot(
+        epochs,
+        [v if v is not None else float("nan") for v in values],
+        marker="o",
+        color="tab:green",
+    )
     right.set(xlabel="epoch", ylabel=metric, title=f"Validation {metric}")
     for axis in (left, right):
         axis.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
     try:
-        return atomic.write_with(target, lambda tmp: fig.savefig(tmp, format="png", dpi=110), suffix=".png")
+        return atomic.write_with(
+            target, lambda tmp: fig.savefig(tmp, format="png", dpi=110), suffix=".png"
+        )
     finally:
         plt.close(fig)

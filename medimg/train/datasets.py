@@ -20,7 +20,9 @@ from medimg.train.augment.pictures import augment_picture, picture_augmentation
 
 
 class _CachedItems(Dataset):
-    def __init__(self, rows: pd.DataFrame, processed_dir: Path, augment: AugmentParams | None = None) -> None:
+    def __init__(
+        self, rows: pd.DataFrame, processed_dir: Path, augment: AugmentParams | None = None
+    ) -> None:
         self.files = [processed_dir / p for p in rows["cache_path"]]
         self.augment = augment if augment and augment.enabled else None
         self._pipelines: dict[bool, object] = {}
@@ -31,7 +33,9 @@ class _CachedItems(Dataset):
     def _image(self, index: int) -> np.ndarray:
         return np.load(self.files[index], mmap_mode="r")
 
-    def _augment_2d(self, image: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    def _augment_2d(
+        self, image: np.ndarray, mask: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """2D augmentation seeded from torch, so loader seeds (and workers) decide it reproducibly."""
         if self.augment is None or image.ndim != 3:
             return image, mask
@@ -45,29 +49,41 @@ class _CachedItems(Dataset):
 class CachedClassificationDataset(_CachedItems):
     """(image (C, [z,] y, x) float32, label) pairs from index rows."""
 
-    def __init__(self, rows: pd.DataFrame, processed_dir: Path, augment: AugmentParams | None = None) -> None:
+    def __init__(
+        self, rows: pd.DataFrame, processed_dir: Path, augment: AugmentParams | None = None
+    ) -> None:
         super().__init__(rows, processed_dir, augment)
         self.labels = rows["label"].astype(int).to_numpy()
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         image, _ = self._augment_2d(self._image(index), None)
-        return torch.from_numpy(np.array(image, dtype=np.float32)), int(self.labels[index])  # copy out of the mmap
+        return torch.from_numpy(np.array(image, dtype=np.float32)), int(
+            self.labels[index]
+        )  # copy out of the mmap
 
 
 class CachedSegmentationDataset(_CachedItems):
     """(image (C, [z,] y, x) float32, mask ([z,] y, x) int64) pairs from index rows with a cached mask."""
 
-    def __init__(self, rows: pd.DataFrame, processed_dir: Path, augment: AugmentParams | None = None) -> None:
+    def __init__(
+        self, rows: pd.DataFrame, processed_dir: Path, augment: AugmentParams | None = None
+    ) -> None:
         missing = rows["mask_cache_path"].isna()
         if missing.any():
-            raise ValueError(f"{int(missing.sum())} item(s) have no mask; segmentation needs data.mask_column")
+            raise ValueError(
+                f"{int(missing.sum())} item(s) have no mask; segmentation needs data.mask_column"
+            )
         super().__init__(rows, processed_dir, augment)
         self.masks = [processed_dir / p for p in rows["mask_cache_path"]]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image, mask = self._augment_2d(self._image(index), np.load(self.masks[index], mmap_mode="r"))
-        return (torch.from_numpy(np.array(image, dtype=np.float32)),
-                torch.from_numpy(np.array(mask, dtype=np.int64)))
+        image, mask = self._augment_2d(
+            self._image(index), np.load(self.masks[index], mmap_mode="r")
+        )
+        return (
+            torch.from_numpy(np.array(image, dtype=np.float32)),
+            torch.from_numpy(np.array(mask, dtype=np.int64)),
+        )
 
 
 class VolumeSliceDataset(CachedSegmentationDataset):
@@ -76,7 +92,9 @@ class VolumeSliceDataset(CachedSegmentationDataset):
     ``foreground[i]`` says whether item i's slice holds any mask voxel, for ForegroundSliceSampler.
     """
 
-    def __init__(self, rows: pd.DataFrame, processed_dir: Path, augment: AugmentParams | None = None) -> None:
+    def __init__(
+        self, rows: pd.DataFrame, processed_dir: Path, augment: AugmentParams | None = None
+    ) -> None:
         super().__init__(rows, processed_dir, augment)
         per_volume = [np.load(m, mmap_mode="r").any(axis=(1, 2)) for m in self.masks]
         self.items = [(v, z) for v, flags in enumerate(per_volume) for z in range(len(flags))]
@@ -90,8 +108,10 @@ class VolumeSliceDataset(CachedSegmentationDataset):
         image = np.load(self.files[volume], mmap_mode="r")[:, z]
         mask = np.load(self.masks[volume], mmap_mode="r")[z]
         image, mask = self._augment_2d(np.asarray(image), np.asarray(mask))
-        return (torch.from_numpy(np.array(image, dtype=np.float32)),
-                torch.from_numpy(np.array(mask, dtype=np.int64)))
+        return (
+            torch.from_numpy(np.array(image, dtype=np.float32)),
+            torch.from_numpy(np.array(mask, dtype=np.int64)),
+        )
 
 
 class ForegroundSliceSampler(Sampler[int]):
@@ -110,7 +130,7 @@ class ForegroundSliceSampler(Sampler[int]):
         return len(self.full) + self.drawn
 
     def __iter__(self):
-        empty = self.empty[torch.randperm(len(self.empty))[:self.drawn].numpy()]
+        empty = self.empty[torch.randperm(len(self.empty))[: self.drawn].numpy()]
         chosen = np.concatenate([self.full, empty])
         return iter(chosen[torch.randperm(len(chosen)).numpy()].tolist())
 
@@ -119,8 +139,14 @@ class VolumePatchDataset(CachedSegmentationDataset):
     """Random 3D patches, ``per_volume`` per volume and epoch; ``foreground_ratio`` of them are centred
     on a mask voxel (nnU-Net's oversampling, which keeps small structures in view)."""
 
-    def __init__(self, rows: pd.DataFrame, processed_dir: Path, size: list[int], foreground_ratio: float,
-                 per_volume: int) -> None:
+    def __init__(
+        self,
+        rows: pd.DataFrame,
+        processed_dir: Path,
+        size: list[int],
+        foreground_ratio: float,
+        per_volume: int,
+    ) -> None:
         super().__init__(rows, processed_dir)
         self.size, self.ratio, self.per_volume = list(size), foreground_ratio, per_volume
         self.locations = [self._foreground_voxels(m) for m in self.masks]
@@ -128,7 +154,11 @@ class VolumePatchDataset(CachedSegmentationDataset):
     @staticmethod
     def _foreground_voxels(mask_path: Path, keep: int = 10_000) -> np.ndarray:
         voxels = np.argwhere(np.load(mask_path, mmap_mode="r") > 0)
-        return voxels[np.linspace(0, len(voxels) - 1, keep).astype(int)] if len(voxels) > keep else voxels
+        return (
+            voxels[np.linspace(0, len(voxels) - 1, keep).astype(int)]
+            if len(voxels) > keep
+            else voxels
+        )
 
     def __len__(self) -> int:
         return len(self.files) * self.per_volume
@@ -140,26 +170,36 @@ class VolumePatchDataset(CachedSegmentationDataset):
         # torch's generator: seeded per epoch by the loop, and per worker by the loader
         if len(voxels) and float(torch.rand(())) < self.ratio:
             centre = voxels[int(torch.randint(len(voxels), ()))]
-            start = [int(np.clip(c - p // 2, 0, n - p)) for c, p, n in zip(centre, self.size, shape)]
+            start = [
+                int(np.clip(c - p // 2, 0, n - p)) for c, p, n in zip(centre, self.size, shape)
+            ]
         else:
             start = [int(torch.randint(n - p + 1, ())) for p, n in zip(self.size, shape)]
         box = tuple(slice(a, a + p) for a, p in zip(start, self.size))
         mask = np.load(self.masks[volume], mmap_mode="r")[box]
-        return (torch.from_numpy(np.array(image[(slice(None), *box)], dtype=np.float32)),
-                torch.from_numpy(np.array(mask, dtype=np.int64)))
+        return (
+            torch.from_numpy(np.array(image[(slice(None), *box)], dtype=np.float32)),
+            torch.from_numpy(np.array(mask, dtype=np.int64)),
+        )
 
 
-def task_dataset(task: str, rows: pd.DataFrame, processed_dir: Path,
-                 augment: AugmentParams | None = None) -> _CachedItems:
+def task_dataset(
+    task: str, rows: pd.DataFrame, processed_dir: Path, augment: AugmentParams | None = None
+) -> _CachedItems:
     """The dataset a model's task reads whole items from: (image, label) for classification, (image,
     mask) for segmentation."""
     kind = CachedSegmentationDataset if task == "segmentation" else CachedClassificationDataset
     return kind(rows, processed_dir, augment)
 
 
-def training_samples(task: str, model_ndim: int, rows: pd.DataFrame, processed_dir: Path,
-                     sampling: SamplingParams, augment: AugmentParams | None = None
-                     ) -> tuple[_CachedItems, Sampler | None]:
+def training_samples(
+    task: str,
+    model_ndim: int,
+    rows: pd.DataFrame,
+    processed_dir: Path,
+    sampling: SamplingParams,
+    augment: AugmentParams | None = None,
+) -> tuple[_CachedItems, Sampler | None]:
     """What one training step sees, and the sampler that draws it (None: plain shuffling).
 
     A 2D segmentation model on volumes trains on slices (all, or those through the mask plus a
@@ -169,15 +209,22 @@ def training_samples(task: str, model_ndim: int, rows: pd.DataFrame, processed_d
     if volumes and model_ndim == 2:
         slices = VolumeSliceDataset(rows, processed_dir, augment)
         chosen = sampling.slices
-        return slices, (ForegroundSliceSampler(slices.foreground, chosen.empty_fraction)
-                        if chosen.select == "foreground" else None)
+        return slices, (
+            ForegroundSliceSampler(slices.foreground, chosen.empty_fraction)
+            if chosen.select == "foreground"
+            else None
+        )
     if volumes and sampling.patches.size is not None:
         spec = sampling.patches
-        return VolumePatchDataset(rows, processed_dir, spec.size, spec.foreground_ratio, spec.per_volume), None
+        return VolumePatchDataset(
+            rows, processed_dir, spec.size, spec.foreground_ratio, spec.per_volume
+        ), None
     return task_dataset(task, rows, processed_dir, augment), None
 
 
-def class_weights(labels: np.ndarray, num_classes: int, rule: str, beta: float = 0.999) -> torch.Tensor:
+def class_weights(
+    labels: np.ndarray, num_classes: int, rule: str, beta: float = 0.999
+) -> torch.Tensor:
     """Loss weights per class, normalised to sum to the number of classes.
 
     'inverse': n / (k · n_c). 'effective': (1 - beta) / (1 - beta^n_c), the effective number of
@@ -194,8 +241,12 @@ def balanced_sampler(labels: np.ndarray, generator: torch.Generator) -> Weighted
     """Draws every class equally often (with replacement), one epoch = len(labels) draws."""
     counts = np.bincount(labels)
     weights = 1.0 / counts[labels]
-    return WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), len(labels), replacement=True,
-                                 generator=generator)
+    return WeightedRandomSampler(
+        torch.as_tensor(weights, dtype=torch.double),
+        len(labels),
+        replacement=True,
+        generator=generator,
+    )
 
 
 def seed_worker(worker_id: int) -> None:
@@ -212,7 +263,9 @@ def read_split(index_path: Path, split: str) -> pd.DataFrame:
     index = pd.read_parquet(index_path)
     rows = index[index["split"] == split]
     if rows.empty:
-        raise ValueError(f"{index_path}: no items in split {split!r}; check split.ratios and the data size")
+        raise ValueError(
+            f"{index_path}: no items in split {split!r}; check split.ratios and the data size"
+        )
     return rows.reset_index(drop=True)
 
 
@@ -225,8 +278,15 @@ def loader_workers(choice: int | str, device: torch.device) -> int:
     return 0 if device.type == "cpu" else min(8, max((os.cpu_count() or 1) - 1, 0))
 
 
-def make_loader(dataset: Dataset, batch_size: int, num_workers: int, seed: int, train: bool,
-                weighted: bool = False, sampler: torch.utils.data.Sampler | None = None) -> torch.utils.data.DataLoader:
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    num_workers: int,
+    seed: int,
+    train: bool,
+    weighted: bool = False,
+    sampler: torch.utils.data.Sampler | None = None,
+) -> torch.utils.data.DataLoader:
     """A loader whose batches depend only on ``seed`` (reseed its generator per epoch), with any worker count.
 
     Training loaders shuffle (or draw class-balanced when ``weighted``) and drop a last batch of one
@@ -236,6 +296,14 @@ def make_loader(dataset: Dataset, batch_size: int, num_workers: int, seed: int, 
     if sampler is None and train and weighted:
         sampler = balanced_sampler(dataset.labels, generator)
     return torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=train and sampler is None, sampler=sampler, generator=generator,
-        drop_last=train and len(dataset) > batch_size, num_workers=num_workers, worker_init_fn=seed_worker,
-        pin_memory=torch.cuda.is_available(), persistent_workers=num_workers > 0)
+        dataset,
+        batch_size=batch_size,
+        shuffle=train and sampler is None,
+        sampler=sampler,
+        generator=generator,
+        drop_last=train and len(dataset) > batch_size,
+        num_workers=num_workers,
+        worker_init_fn=seed_worker,
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=num_workers > 0,
+    )

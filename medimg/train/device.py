@@ -22,7 +22,9 @@ def resolve_precision(choice: str, device: torch.device) -> torch.dtype | None:
     if choice == "fp32" or (choice == "auto" and device.type != "cuda"):
         return None
     if choice == "fp16" and device.type != "cuda":
-        raise RuntimeError("train.precision fp16 needs a CUDA device (use auto, bf16 or fp32 on CPU)")
+        raise RuntimeError(
+            "train.precision fp16 needs a CUDA device (use auto, bf16 or fp32 on CPU)"
+        )
     if choice == "auto":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.bfloat16 if choice == "bf16" else torch.float16
@@ -50,7 +52,9 @@ def to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> tor
     return x
 
 
-def model_to_device(model: nn.Module, device: torch.device, channels_last: bool, ndim: int) -> nn.Module:
+def model_to_device(
+    model: nn.Module, device: torch.device, channels_last: bool, ndim: int
+) -> nn.Module:
     model = model.to(device)
     if channels_last:
         model = model.to(memory_format=memory_format(ndim + 2))

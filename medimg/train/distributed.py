@@ -47,12 +47,19 @@ def init_distributed() -> Ranks:
 
 def shard_sampler(dataset: Dataset, ranks: Ranks, seed: int) -> DistributedSampler:
     """Each rank draws its own share of a seeded shuffle; ``set_epoch`` reshuffles per epoch."""
-    return DistributedSampler(dataset, num_replicas=ranks.world_size, rank=ranks.rank, shuffle=True, seed=seed,
-                              drop_last=True)
+    return DistributedSampler(
+        dataset,
+        num_replicas=ranks.world_size,
+        rank=ranks.rank,
+        shuffle=True,
+        seed=seed,
+        drop_last=True,
+    )
 
 
 def wrap(model: nn.Module, ranks: Ranks, device: torch.device) -> nn.Module:
     if not ranks.distributed:
         return model
-    return nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-
+    return nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None
+    )

@@ -90,7 +90,9 @@ class StageRun:
         model = model_to_device(self.model, self.device, channels_last, sample.ndim - 1)
         dtype = resolve_precision(tp.precision, self.device)
         optimizer = build_optimizer(model, stage)
-        scheduler = build_scheduler(optimizer, stage, math.ceil(len(self.train_loader) / tp.accumulate_batches))
+        scheduler = build_scheduler(
+            optimizer, stage, math.ceil(len(self.train_loader) / tp.accumulate_batches)
+        )
         scaler = grad_scaler(self.device, dtype)
         criterion = build_loss(self.loss, self.class_weights).to(self.device)
         start, best, best_epoch, stale = 0, None, -1, 0
@@ -100,7 +102,12 @@ class StageRun:
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             scaler.load_state_dict(state["scaler"])
-            start, best, best_epoch, stale = state["epoch"] + 1, state["best"], state["best_epoch"], state["stale"]
+            start, best, best_epoch, stale = (
+                state["epoch"] + 1,
+                state["best"],
+                state["best_epoch"],
+                state["stale"],
+            )
             self.history = state["history"]
         net = wrap(model, self.ranks, self.device)
         if tp.compile:
@@ -120,20 +127,39 @@ class StageRun:
                 torch.cuda.reset_peak_memory_stats(self.device)
             tic = time.perf_counter()
             rng = torch.Generator().manual_seed(epoch_seed + 7919 * self.ranks.rank)
-            train_loss, samples, waited = self._train_epoch(net, model, optimizer, scheduler, scaler, criterion,
-                                                            dtype, channels_last, epoch, rng)
+            train_loss, samples, waited = self._train_epoch(
+                net,
+                model,
+                optimizer,
+                scheduler,
+                scaler,
+                criterion,
+                dtype,
+                channels_last,
+                epoch,
+                rng,
+            )
             seconds = time.perf_counter() - tic
             set_train_mode(model, stage)
-            recompute_batchnorm(model, self.train_loader, self.device, tp.bn_recompute_batches, dtype, channels_last)
-            val = validate(self.whole_items(model), self.val_loader, criterion, self.device, dtype, self.task)
+            recompute_batchnorm(
+                model, self.train_loader, self.device, tp.bn_recompute_batches, dtype, channels_last
+            )
+            val = validate(
+                self.whole_items(model), self.val_loader, criterion, self.device, dtype, self.task
+            )
             if not steps_per_batch(scheduler) and val[metric] is not None:
                 scheduler.step(val[metric])
-            record = {"epoch": epoch, "train_loss": train_loss, **{f"val_{k}": v for k, v in val.items()},
-                      **{f"lr_{g['name']}": g["lr"] for g in optimizer.param_groups},
-                      "epoch_seconds": seconds, "samples_per_second": samples * self.ranks.world_size / seconds,
-                      # time the training loop stood waiting for the loader: near 0 when the device is fed
-                      "loader_wait_fraction": waited / seconds,
-                      "peak_gpu_memory_mb": peak_memory_mb(self.device)}
+            record = {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                **{f"val_{k}": v for k, v in val.items()},
+                **{f"lr_{g['name']}": g["lr"] for g in optimizer.param_groups},
+                "epoch_seconds": seconds,
+                "samples_per_second": samples * self.ranks.world_size / seconds,
+                # time the training loop stood waiting for the loader: near 0 when the device is fed
+                "loader_wait_fraction": waited / seconds,
+                "peak_gpu_memory_mb": peak_memory_mb(self.device),
+            }
             self.history.append(record)
             improved = is_better(metric, val[metric], best) or best_epoch < 0
             if improved:
@@ -141,9 +167,18 @@ class StageRun:
             else:
                 stale += 1
             if self.ranks.is_main:
-                checkpoint = build_checkpoint(model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
-                                              epoch=epoch, best=best, best_epoch=best_epoch, stale=stale,
-                                              history=self.history, args=self.args)
+                checkpoint = build_checkpoint(
+                    model=model,
+                    optimizer=optimizer,
+                    scheduler=scheduler,
+                    scaler=scaler,
+                    epoch=epoch,
+                    best=best,
+                    best_epoch=best_epoch,
+                    stale=stale,
+                    history=self.history,
+                    args=self.args,
+                )
                 if improved:
                     save_checkpoint(self.best_path, checkpoint)
                 save_checkpoint(self.last_path, checkpoint)
@@ -151,20 +186,40 @@ class StageRun:
         if self.ranks.is_main:
             # the stage's output appears only once the stage is over, so DVC never caches a half-trained one
             atomic.write_bytes(self.stage_dir / "ckpt.pt", self.best_path.read_bytes())
-        return {"best_epoch": best_epoch, f"best_val_{metric}": best, "epochs_run": len(self.history),
-                "precision": str(dtype).replace("torch.", "") if dtype else "fp32",
-                "world_size": self.ranks.world_size}
+        return {
+            "best_epoch": best_epoch,
+            f"best_val_{metric}": best,
+            "epochs_run": len(self.history),
+            "precision": str(dtype).replace("torch.", "") if dtype else "fp32",
+            "world_size": self.ranks.world_size,
+        }
 
-    def _train_epoch(self, net, model, optimizer, scheduler, scaler, criterion, dtype, channels_last: bool,
-                     epoch: int, rng: torch.Generator) -> tuple[float, int, float]:
+    def _train_epoch(
+        self,
+        net,
+        model,
+        optimizer,
+        scheduler,
+        scaler,
+        criterion,
+        dtype,
+        channels_last: bool,
+        epoch: int,
+        rng: torch.Generator,
+    ) -> tuple[float, int, float]:
         tp = self.train_params
         set_train_mode(model, self.stage)
         # the loss is summed on the device: a .item() per batch would make the CPU wait for the GPU
         # every step, and it could no longer queue the next batch's work while the GPU computes
         total, count, batches = torch.zeros((), device=self.device), 0, len(self.train_loader)
         optimizer.zero_grad(set_to_none=True)
-        bar = tqdm(self.train_loader, desc=f"{self.stage.name} epoch {epoch + 1}/{self.stage.epochs}", unit="batch",
-                   leave=False, disable=not self.ranks.is_main or os.environ.get("TQDM_DISABLE") == "1")
+        bar = tqdm(
+            self.train_loader,
+            desc=f"{self.stage.name} epoch {epoch + 1}/{self.stage.epochs}",
+            unit="batch",
+            leave=False,
+            disable=not self.ranks.is_main or os.environ.get("TQDM_DISABLE") == "1",
+        )
         batches_iter, waited = iter(bar), 0.0
         for step in range(batches):
             tic = time.perf_counter()
@@ -172,14 +227,20 @@ class StageRun:
             waited += time.perf_counter() - tic
             x, y = to_device(x, self.device, channels_last), y.to(self.device, non_blocking=True)
             if self.augment is not None and x.ndim == 5:
-                x, mask = augment_volumes(x, self.augment, rng, y if self.task == "segmentation" else None)
+                x, mask = augment_volumes(
+                    x, self.augment, rng, y if self.task == "segmentation" else None
+                )
                 y = mask if mask is not None else y
             target = y
             if self.task == "classification" and tp.mix.method != "none":
                 x, target = mix_batch(x, y, self.num_classes, tp.mix, rng)
             boundary = (step + 1) % tp.accumulate_batches == 0 or step + 1 == batches
             # gradients are all-reduced only on the micro-batch that steps the optimizer
-            sync = net.no_sync() if self.ranks.distributed and not boundary else contextlib.nullcontext()
+            sync = (
+                net.no_sync()
+                if self.ranks.distributed and not boundary
+                else contextlib.nullcontext()
+            )
             with sync:
                 with autocast(self.device, dtype):
                     output = net(x)
@@ -198,4 +259,3 @@ class StageRun:
             count += len(y)
         bar.close()
         return total.item() / max(count, 1), count, waited
-

@@ -14,16 +14,20 @@ from medimg.config.training import MixParams
 from medimg.train.losses import as_probabilities
 
 
-def mix_batch(x: torch.Tensor, y: torch.Tensor, classes: int, params: MixParams,
-              generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def mix_batch(
+    x: torch.Tensor, y: torch.Tensor, classes: int, params: MixParams, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(images, integer labels) → (mixed images, class-probability targets) with a rolled partner."""
     target = as_probabilities(y, classes)
     draw = torch.rand((), generator=generator).item()
     if params.method == "none" or draw >= params.probability or x.shape[0] < 2:
         return x, target
     # torch's Beta sampler takes no generator; numpy's, seeded from ours, keeps the draw reproducible
-    lam = float(np.random.default_rng(int(torch.randint(0, 2**31 - 1, (), generator=generator))).beta(
-        params.alpha, params.alpha))
+    lam = float(
+        np.random.default_rng(int(torch.randint(0, 2**31 - 1, (), generator=generator))).beta(
+            params.alpha, params.alpha
+        )
+    )
     partner, partner_target = x.roll(1, dims=0), target.roll(1, dims=0)
     if params.method == "mixup":
         return lam * x + (1 - lam) * partner, lam * target + (1 - lam) * partner_target

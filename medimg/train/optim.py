@@ -53,8 +53,12 @@ def param_groups(model: nn.Module, stage: StageParams) -> list[dict]:
 def build_optimizer(model: nn.Module, stage: StageParams) -> torch.optim.Optimizer:
     groups = param_groups(model, stage)
     if stage.optimizer == "sgd":
-        return torch.optim.SGD(groups, momentum=stage.momentum, nesterov=stage.momentum > 0,
-                               weight_decay=stage.weight_decay)
+        return torch.optim.SGD(
+            groups,
+            momentum=stage.momentum,
+            nesterov=stage.momentum > 0,
+            weight_decay=stage.weight_decay,
+        )
     if stage.optimizer == "adam":
         return torch.optim.Adam(groups, weight_decay=stage.weight_decay)
     return torch.optim.AdamW(groups, weight_decay=stage.weight_decay)
@@ -65,9 +69,12 @@ def build_scheduler(optimizer: torch.optim.Optimizer, stage: StageParams, steps_
     early-stopping metric, stepped once per epoch (see ``steps_per_batch``)."""
     if stage.schedule == "plateau":
         higher = stage.early_stopping.metric != "loss"
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max" if higher else "min",
-                                                          factor=stage.plateau_factor,
-                                                          patience=stage.plateau_patience)
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer,
+            mode="max" if higher else "min",
+            factor=stage.plateau_factor,
+            patience=stage.plateau_patience,
+        )
     warmup = stage.warmup_epochs * steps_per_epoch
     total = max(stage.epochs * steps_per_epoch, 1)
 

@@ -15,8 +15,9 @@ HIGHER_IS_BETTER = {"auc": True, "kappa": True, "accuracy": True, "dice": True, 
 
 
 @torch.no_grad()
-def predict_scores(model: nn.Module, loader: DataLoader, device: torch.device,
-                   dtype: torch.dtype | None = None) -> tuple[np.ndarray, np.ndarray]:
+def predict_scores(
+    model: nn.Module, loader: DataLoader, device: torch.device, dtype: torch.dtype | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(labels, class probabilities) over a classification loader, in loader order."""
     model.eval()
     labels, probs = [], []
@@ -29,8 +30,14 @@ def predict_scores(model: nn.Module, loader: DataLoader, device: torch.device,
 
 
 @torch.no_grad()
-def validate(model: nn.Module, loader: DataLoader, criterion: nn.Module, device: torch.device,
-             dtype: torch.dtype | None, task: str) -> dict[str, float | None]:
+def validate(
+    model: nn.Module,
+    loader: DataLoader,
+    criterion: nn.Module,
+    device: torch.device,
+    dtype: torch.dtype | None,
+    task: str,
+) -> dict[str, float | None]:
     """loss plus auc, kappa and accuracy (classification) or foreground Dice pooled over all voxels of
     the split (segmentation: empty cases add their false positives and no free 1s)."""
     model.eval()
@@ -53,8 +60,11 @@ def validate(model: nn.Module, loader: DataLoader, criterion: nn.Module, device:
         return metrics
     y_true, p = np.concatenate(labels), np.concatenate(probs)
     predicted = p.argmax(1)
-    metrics.update(accuracy=float((predicted == y_true).mean()), auc=auc_score(y_true, p),
-                   kappa=quadratic_kappa(y_true, predicted))
+    metrics.update(
+        accuracy=float((predicted == y_true).mean()),
+        auc=auc_score(y_true, p),
+        kappa=quadratic_kappa(y_true, predicted),
+    )
     return metrics
 
 

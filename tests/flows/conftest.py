@@ -38,8 +38,13 @@ def edit_params(root: Path, edit) -> None:
 
 def make_dvc_project(root: Path, tracking_uri: str) -> Path:
     """The working tree's tracked and unignored files with tiny params, committed in a fresh git repo."""
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout.split("\0")
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
     for name in filter(None, files):
         if (REPO / name).is_file() and not name.startswith("dvc.lock"):
             (root / name).parent.mkdir(parents=True, exist_ok=True)

@@ -21,8 +21,10 @@ def test_dask_fan_out_equals_the_sequential_run(tmp_path, tiny, preprocessed, pr
 
     def on_dask(params):
         params["data"]["raw_dir"] = str(sequential.raw)
-        params["orchestration"].update(task_runner="dask", dask={"address": None, "local_workers": 2,
-                                                                 "threads_per_worker": 1})
+        params["orchestration"].update(
+            task_runner="dask", dask={"address": None, "local_workers": 2, "threads_per_worker": 1}
+        )
+
     edit_params(root, on_dask)
     params = load_params(root / "params.yaml")
     state = pipeline_for(params)(root=str(root), until="preprocess", return_state=True)
@@ -33,15 +35,22 @@ def test_dask_fan_out_equals_the_sequential_run(tmp_path, tiny, preprocessed, pr
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
-            id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
+            )
+        )
     per_item = [run for run in runs if run.name.startswith(("ingest-item", "preprocess-item"))]
-    assert len([r for r in per_item if r.name.startswith("ingest-item")]) == 12  # one task per series
+    assert (
+        len([r for r in per_item if r.name.startswith("ingest-item")]) == 12
+    )  # one task per series
     assert all(run.state.is_completed() for run in per_item)
 
     ours = ProjectPaths.from_params(params, root)
     for table in ("manifest", "index"):  # row for row
-        pd.testing.assert_frame_equal(pd.read_parquet(getattr(ours, table)), pd.read_parquet(getattr(sequential, table)))
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(getattr(ours, table)), pd.read_parquet(getattr(sequential, table))
+        )
     cache = sorted(p.name for p in sequential.cache.glob("*.npy"))
     assert cache and sorted(p.name for p in ours.cache.glob("*.npy")) == cache
     for name in cache:  # byte for byte

@@ -19,8 +19,15 @@ def project(tmp_path_factory) -> Path:
 
 def test_repro_builds_every_output_then_reruns_only_what_an_edit_touches(project):
     first = run([sys.executable, "-m", "dvc", "repro"], project)
-    assert ran_stages(first) == {"demo_data", "ingest", "preprocess", "train_freeze", "train_unfreeze",
-                                 "evaluate", "export"}
+    assert ran_stages(first) == {
+        "demo_data",
+        "ingest",
+        "preprocess",
+        "train_freeze",
+        "train_unfreeze",
+        "evaluate",
+        "export",
+    }
     manifest = pd.read_parquet(project / "data/interim/manifest.parquet")
     assert len(manifest) == 12 and (manifest["status"] == "ok").all()
     assert len(pd.read_parquet(project / "data/processed/index.parquet")) == 12
@@ -28,7 +35,10 @@ def test_repro_builds_every_output_then_reruns_only_what_an_edit_touches(project
         assert (project / "models" / stage / "ckpt.pt").stat().st_size > 0
     metrics = json.loads((project / "reports/metrics.json").read_text())
     assert {"auc", "sensitivity", "specificity"} <= set(metrics)
-    assert json.loads((project / "artifacts/export_report.json").read_text())["parity"]["max_abs_diff"] < 1e-3
+    assert (
+        json.loads((project / "artifacts/export_report.json").read_text())["parity"]["max_abs_diff"]
+        < 1e-3
+    )
     assert "metrics.json" in run([sys.executable, "-m", "dvc", "metrics", "show"], project)
 
     assert ran_stages(run([sys.executable, "-m", "dvc", "repro"], project)) == set()
@@ -38,11 +48,17 @@ def test_repro_builds_every_output_then_reruns_only_what_an_edit_touches(project
     params["train"]["stages"][1]["lr_head"] = 0.0005
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert ran_stages(run([sys.executable, "-m", "dvc", "repro"], project)) == {
-        "train_freeze", "train_unfreeze", "evaluate", "export"}
+        "train_freeze",
+        "train_unfreeze",
+        "evaluate",
+        "export",
+    }
 
     # an edit to any file a stage imports marks that stage and what follows it as changed, and nothing else
     loop = project / "medimg/train/loop.py"
     loop.write_text(loop.read_text() + "\n# an edit\n")
-    changed = json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], project, stderr=False))
+    changed = json.loads(
+        run([sys.executable, "-m", "dvc", "status", "--json"], project, stderr=False)
+    )
     assert set(changed) == {"train_freeze", "train_unfreeze", "evaluate", "export"}
     assert "medimg/train" in json.dumps(changed["train_freeze"])

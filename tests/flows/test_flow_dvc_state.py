@@ -10,12 +10,16 @@ from tests.flows.conftest import edit_params, make_dvc_project, ran_stages, run
 
 def _fault(step, failures):
     def edit(params):
-        params["orchestration"].update(retries=0, retry_delay_s=0,
-                                       fault_injection={"step": step, "failures": failures})
+        params["orchestration"].update(
+            retries=0, retry_delay_s=0, fault_injection={"step": step, "failures": failures}
+        )
+
     return edit
 
 
-def test_a_rerun_after_a_crash_redoes_only_the_unfinished_steps_and_dvc_agrees(tmp_path_factory, prefect_server):
+def test_a_rerun_after_a_crash_redoes_only_the_unfinished_steps_and_dvc_agrees(
+    tmp_path_factory, prefect_server
+):
     root = tmp_path_factory.mktemp("flowdvc")
     make_dvc_project(root, f"sqlite:///{root / 'mlflow.db'}")
     # the unfreeze stage dies on every attempt: the flow fails there
@@ -23,11 +27,18 @@ def test_a_rerun_after_a_crash_redoes_only_the_unfinished_steps_and_dvc_agrees(t
     crashed = pipeline(root=str(root), return_state=True)
     assert crashed.is_failed()
     locked = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
-    assert set(locked) == {"demo_data", "ingest", "preprocess", "train_freeze"}  # what finished is recorded
+    assert set(locked) == {
+        "demo_data",
+        "ingest",
+        "preprocess",
+        "train_freeze",
+    }  # what finished is recorded
     freeze = (root / "models/freeze/ckpt.pt").stat().st_mtime_ns
     interim = (root / "data/interim/manifest.parquet").stat().st_mtime_ns
 
-    edit_params(root, _fault(None, 0))  # orchestration is no stage's param: nothing goes stale by it
+    edit_params(
+        root, _fault(None, 0)
+    )  # orchestration is no stage's param: nothing goes stale by it
     state = pipeline(root=str(root), return_state=True)
     assert state.is_completed(), state.message
     results = state.result()
@@ -41,7 +52,14 @@ def test_a_rerun_after_a_crash_redoes_only_the_unfinished_steps_and_dvc_agrees(t
     assert "up to date" in run([sys.executable, "-m", "dvc", "status"], root)
     assert ran_stages(run([sys.executable, "-m", "dvc", "repro"], root)) == set()
     assert set(yaml.safe_load((root / "dvc.lock").read_text())["stages"]) == {
-        "demo_data", "ingest", "preprocess", "train_freeze", "train_unfreeze", "evaluate", "export"}
+        "demo_data",
+        "ingest",
+        "preprocess",
+        "train_freeze",
+        "train_unfreeze",
+        "evaluate",
+        "export",
+    }
 
 
 def test_update_data_pulls_from_a_configured_remote_and_otherwise_uses_the_local_data(tmp_path):
@@ -56,7 +74,10 @@ def test_update_data_pulls_from_a_configured_remote_and_otherwise_uses_the_local
     raw.mkdir(parents=True)
     (raw / "series.dcm").write_bytes(b"stand-in for a DICOM file")
     run([sys.executable, "-m", "dvc", "add", "data/raw/site-a"], root)
-    run([sys.executable, "-m", "dvc", "remote", "add", "-d", "hospital", str(tmp_path / "remote")], root)
+    run(
+        [sys.executable, "-m", "dvc", "remote", "add", "-d", "hospital", str(tmp_path / "remote")],
+        root,
+    )
     run([sys.executable, "-m", "dvc", "push"], root)
     shutil.rmtree(raw)
     shutil.rmtree(root / ".dvc/cache")  # only the remote has the data now

@@ -25,8 +25,12 @@ def free_port() -> int:
 
 def api(url: str, body: dict | None = None):
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"},
-                                     method="GET" if body is None else "POST")
+    request = urllib.request.Request(
+        url,
+        data=data,
+        headers={"Content-Type": "application/json"},
+        method="GET" if body is None else "POST",
+    )
     with urllib.request.urlopen(request, timeout=5) as response:
         return json.loads(response.read())
 
@@ -47,24 +51,54 @@ def wait_for(what: str, probe, timeout_s: float, process):
 
 def test_serve_schedules_retraining_on_a_local_server_and_stops_it(tmp_path):
     write_tiny_params(tmp_path)
-    edit_params(tmp_path, lambda p: p["retrain"].update(cron="30 4 * * *", timezone="Europe/Berlin",
-                                                        deployment="nightly"))
+    edit_params(
+        tmp_path,
+        lambda p: p["retrain"].update(
+            cron="30 4 * * *", timezone="Europe/Berlin", deployment="nightly"
+        ),
+    )
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), PYTHONPATH=str(REPO),
-               PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2")  # schedule within seconds, not a minute
-    serve = subprocess.Popen([sys.executable, "-m", "flows.serve", "--port", str(port)], cwd=tmp_path, env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    env.update(
+        PREFECT_HOME=str(tmp_path / "prefect-home"),
+        PYTHONPATH=str(REPO),
+        PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2",
+    )  # schedule within seconds, not a minute
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "flows.serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}/api"
     try:
-        deployment = wait_for("deployment", lambda: api(f"{base}/deployments/name/medimg-retrain/nightly"), 180, serve)
+        deployment = wait_for(
+            "deployment", lambda: api(f"{base}/deployments/name/medimg-retrain/nightly"), 180, serve
+        )
         [schedule] = deployment["schedules"]
-        assert schedule["schedule"]["cron"] == "30 4 * * *" and schedule["schedule"]["timezone"] == "Europe/Berlin"
+        assert (
+            schedule["schedule"]["cron"] == "30 4 * * *"
+            and schedule["schedule"]["timezone"] == "Europe/Berlin"
+        )
         assert deployment["parameters"]["root"] == str(tmp_path)
-        runs = wait_for("scheduled run", lambda: api(f"{base}/flow_runs/filter", {
-            "deployments": {"id": {"any_": [deployment["id"]]}},
-            "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}}), 120, serve)
-        when = datetime.fromisoformat(runs[0]["expected_start_time"]).astimezone(ZoneInfo("Europe/Berlin"))
+        runs = wait_for(
+            "scheduled run",
+            lambda: api(
+                f"{base}/flow_runs/filter",
+                {
+                    "deployments": {"id": {"any_": [deployment["id"]]}},
+                    "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}},
+                },
+            ),
+            120,
+            serve,
+        )
+        when = datetime.fromisoformat(runs[0]["expected_start_time"]).astimezone(
+            ZoneInfo("Europe/Berlin")
+        )
         assert (when.hour, when.minute) == (4, 30) and when > datetime.now(UTC)
     finally:
         serve.send_signal(signal.SIGTERM)

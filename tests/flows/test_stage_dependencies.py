@@ -22,8 +22,10 @@ from medimg.config.steps import STEPS, code_digest, code_files, step
 from tests.conftest import REPO
 
 PROJECT_PACKAGES = ("medimg", "tasks", "flows")
-PROBE = ("import importlib, json, sys; import medimg.cli; importlib.import_module(sys.argv[1]); "
-         "print(json.dumps([getattr(m, '__file__', None) for m in list(sys.modules.values())]))")
+PROBE = (
+    "import importlib, json, sys; import medimg.cli; importlib.import_module(sys.argv[1]); "
+    "print(json.dumps([getattr(m, '__file__', None) for m in list(sys.modules.values())]))"
+)
 
 
 def dvc_stages() -> dict:
@@ -31,7 +33,9 @@ def dvc_stages() -> dict:
 
 
 def stage_names(name: str) -> list[str]:
-    stages = [s["name"] for s in yaml.safe_load((REPO / "params.yaml").read_text())["train"]["stages"]]
+    stages = [
+        s["name"] for s in yaml.safe_load((REPO / "params.yaml").read_text())["train"]["stages"]
+    ]
     return step(name).stage_names(stages)
 
 
@@ -52,12 +56,16 @@ def import_graph():
 
 def import_closure(module: str, graph) -> set[str]:
     """Repo-relative paths of every project file that running ``medimg run`` for ``module`` imports."""
-    out = subprocess.run([sys.executable, "-c", PROBE, module], cwd=REPO, capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, module], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
     loaded = {Path(f).resolve() for f in json.loads(out) if f and Path(f).is_absolute()}
     loaded |= {module_file(m) for m in graph.find_upstream_modules(module) | {module}}
-    return {str(f.relative_to(REPO)) for f in loaded
-            if f.is_relative_to(REPO) and f.relative_to(REPO).parts[0] in PROJECT_PACKAGES}
+    return {
+        str(f.relative_to(REPO))
+        for f in loaded
+        if f.is_relative_to(REPO) and f.relative_to(REPO).parts[0] in PROJECT_PACKAGES
+    }
 
 
 def uncovered(closure: set[str], deps: list[str]) -> list[str]:
@@ -71,8 +79,12 @@ def test_dvc_yaml_lists_the_code_and_params_the_registry_names(name):
     stages = dvc_stages()
     for stage in stage_names(name):
         assert stage in stages, f"dvc.yaml has no stage {stage} for step {name}"
-        assert sorted(code_deps(stages[stage])) == sorted(step(name).deps), f"dvc.yaml {stage}: code deps"
-        assert sorted(stages[stage]["params"]) == sorted(step(name).params), f"dvc.yaml {stage}: params"
+        assert sorted(code_deps(stages[stage])) == sorted(step(name).deps), (
+            f"dvc.yaml {stage}: code deps"
+        )
+        assert sorted(stages[stage]["params"]) == sorted(step(name).params), (
+            f"dvc.yaml {stage}: params"
+        )
         assert stages[stage]["cmd"].startswith(f"medimg run {name}")
 
 
@@ -107,7 +119,11 @@ def test_the_resume_fingerprint_follows_every_file_the_train_stage_depends_on(tm
             shutil.copy2(source, tmp_path / entry)
     before = code_digest("train", tmp_path)
     assert code_digest("train", tmp_path) == before
-    for edited in ("medimg/deploy/sliding_window.py", "medimg/config/training.py", "medimg/train/loop.py"):
+    for edited in (
+        "medimg/deploy/sliding_window.py",
+        "medimg/config/training.py",
+        "medimg/train/loop.py",
+    ):
         target = tmp_path / edited
         original = target.read_text()
         target.write_text(original + "\n# edited\n")
@@ -116,4 +132,8 @@ def test_the_resume_fingerprint_follows_every_file_the_train_stage_depends_on(tm
 
 
 def test_the_library_root_holds_only_the_entry_points():
-    assert sorted(p.name for p in (REPO / "medimg").glob("*.py")) == ["__init__.py", "__main__.py", "cli.py"]
+    assert sorted(p.name for p in (REPO / "medimg").glob("*.py")) == [
+        "__init__.py",
+        "__main__.py",
+        "cli.py",
+    ]

@@ -61,7 +61,10 @@ def _dvc_outputs(paths) -> list:
     names = []
     for stage in ("evaluate", "export"):
         for kind in ("outs", "metrics", "plots"):
-            names += [next(iter(entry)) if isinstance(entry, dict) else entry for entry in stages[stage].get(kind, [])]
+            names += [
+                next(iter(entry)) if isinstance(entry, dict) else entry
+                for entry in stages[stage].get(kind, [])
+            ]
     folders = {"${data.reports_dir}": paths.reports, "${data.artifacts_dir}": paths.artifacts}
     return [folders[name.split("/")[0]] / name.split("/", 1)[1] for name in names]
 
@@ -123,7 +126,9 @@ def test_ct_segmentation_runs_end_to_end(tmp_path, demo_raw, tiny, preset):
         assert bundle["input_shape"] == [1, 32, 32, 32]
     # the ONNX variants were scored on whole test volumes, as the evaluate step scored torch
     assert report["test_items"] == metrics["n"]
-    series = sorted({p.parent for p in paths.raw.rglob("*.dcm") if p.parent.parent.parent == paths.raw})[0]
+    series = sorted(
+        {p.parent for p in paths.raw.rglob("*.dcm") if p.parent.parent.parent == paths.raw}
+    )[0]
     proc = predict_without_torch(series, paths.artifacts, "--out", str(tmp_path / "masks"))
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)[0]

@@ -3,8 +3,18 @@ import numpy as np
 from medimg.config.schema import AugmentParams
 from medimg.train.augment.pictures import augment_picture, picture_augmentation
 
-PARAMS = AugmentParams(flip_axes=[1, 2], rotate_degrees=15, scale=0.1, shift=0.05, elastic=0.05, noise_std=0.0,
-                       brightness=0.0, contrast=0.0, grid_distortion=True, color_jitter=0.2)
+PARAMS = AugmentParams(
+    flip_axes=[1, 2],
+    rotate_degrees=15,
+    scale=0.1,
+    shift=0.05,
+    elastic=0.05,
+    noise_std=0.0,
+    brightness=0.0,
+    contrast=0.0,
+    grid_distortion=True,
+    color_jitter=0.2,
+)
 
 
 def _picture() -> tuple[np.ndarray, np.ndarray]:

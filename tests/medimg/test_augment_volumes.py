@@ -3,8 +3,16 @@ import torch
 from medimg.config.schema import AugmentParams
 from medimg.train.augment.volumes import augment_volumes
 
-STILL = AugmentParams(flip_axes=[], rotate_degrees=0, scale=0, shift=0, elastic=0, noise_std=0, brightness=0,
-                      contrast=0)
+STILL = AugmentParams(
+    flip_axes=[],
+    rotate_degrees=0,
+    scale=0,
+    shift=0,
+    elastic=0,
+    noise_std=0,
+    brightness=0,
+    contrast=0,
+)
 
 
 def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -24,15 +32,26 @@ def test_no_change_requested_means_no_change():
 
 def test_flips_are_exact_mirror_images():
     image, _ = _batch()
-    out, _ = augment_volumes(image, STILL.model_copy(update={"flip_axes": [2]}), torch.Generator().manual_seed(1))
+    out, _ = augment_volumes(
+        image, STILL.model_copy(update={"flip_axes": [2]}), torch.Generator().manual_seed(1)
+    )
     for sample, original in zip(out, image):
-        assert torch.allclose(sample, original, atol=1e-4) or torch.allclose(sample, original.flip(-1), atol=1e-4)
+        assert torch.allclose(sample, original, atol=1e-4) or torch.allclose(
+            sample, original.flip(-1), atol=1e-4
+        )
 
 
 def test_mask_follows_rotation_scale_shift_and_elastic_warps():
     image, mask = _batch()
-    params = STILL.model_copy(update={"flip_axes": [0, 1, 2], "rotate_degrees": 20, "scale": 0.2, "shift": 0.1,
-                                      "elastic": 0.05})
+    params = STILL.model_copy(
+        update={
+            "flip_axes": [0, 1, 2],
+            "rotate_degrees": 20,
+            "scale": 0.2,
+            "shift": 0.1,
+            "elastic": 0.05,
+        }
+    )
     out, out_mask = augment_volumes(image, params, torch.Generator().manual_seed(2), mask)
     assert not torch.equal(out_mask, mask)
     agreement = ((out[:, 0] > 50) == (out_mask == 1)).float().mean()

@@ -26,7 +26,9 @@ def test_running_statistics_become_the_average_of_the_batch_statistics():
     torch.testing.assert_close(trained.running_mean, means)
     torch.testing.assert_close(trained.running_var, variances)
     assert trained.momentum == 0.01  # restored for the next epoch's training
-    torch.testing.assert_close(frozen.running_mean, frozen_before)  # a frozen group keeps its statistics
+    torch.testing.assert_close(
+        frozen.running_mean, frozen_before
+    )  # a frozen group keeps its statistics
 
 
 def test_after_recompute_eval_mode_matches_train_mode_on_the_same_data():
@@ -48,7 +50,12 @@ def test_after_recompute_eval_mode_matches_train_mode_on_the_same_data():
 
 def test_zero_batches_or_no_batchnorm_changes_nothing():
     model = nn.Sequential(nn.Conv2d(1, 2, 1), nn.InstanceNorm2d(2))
-    assert recompute_batchnorm(model.train(), _loader([torch.randn(2, 1, 4, 4)]), torch.device("cpu"), 8) == 0
+    assert (
+        recompute_batchnorm(
+            model.train(), _loader([torch.randn(2, 1, 4, 4)]), torch.device("cpu"), 8
+        )
+        == 0
+    )
     bn = nn.BatchNorm1d(3).train()
     assert recompute_batchnorm(bn, _loader([torch.randn(4, 3)]), torch.device("cpu"), 0) == 0
     torch.testing.assert_close(bn.running_var, torch.ones(3))

@@ -11,7 +11,9 @@ def test_without_a_champion_the_challenger_is_promoted():
     assert decide("auc", CHAMPION, None, 0.01, 0.02)["promote"]
 
 
-@pytest.mark.parametrize("auc, promote", [(0.915, True), (0.91, True), (0.905, False), (0.85, False)])
+@pytest.mark.parametrize(
+    "auc, promote", [(0.915, True), (0.91, True), (0.905, False), (0.85, False)]
+)
 def test_the_key_metric_must_win_by_the_margin(auc, promote):
     result = decide("auc", {**CHAMPION, "auc": auc}, CHAMPION, margin=0.01, tolerance=0.02)
     assert result["promote"] is promote
@@ -23,11 +25,15 @@ def test_a_better_key_metric_does_not_excuse_a_clinical_metric_worse_beyond_tole
     result = decide("auc", challenger, CHAMPION, 0.01, 0.02)
     assert not result["promote"] and set(result["worse"]) == {"sensitivity"}
     assert "sensitivity" in result["reason"]
-    assert decide("auc", {**challenger, "sensitivity": 0.79}, CHAMPION, 0.01, 0.02)["promote"]  # within 0.02
+    assert decide("auc", {**challenger, "sensitivity": 0.79}, CHAMPION, 0.01, 0.02)[
+        "promote"
+    ]  # within 0.02
 
 
 def test_lower_is_better_metrics_count_a_rise_as_worse():
-    assert not decide("auc", {**CHAMPION, "auc": 0.95, "brier": 0.15}, CHAMPION, 0.01, 0.02)["promote"]
+    assert not decide("auc", {**CHAMPION, "auc": 0.95, "brier": 0.15}, CHAMPION, 0.01, 0.02)[
+        "promote"
+    ]
     assert decide("auc", {**CHAMPION, "auc": 0.95, "brier": 0.05}, CHAMPION, 0.01, 0.02)["promote"]
 
 

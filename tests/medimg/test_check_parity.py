@@ -21,12 +21,16 @@ class Shifted(torch.nn.Module):
 
 @pytest.fixture(scope="module")
 def identity_session(tmp_path_factory):
-    path = export_onnx(Shifted([0.0, 0.0]), torch.zeros(1, 2), tmp_path_factory.mktemp("onnx") / "id.onnx", 18)
+    path = export_onnx(
+        Shifted([0.0, 0.0]), torch.zeros(1, 2), tmp_path_factory.mktemp("onnx") / "id.onnx", 18
+    )
     return ort_session(path)
 
 
 def test_noise_on_a_small_logit_beside_a_large_one_passes(identity_session):
-    batch = torch.tensor([[20.0, 0.001]])  # 1.5e-4 off on the small logit: above atol, inside 1e-4·20
+    batch = torch.tensor(
+        [[20.0, 0.001]]
+    )  # 1.5e-4 off on the small logit: above atol, inside 1e-4·20
     result = check_parity(Shifted([0.0, 1.5e-4]), identity_session, batch, atol=1e-4, rtol=1e-4)
     assert result["max_abs_logit"] == pytest.approx(20.0)
     with pytest.raises(ParityError, match="parity failed"):  # without the relative part it is off
@@ -46,6 +50,8 @@ def test_a_real_difference_fails_even_with_large_logits(identity_session):
 
 
 def test_a_flip_at_a_tie_is_counted_not_failed(identity_session):
-    batch = torch.tensor([[0.5, 0.49999], [3.0, -3.0]])  # torch adds 2e-5: the first sample's argmax flips
+    batch = torch.tensor(
+        [[0.5, 0.49999], [3.0, -3.0]]
+    )  # torch adds 2e-5: the first sample's argmax flips
     result = check_parity(Shifted([0.0, 2e-5]), identity_session, batch, atol=1e-4, rtol=1e-4)
     assert result["flips_at_ties"] == 1 and not result["same_predictions"]

@@ -12,20 +12,36 @@ def _split(seed, classes, n=90):
     labels = rng.integers(0, classes, n)
     logits = rng.normal(size=(n, classes)) + 2.0 * np.eye(classes)[labels]
     probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
-    return {"labels": labels, "probs": probs, "patients": np.array([f"p{i // 2}" for i in range(n)])}
+    return {
+        "labels": labels,
+        "probs": probs,
+        "patients": np.array([f"p{i // 2}" for i in range(n)]),
+    }
 
 
 def _card(report, names):
-    return render_model_card({"model": "resnet18", "task_description": "grading", "stages": [
-        {"name": "freeze", "trainable": "head", "epochs": 2}], "class_names": names,
-        "counts": {"test": {n: 1 for n in names}}, "quarantined": 0, "report": report, "split": "test",
-        "figures": ["figures/confusion.png"], "resamples": 200})
+    return render_model_card(
+        {
+            "model": "resnet18",
+            "task_description": "grading",
+            "stages": [{"name": "freeze", "trainable": "head", "epochs": 2}],
+            "class_names": names,
+            "counts": {"test": {n: 1 for n in names}},
+            "quarantined": 0,
+            "report": report,
+            "split": "test",
+            "figures": ["figures/confusion.png"],
+            "resamples": 200,
+        }
+    )
 
 
 def test_graded_labels_get_quadratic_kappa_and_per_class_auc_with_intervals():
     names = ["0", "1", "2", "3", "4"]
     evaluated = _split(1, 5)
-    report = classification_report(_split(0, 5), evaluated, {"manufacturer": np.array(["A", "B"] * 45)}, SPEC)
+    report = classification_report(
+        _split(0, 5), evaluated, {"manufacturer": np.array(["A", "B"] * 45)}, SPEC
+    )
     assert "operating_point" not in report and len(report["metrics"]["auc_per_class"]) == 5
     ci = report["ci95"]["quadratic_kappa"]
     assert ci["low"] <= report["metrics"]["quadratic_kappa"] <= ci["high"]

@@ -7,7 +7,9 @@ import pytest
 from medimg.cli import main
 
 
-@pytest.mark.parametrize("argv", [[], ["params"], ["params", "check"], ["run"], ["ingest"], ["predict"]])
+@pytest.mark.parametrize(
+    "argv", [[], ["params"], ["params", "check"], ["run"], ["ingest"], ["predict"]]
+)
 def test_every_command_explains_itself(argv, capsys):
     with pytest.raises(SystemExit) as done:
         main([*argv, "--help"])
@@ -18,28 +20,69 @@ def test_every_command_explains_itself(argv, capsys):
 def test_standalone_ingest_converts_a_tree_to_volumes_and_a_manifest(tiny, demo_raw, tmp_path):
     params, paths = tiny
     out = tmp_path / "converted"
-    proc = subprocess.run([sys.executable, "-m", "medimg", "ingest", str(paths.raw), "--out", str(out),
-                           "--params", str(paths.root / "params.yaml")], capture_output=True, text=True,
-                          cwd=tmp_path)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "medimg",
+            "ingest",
+            str(paths.raw),
+            "--out",
+            str(out),
+            "--params",
+            str(paths.root / "params.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     manifest = pd.read_parquet(out / "manifest.parquet")
     assert len(manifest) == 12 and len(list((out / "volumes").glob("*.nii.gz"))) == 12
-    assert (tmp_path / ".medimg" / "salt").exists()  # a site salt was generated, not a shared default
+    assert (
+        tmp_path / ".medimg" / "salt"
+    ).exists()  # a site salt was generated, not a shared default
 
 
 def test_unknown_training_stage_fails_before_any_work(tmp_path):
     from tests.conftest import REPO
 
-    proc = subprocess.run([sys.executable, "-m", "medimg", "run", "train", "--stage", "warmup", "--params",
-                           str(REPO / "params.yaml")], capture_output=True, text=True, cwd=tmp_path)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "medimg",
+            "run",
+            "train",
+            "--stage",
+            "warmup",
+            "--params",
+            str(REPO / "params.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2 and "no stage named 'warmup'" in proc.stderr
 
 
-def test_edge_cases_then_ingest_prints_a_summary_by_status_and_reason(tmp_path, capsys, monkeypatch):
+def test_edge_cases_then_ingest_prints_a_summary_by_status_and_reason(
+    tmp_path, capsys, monkeypatch
+):
     monkeypatch.setenv("MEDIMG_SALT", "cli-test-salt-0123456789")
     assert main(["edge-cases", str(tmp_path / "edge")]) == 0
-    code = main(["ingest", str(tmp_path / "edge"), "--out", str(tmp_path / "out"), "--set", "data.label_column=case",
-                 "--set", "ingest.workers=1"])
+    code = main(
+        [
+            "ingest",
+            str(tmp_path / "edge"),
+            "--out",
+            str(tmp_path / "out"),
+            "--set",
+            "data.label_column=case",
+            "--set",
+            "ingest.workers=1",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 0
     assert "by status: ok 10, quarantined 5" in err and "non image objects: SR 1" in err

@@ -31,13 +31,21 @@ def test_binary_metrics_agree_with_scikit_learn(seed):
     predicted = (scores >= threshold).astype(int)
     tn, fp, fn, tp = skm.confusion_matrix(labels, predicted).ravel()
     expected = {
-        "tp": tp, "fp": fp, "tn": tn, "fn": fn,
-        "sensitivity": skm.recall_score(labels, predicted), "specificity": skm.recall_score(labels, predicted, pos_label=0),
-        "ppv": skm.precision_score(labels, predicted), "npv": skm.precision_score(labels, predicted, pos_label=0),
-        "f1": skm.f1_score(labels, predicted), "accuracy": skm.accuracy_score(labels, predicted),
+        "tp": tp,
+        "fp": fp,
+        "tn": tn,
+        "fn": fn,
+        "sensitivity": skm.recall_score(labels, predicted),
+        "specificity": skm.recall_score(labels, predicted, pos_label=0),
+        "ppv": skm.precision_score(labels, predicted),
+        "npv": skm.precision_score(labels, predicted, pos_label=0),
+        "f1": skm.f1_score(labels, predicted),
+        "accuracy": skm.accuracy_score(labels, predicted),
         "balanced_accuracy": skm.balanced_accuracy_score(labels, predicted),
-        "kappa": skm.cohen_kappa_score(labels, predicted), "auc": skm.roc_auc_score(labels, scores),
-        "pr_auc": skm.average_precision_score(labels, scores), "brier": skm.brier_score_loss(labels, scores),
+        "kappa": skm.cohen_kappa_score(labels, predicted),
+        "auc": skm.roc_auc_score(labels, scores),
+        "pr_auc": skm.average_precision_score(labels, scores),
+        "brier": skm.brier_score_loss(labels, scores),
     }
     for name, value in expected.items():
         assert got[name] == pytest.approx(float(value), abs=1e-9), name
@@ -67,15 +75,25 @@ def test_multiclass_metrics_agree_with_scikit_learn():
     probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
     got = multiclass_metrics(labels, probs)
     predicted = probs.argmax(1)
-    assert got["quadratic_kappa"] == pytest.approx(skm.cohen_kappa_score(labels, predicted, weights="quadratic"), abs=1e-9)
+    assert got["quadratic_kappa"] == pytest.approx(
+        skm.cohen_kappa_score(labels, predicted, weights="quadratic"), abs=1e-9
+    )
     assert got["kappa"] == pytest.approx(skm.cohen_kappa_score(labels, predicted), abs=1e-9)
-    assert got["macro_auc"] == pytest.approx(skm.roc_auc_score(labels, probs, multi_class="ovr"), abs=1e-9)
+    assert got["macro_auc"] == pytest.approx(
+        skm.roc_auc_score(labels, probs, multi_class="ovr"), abs=1e-9
+    )
     for k in range(5):
-        assert got["auc_per_class"][k] == pytest.approx(skm.roc_auc_score(labels == k, probs[:, k]), abs=1e-9)
-    assert got["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(labels, predicted), abs=1e-9)
+        assert got["auc_per_class"][k] == pytest.approx(
+            skm.roc_auc_score(labels == k, probs[:, k]), abs=1e-9
+        )
+    assert got["balanced_accuracy"] == pytest.approx(
+        skm.balanced_accuracy_score(labels, predicted), abs=1e-9
+    )
     assert got["confusion_matrix"] == skm.confusion_matrix(labels, predicted).tolist()
     onehot = np.eye(5)[labels]
-    assert got["brier"] == pytest.approx(float(np.mean(np.sum((probs - onehot) ** 2, 1))), abs=1e-12)
+    assert got["brier"] == pytest.approx(
+        float(np.mean(np.sum((probs - onehot) ** 2, 1))), abs=1e-12
+    )
 
 
 def test_thresholds_are_chosen_by_the_stated_rule():

@@ -22,16 +22,30 @@ def _train(name: str, precision: str, folder) -> tuple[StageRun, dict]:
     seed_everything(0, False)
     model = build_model(ModelParams(name=name, width=8, head_hidden=8))
     task, ndim = CATALOG[name].task, CATALOG[name].ndim
-    stage = StageParams(name="cuda", epochs=3, trainable="all", lr_backbone=3e-3, lr_head=3e-3,
-                        early_stopping={"metric": "dice" if task == "segmentation" else "auc", "patience": 5})
+    stage = StageParams(
+        name="cuda",
+        epochs=3,
+        trainable="all",
+        lr_backbone=3e-3,
+        lr_head=3e-3,
+        early_stopping={"metric": "dice" if task == "segmentation" else "auc", "patience": 5},
+    )
     apply_trainable(model, stage)
     folder.mkdir(parents=True)
     train = TrainParams(batch_size=4, precision=precision, stages=[stage])
-    run = StageRun(model=model, stage=stage, train_params=train, task=task,
-                   train_loader=make_loader(TinyItems(16, ndim, task, 1), 4, 0, 0, True),
-                   val_loader=make_loader(TinyItems(8, ndim, task, 2), 4, 0, 0, False),
-                   device=pick_device("auto"), stage_dir=folder, seed=0, args={"model": name},
-                   loss=LossParams(name="cross_entropy" if task == "classification" else "ce_dice"))
+    run = StageRun(
+        model=model,
+        stage=stage,
+        train_params=train,
+        task=task,
+        train_loader=make_loader(TinyItems(16, ndim, task, 1), 4, 0, 0, True),
+        val_loader=make_loader(TinyItems(8, ndim, task, 2), 4, 0, 0, False),
+        device=pick_device("auto"),
+        stage_dir=folder,
+        seed=0,
+        args={"model": name},
+        loss=LossParams(name="cross_entropy" if task == "classification" else "ce_dice"),
+    )
     return run, run.run()
 
 

@@ -35,8 +35,13 @@ def test_same_seed_same_batches_with_two_workers(tmp_path):
     augment = AugmentParams(rotate_degrees=15, scale=0.1, brightness=0.1, flip_axes=[2])
 
     def loader(seed):
-        return make_loader(CachedClassificationDataset(rows, tmp_path, augment), 4, num_workers=2, seed=seed,
-                           train=True)
+        return make_loader(
+            CachedClassificationDataset(rows, tmp_path, augment),
+            4,
+            num_workers=2,
+            seed=seed,
+            train=True,
+        )
 
     first, again, other = _batches(loader(5)), _batches(loader(5)), _batches(loader(6))
     assert all(torch.equal(a, b) for a, b in zip(first, again))
@@ -47,7 +52,10 @@ def test_items_are_memory_mapped_and_the_dataset_holds_no_arrays(tmp_path):
     rows = _cache(tmp_path, count=40)
     dataset = CachedSegmentationDataset(rows, tmp_path)
     assert isinstance(dataset._image(0), np.memmap)
-    small, large = len(pickle.dumps(CachedSegmentationDataset(rows.head(4), tmp_path))), len(pickle.dumps(dataset))
+    small, large = (
+        len(pickle.dumps(CachedSegmentationDataset(rows.head(4), tmp_path))),
+        len(pickle.dumps(dataset)),
+    )
     assert large < 4 * 1024 and large < 10 * small  # what a worker receives: paths, not tensors
     image, mask = dataset[3]
     assert image.shape == (3, 32, 32) and mask.shape == (32, 32) and mask.dtype == torch.int64

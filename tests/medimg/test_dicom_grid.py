@@ -29,7 +29,9 @@ def test_drift_correction_undoes_whole_pixel_shifts():
     rng = np.random.default_rng(0)
     base = rng.normal(size=(12, 12)).astype(np.float32)
     drifts_px = [0, 1, 2]
-    planes = np.stack([np.roll(base, -d, axis=0) for d in drifts_px])  # slice k images the body d px lower
+    planes = np.stack(
+        [np.roll(base, -d, axis=0) for d in drifts_px]
+    )  # slice k images the body d px lower
     geometry = _geometry([0.0, 4.0, 8.0], [2.0 * d for d in drifts_px])
     fixed = correct_drift(planes, geometry, fill=-1.0)
     for k, d in enumerate(drifts_px):

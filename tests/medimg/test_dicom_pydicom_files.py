@@ -29,19 +29,37 @@ def _decoded(name: str) -> np.ndarray:
     return read_slices(headers)
 
 
-@pytest.mark.parametrize("name, syntax", [
-    ("MR_small_RLE.dcm", "RLE"), ("MR_small_jpeg_ls_lossless.dcm", "JPEG-LS"),
-    ("MR_small_jp2klossless.dcm", "JPEG 2000"), ("MR_small_bigendian.dcm", "big endian"),
-    ("MR_small_implicit.dcm", "implicit VR"), ("emri_small_jpeg_ls_lossless.dcm", "JPEG-LS multi-frame"),
-    ("emri_small_RLE.dcm", "RLE multi-frame"), ("emri_small_jpeg_2k_lossless.dcm", "J2K multi-frame"),
-])
+@pytest.mark.parametrize(
+    "name, syntax",
+    [
+        ("MR_small_RLE.dcm", "RLE"),
+        ("MR_small_jpeg_ls_lossless.dcm", "JPEG-LS"),
+        ("MR_small_jp2klossless.dcm", "JPEG 2000"),
+        ("MR_small_bigendian.dcm", "big endian"),
+        ("MR_small_implicit.dcm", "implicit VR"),
+        ("emri_small_jpeg_ls_lossless.dcm", "JPEG-LS multi-frame"),
+        ("emri_small_RLE.dcm", "RLE multi-frame"),
+        ("emri_small_jpeg_2k_lossless.dcm", "J2K multi-frame"),
+    ],
+)
 def test_lossless_transfer_syntaxes_decode_to_the_uncompressed_values(name, syntax):
     plain = _decoded("emri_small.dcm" if name.startswith("emri") else "MR_small.dcm")
     np.testing.assert_array_equal(_decoded(name), plain, err_msg=syntax)
 
 
-@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small.dcm", "RG1_UNCR.dcm", "JPEG-LL.dcm", "SC_rgb.dcm",
-                                  "SC_rgb_rle.dcm", "US1_J2KR.dcm", "693_J2KR.dcm"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "CT_small.dcm",
+        "MR_small.dcm",
+        "RG1_UNCR.dcm",
+        "JPEG-LL.dcm",
+        "SC_rgb.dcm",
+        "SC_rgb_rle.dcm",
+        "US1_J2KR.dcm",
+        "693_J2KR.dcm",
+    ],
+)
 def test_values_agree_with_simpleitk(name):
     ours = _decoded(name)[0]
     theirs = sitk.GetArrayFromImage(sitk.ReadImage(str(_file(name))))
@@ -73,8 +91,15 @@ def test_a_file_no_decoder_can_read_gets_a_reason():
     assert failure.value.code == "no_decoder" and "JPEG" in failure.value.reason
 
 
-@pytest.mark.parametrize("name, kind", [("test-SR.dcm", "SR"), ("rtstruct.dcm", "RTSTRUCT"), ("rtplan.dcm", "RTPLAN"),
-                                        ("liver.dcm", "SEG")])
+@pytest.mark.parametrize(
+    "name, kind",
+    [
+        ("test-SR.dcm", "SR"),
+        ("rtstruct.dcm", "RTSTRUCT"),
+        ("rtplan.dcm", "RTPLAN"),
+        ("liver.dcm", "SEG"),
+    ],
+)
 def test_non_image_objects_are_listed_with_their_type(name, kind):
     skipped = read_header(_file(name))
     assert not isinstance(skipped, list)
@@ -87,7 +112,9 @@ def test_enhanced_mr_frames_become_one_series_and_missing_geometry_is_a_reason()
     plans = group_series(headers)
     assert len(plans) == 1
     decision = decide_geometry(plans[0], GeometryPolicy())
-    assert decision.problem.code == "missing_geometry"  # the anonymiser stripped the functional groups
+    assert (
+        decision.problem.code == "missing_geometry"
+    )  # the anonymiser stripped the functional groups
 
 
 def test_damaged_files_are_skipped_with_a_reason(tmp_path):
@@ -96,11 +123,25 @@ def test_damaged_files_are_skipped_with_a_reason(tmp_path):
     (tmp_path / "DICOMDIR").write_bytes(_file("CT_small.dcm").read_bytes())
     (tmp_path / "loop").symlink_to(tmp_path / "loop")
     codes = {p.name: read_header(p).reason_code for p in tmp_path.iterdir()}
-    assert codes == {"empty": "empty_file", "text.dcm": "not_dicom", "DICOMDIR": "dicomdir", "loop": "unreadable_file"}
+    assert codes == {
+        "empty": "empty_file",
+        "text.dcm": "not_dicom",
+        "DICOMDIR": "dicomdir",
+        "loop": "unreadable_file",
+    }
 
 
-@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small.dcm", "MR_small_implicit.dcm", "RG1_UNCR.dcm",
-                                  "OBXXXX1A.dcm", "MR_small_padded.dcm"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "CT_small.dcm",
+        "MR_small.dcm",
+        "MR_small_implicit.dcm",
+        "RG1_UNCR.dcm",
+        "OBXXXX1A.dcm",
+        "MR_small_padded.dcm",
+    ],
+)
 def test_the_uncompressed_fast_path_reads_what_pydicom_decodes(name):
     headers = read_header(_file(name))
     assert headers[0].native_pixels is not None

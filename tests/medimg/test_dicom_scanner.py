@@ -19,7 +19,10 @@ def files(tmp_path_factory):
     write_edge_cases(edge)
     (edge / "empty").write_bytes(b"")
     (edge / "DICOMDIR").write_bytes(b"\0" * 300)
-    folders = [Path(pydicom.data.__file__).parent / "test_files", Path(data_store.__file__).parent / "data"]
+    folders = [
+        Path(pydicom.data.__file__).parent / "test_files",
+        Path(data_store.__file__).parent / "data",
+    ]
     shipped = sorted(str(f) for folder in folders for f in folder.glob("*.dcm"))
     return [str(p) for p in find_candidate_files(edge)[0]] + shipped
 
@@ -44,7 +47,11 @@ def test_fast_scan_equals_pydicom_headers(files):
 @pytest.mark.filterwarnings("ignore")
 def test_located_pixels_read_the_same_values_as_pydicom(files):
     for headers in scan_chunk(files):
-        if isinstance(headers, list) and headers[0].native_pixels is not None and "edge" in headers[0].path:
+        if (
+            isinstance(headers, list)
+            and headers[0].native_pixels is not None
+            and "edge" in headers[0].path
+        ):
             slow = [replace(h, native_pixels=None) for h in headers]
             assert (read_slices(headers) == read_slices(slow)).all()
 

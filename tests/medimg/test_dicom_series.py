@@ -8,12 +8,35 @@ from medimg.config.schema import GeometryPolicy
 from medimg.ingest.dicom.headers import SliceHeader
 from medimg.ingest.dicom.series import decide_geometry, group_series
 
-BASE = SliceHeader(path="", frame=None, sop_class_uid="1.2.840.10008.5.1.4.1.1.2", modality="CT", patient_id="p",
-                   study_uid="st", series_uid="se", instance_uid="", position=None,
-                   orientation=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0), pixel_spacing=(1.0, 1.0), rows=8, columns=8,
-                   image_type=("ORIGINAL", "PRIMARY", "AXIAL"), manufacturer="", echo="", acquisition="1", stack="",
-                   transfer_syntax="1.2.840.10008.1.2.1", photometric="MONOCHROME2", samples=1, slope=1.0, intercept=0.0,
-                   bits_stored=12, gantry_tilt=0.0, native_pixels=None, is_picture=False)
+BASE = SliceHeader(
+    path="",
+    frame=None,
+    sop_class_uid="1.2.840.10008.5.1.4.1.1.2",
+    modality="CT",
+    patient_id="p",
+    study_uid="st",
+    series_uid="se",
+    instance_uid="",
+    position=None,
+    orientation=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
+    pixel_spacing=(1.0, 1.0),
+    rows=8,
+    columns=8,
+    image_type=("ORIGINAL", "PRIMARY", "AXIAL"),
+    manufacturer="",
+    echo="",
+    acquisition="1",
+    stack="",
+    transfer_syntax="1.2.840.10008.1.2.1",
+    photometric="MONOCHROME2",
+    samples=1,
+    slope=1.0,
+    intercept=0.0,
+    bits_stored=12,
+    gantry_tilt=0.0,
+    native_pixels=None,
+    is_picture=False,
+)
 
 
 def stack(z_values):
@@ -26,23 +49,42 @@ def plan_of(headers):
     return plans[0]
 
 
-FIX = GeometryPolicy(missing_slices="fix", nonuniform_spacing="fix", duplicate_positions="fix", gantry_tilt="fix",
-                     single_slice="fix")
-QUARANTINE = GeometryPolicy(missing_slices="quarantine", nonuniform_spacing="quarantine",
-                            duplicate_positions="quarantine", gantry_tilt="quarantine", single_slice="quarantine")
+FIX = GeometryPolicy(
+    missing_slices="fix",
+    nonuniform_spacing="fix",
+    duplicate_positions="fix",
+    gantry_tilt="fix",
+    single_slice="fix",
+)
+QUARANTINE = GeometryPolicy(
+    missing_slices="quarantine",
+    nonuniform_spacing="quarantine",
+    duplicate_positions="quarantine",
+    gantry_tilt="quarantine",
+    single_slice="quarantine",
+)
 
 
 def test_slices_are_ordered_along_the_normal_not_by_name():
     headers = stack([9.0, 0.0, 3.0, 6.0])
     assert [h.position[2] for h in plan_of(headers).slices] == [0.0, 3.0, 6.0, 9.0]
-    flipped = [replace(h, orientation=(1.0, 0.0, 0.0, 0.0, -1.0, 0.0)) for h in headers]  # normal points to -z
+    flipped = [
+        replace(h, orientation=(1.0, 0.0, 0.0, 0.0, -1.0, 0.0)) for h in headers
+    ]  # normal points to -z
     assert [h.position[2] for h in plan_of(flipped).slices] == [9.0, 6.0, 3.0, 0.0]
 
 
 def test_orientation_localizer_echo_and_repeated_acquisitions_split_a_series():
     axial = stack([0.0, 3.0, 6.0])
     other = [replace(h, orientation=(0.0, 1.0, 0.0, 0.0, 0.0, -1.0)) for h in stack([0.0, 3.0])]
-    localizer = [replace(BASE, path="loc", position=(0.0, 0.0, 0.0), image_type=("ORIGINAL", "PRIMARY", "LOCALIZER"))]
+    localizer = [
+        replace(
+            BASE,
+            path="loc",
+            position=(0.0, 0.0, 0.0),
+            image_type=("ORIGINAL", "PRIMARY", "LOCALIZER"),
+        )
+    ]
     echo2 = [replace(h, echo="2") for h in stack([0.0, 3.0])]
     repeat = [replace(h, acquisition="2") for h in stack([0.0, 3.0, 6.0])]
     plans = group_series(axial + other + localizer + echo2 + repeat)
@@ -63,12 +105,15 @@ def test_one_acquisition_number_per_slice_does_not_split():
     assert len(plan_of(headers).slices) == 4
 
 
-@pytest.mark.parametrize("defect, z_values, code", [
-    ("missing_slices", [0.0, 3.0, 6.0, 12.0, 15.0], "missing_slices"),
-    ("nonuniform_spacing", [0.0, 3.0, 6.6, 9.0, 12.0], "nonuniform_spacing"),
-    ("duplicate_positions", [0.0, 3.0, 3.0, 6.0, 9.0], "duplicate_positions"),
-    ("single_slice", [0.0], "single_slice"),
-])
+@pytest.mark.parametrize(
+    "defect, z_values, code",
+    [
+        ("missing_slices", [0.0, 3.0, 6.0, 12.0, 15.0], "missing_slices"),
+        ("nonuniform_spacing", [0.0, 3.0, 6.6, 9.0, 12.0], "nonuniform_spacing"),
+        ("duplicate_positions", [0.0, 3.0, 3.0, 6.0, 9.0], "duplicate_positions"),
+        ("single_slice", [0.0], "single_slice"),
+    ],
+)
 def test_each_defect_is_fixed_or_quarantined_as_the_params_say(defect, z_values, code):
     plan = plan_of(stack(z_values))
     quarantined = decide_geometry(plan, QUARANTINE)
@@ -82,7 +127,12 @@ def test_fixes_choose_the_grid():
     assert len(decide_geometry(plan_of(stack([0.0, 3.0, 3.0, 6.0])), FIX).slices) == 3
     assert decide_geometry(plan_of(stack([0.0])), FIX).as_picture
     clean = decide_geometry(plan_of(stack([0.0, 3.0, 6.0])), QUARANTINE)
-    assert clean.problem is None and clean.fixes == () and clean.spacing is None and not clean.fix_drift
+    assert (
+        clean.problem is None
+        and clean.fixes == ()
+        and clean.spacing is None
+        and not clean.fix_drift
+    )
 
 
 def test_tilt_is_detected_from_positions():
@@ -91,11 +141,14 @@ def test_tilt_is_detected_from_positions():
     assert decide_geometry(plan_of(tilted), FIX).fix_drift
 
 
-@pytest.mark.parametrize("change, code", [
-    ({"position": None}, "missing_geometry"),
-    ({"pixel_spacing": (0.0, 1.0)}, "bad_pixel_spacing"),
-    ({"samples": 3}, "color_volume"),
-])
+@pytest.mark.parametrize(
+    "change, code",
+    [
+        ({"position": None}, "missing_geometry"),
+        ({"pixel_spacing": (0.0, 1.0)}, "bad_pixel_spacing"),
+        ({"samples": 3}, "color_volume"),
+    ],
+)
 def test_unfixable_geometry_is_always_quarantined(change, code):
     plan = plan_of([replace(h, **change) for h in stack([0.0, 3.0, 6.0])])
     assert decide_geometry(plan, FIX).problem.code == code

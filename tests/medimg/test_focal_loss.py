@@ -13,7 +13,9 @@ def _batch():
 def test_gamma_zero_is_weighted_cross_entropy():
     logits, target = _batch()
     weight = torch.tensor([0.5, 1.0, 2.0])
-    torch.testing.assert_close(FocalLoss(0.0, weight)(logits, target), F.cross_entropy(logits, target, weight=weight))
+    torch.testing.assert_close(
+        FocalLoss(0.0, weight)(logits, target), F.cross_entropy(logits, target, weight=weight)
+    )
     torch.testing.assert_close(FocalLoss(0.0)(logits, target), F.cross_entropy(logits, target))
 
 

@@ -44,6 +44,8 @@ def test_bootstrap_auc_interval_covers_the_true_auc_in_90_to_99_percent_of_trial
         labels = np.r_[np.ones(60), np.zeros(60)].astype(int)
         scores = np.r_[rng.normal(separation, 1, 60), rng.normal(0, 1, 60)]
         patients = np.arange(len(labels))
-        ci = bootstrap_intervals(lambda idx: {"auc": rank_auc(labels[idx], scores[idx])}, patients, 300, trial)
+        ci = bootstrap_intervals(
+            lambda idx: {"auc": rank_auc(labels[idx], scores[idx])}, patients, 300, trial
+        )
         covered += ci["auc"]["low"] <= true_auc <= ci["auc"]["high"]
     assert 0.90 <= covered / trials <= 0.99, covered / trials

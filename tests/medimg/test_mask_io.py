@@ -20,8 +20,17 @@ def _reference():
 
 def test_nifti_mask_on_a_finer_grid_is_resampled_nearest(tmp_path):
     reference = _reference()
-    fine = sitk.Resample(reference, [12, 10, 8], sitk.Transform(), sitk.sitkNearestNeighbor,
-                         reference.GetOrigin(), (1.0, 1.0, 1.5), reference.GetDirection(), 0, sitk.sitkUInt8)
+    fine = sitk.Resample(
+        reference,
+        [12, 10, 8],
+        sitk.Transform(),
+        sitk.sitkNearestNeighbor,
+        reference.GetOrigin(),
+        (1.0, 1.0, 1.5),
+        reference.GetDirection(),
+        0,
+        sitk.sitkUInt8,
+    )
     values = np.zeros((8, 10, 12), np.uint8)
     values[2:4, 4:6, 6:8] = 1
     mask = sitk.GetImageFromArray(values)
@@ -36,7 +45,9 @@ def test_png_mask_must_match_the_picture(tmp_path):
     values = np.zeros((5, 6), np.uint8)
     values[1:3, 2:4] = 255
     sitk.WriteImage(sitk.GetImageFromArray(values), str(tmp_path / "m.png"))
-    np.testing.assert_array_equal(sitk.GetArrayFromImage(mask_on_grid(tmp_path / "m.png", picture)), values > 0)
+    np.testing.assert_array_equal(
+        sitk.GetArrayFromImage(mask_on_grid(tmp_path / "m.png", picture)), values > 0
+    )
     with pytest.raises(MaskError) as failure:
         mask_on_grid(tmp_path / "m.png", sitk.Image(7, 5, sitk.sitkUInt8))
     assert failure.value.code == "mask_size_mismatch"
@@ -53,12 +64,18 @@ def _seg(frames: dict[int, np.ndarray], reference) -> Dataset:
         item, position, segment = Dataset(), Dataset(), Dataset()
         position.ImagePositionPatient = list(reference.TransformIndexToPhysicalPoint((0, 0, z)))
         segment.ReferencedSegmentNumber = 1
-        item.PlanePositionSequence, item.SegmentIdentificationSequence = Sequence([position]), Sequence([segment])
+        item.PlanePositionSequence, item.SegmentIdentificationSequence = (
+            Sequence([position]),
+            Sequence([segment]),
+        )
         items.append(item)
     ds.PerFrameFunctionalGroupsSequence = Sequence(items)
     ds.PixelData = pack_bits(np.stack(list(frames.values())))
     ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
+    ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = (
+        ds.SOPClassUID,
+        ds.SOPInstanceUID,
+    )
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     return ds
 

@@ -12,7 +12,9 @@ def _batch(ndim):
 def test_mixup_mixes_images_and_labels_by_the_same_weight():
     for ndim in (2, 3):
         x, y = _batch(ndim)
-        mixed, target = mix_batch(x, y, 2, MixParams(method="mixup"), torch.Generator().manual_seed(0))
+        mixed, target = mix_batch(
+            x, y, 2, MixParams(method="mixup"), torch.Generator().manual_seed(0)
+        )
         lam = target[0, 0].item()  # image 0 (zeros) mixed with image 1 (ones): its mean is 1 - lam
         torch.testing.assert_close(mixed[0].mean().item(), 1 - lam)
         torch.testing.assert_close(target.sum(1), torch.ones(2))
@@ -21,7 +23,9 @@ def test_mixup_mixes_images_and_labels_by_the_same_weight():
 def test_cutmix_label_weight_is_the_pasted_box_share_in_2d_and_3d():
     for ndim in (2, 3):
         x, y = _batch(ndim)
-        mixed, target = mix_batch(x, y, 2, MixParams(method="cutmix", alpha=1.0), torch.Generator().manual_seed(4))
+        mixed, target = mix_batch(
+            x, y, 2, MixParams(method="cutmix", alpha=1.0), torch.Generator().manual_seed(4)
+        )
         pasted = mixed[0].mean().item()  # share of image 0 now holding image 1's ones
         torch.testing.assert_close(target[0, 1].item(), pasted)
         assert set(mixed[0].unique().tolist()) <= {0.0, 1.0}

@@ -37,7 +37,9 @@ class TinyItems(Dataset):
         return len(self.labels)
 
     def __getitem__(self, i: int):
-        return self.images[i], (int(self.labels[i]) if self.task == "classification" else self.masks[i])
+        return self.images[i], (
+            int(self.labels[i]) if self.task == "classification" else self.masks[i]
+        )
 
 
 def _stage_run(name: str, folder, epochs: int, resume_state=None) -> StageRun:
@@ -45,18 +47,39 @@ def _stage_run(name: str, folder, epochs: int, resume_state=None) -> StageRun:
     seed_everything(0, True)
     spec = ModelParams(name=name, width=4, head_hidden=8, pool_sizes=[1, 2])
     model = build_model(spec)
-    trainable = info.groups[-1]  # unfreeze from the last group: frozen and trained parts both exercised
-    stage = StageParams(name="tiny", epochs=epochs, trainable=trainable, lr_backbone=1e-3,
-                        early_stopping={"metric": "auc" if info.task == "classification" else "dice", "patience": 5})
+    trainable = info.groups[
+        -1
+    ]  # unfreeze from the last group: frozen and trained parts both exercised
+    stage = StageParams(
+        name="tiny",
+        epochs=epochs,
+        trainable=trainable,
+        lr_backbone=1e-3,
+        early_stopping={
+            "metric": "auc" if info.task == "classification" else "dice",
+            "patience": 5,
+        },
+    )
     apply_trainable(model, stage)
     loss = LossParams(name="cross_entropy" if info.task == "classification" else "ce_dice")
     train = TinyItems(4, info.ndim, info.task, 1)
     val = TinyItems(2, info.ndim, info.task, 2)
     folder.mkdir(parents=True, exist_ok=True)
-    return StageRun(model=model, stage=stage, train_params=TrainParams(batch_size=2, stages=[stage]), task=info.task,
-                    train_loader=make_loader(train, 2, 0, 0, True), val_loader=make_loader(val, 2, 0, 0, False),
-                    device=pick_device("cpu"), stage_dir=folder, seed=0, args={"model": name}, loss=loss,
-                    augment=None, resume_state=resume_state)
+    return StageRun(
+        model=model,
+        stage=stage,
+        train_params=TrainParams(batch_size=2, stages=[stage]),
+        task=info.task,
+        train_loader=make_loader(train, 2, 0, 0, True),
+        val_loader=make_loader(val, 2, 0, 0, False),
+        device=pick_device("cpu"),
+        stage_dir=folder,
+        seed=0,
+        args={"model": name},
+        loss=loss,
+        augment=None,
+        resume_state=resume_state,
+    )
 
 
 class Interrupt(RuntimeError):
@@ -75,8 +98,14 @@ def test_model_trains_checkpoints_and_resumes_to_the_same_weights(name, tmp_path
     result = straight.run()
     assert result["epochs_run"] == 2 and (tmp_path / "straight" / "ckpt.pt").exists()
     first = straight.history[0]
-    assert set(first) >= {"train_loss", "val_loss", "lr_head", "epoch_seconds", "samples_per_second",
-                          "loader_wait_fraction"}
+    assert set(first) >= {
+        "train_loss",
+        "val_loss",
+        "lr_head",
+        "epoch_seconds",
+        "samples_per_second",
+        "loader_wait_fraction",
+    }
     assert 0.0 <= first["loader_wait_fraction"] < 1.0 and first["train_loss"] > 0
 
     interrupted = _stage_run(name, tmp_path / "resumed", 2)
@@ -91,5 +120,6 @@ def test_model_trains_checkpoints_and_resumes_to_the_same_weights(name, tmp_path
     b = load_checkpoint(tmp_path / "resumed" / "last.pt")["model"]
     for key in a:
         assert torch.equal(a[key], b[key]), f"{name}: {key} differs after resume"
-    assert any(not torch.equal(a[k], v) for k, v in initial.items() if k.startswith("head.")), \
+    assert any(not torch.equal(a[k], v) for k, v in initial.items() if k.startswith("head.")), (
         "training did not change the head"
+    )

@@ -24,8 +24,17 @@ print("ATTEMPTS", attempts)
 
 
 def test_importing_the_steps_opens_no_connection():
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}  # no NO_*_UPDATE switches from the caller
-    result = subprocess.run([sys.executable, "-c", PROBE], cwd=REPO, env=env, capture_output=True, text=True,
-                            timeout=300)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/nonexistent",
+    }  # no NO_*_UPDATE switches from the caller
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "ATTEMPTS []" in result.stdout, result.stdout + result.stderr[-2000:]

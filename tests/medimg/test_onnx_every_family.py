@@ -23,7 +23,9 @@ def test_export_keeps_parity_with_a_dynamic_batch(name, tmp_path):
     path = export_onnx(model, batch[:1], tmp_path / "model.onnx", 18)
     axes = dynamic_axes(path)
     assert 0 in axes
-    result = check_parity(model, ort_session(path), batch, 1e-4)  # 3 samples through a graph traced with 1
+    result = check_parity(
+        model, ort_session(path), batch, 1e-4
+    )  # 3 samples through a graph traced with 1
     assert result["same_predictions"] and result["max_abs_diff"] <= 1e-4
     if len(axes) > 1:  # dynamic spatial axes must really work, and match torch at the other size
         other = torch.rand(2, 1, *(n + 16 for n in shape[1:]))
@@ -39,11 +41,15 @@ def test_quantized_and_half_precision_variants_run_close_to_fp32(name, tmp_path)
     shape = (1, 32, 32, 32) if info.ndim == 3 else (1, 64, 64)
     samples = torch.rand(6, *shape)
     fp32 = export_onnx(model, samples[:1], tmp_path / "model.onnx", 18)
-    static, kept = quantize_int8_static(fp32, tmp_path / "int8.onnx", "input", iter(list(samples.numpy())),
-                                        conv3d=True)
+    static, kept = quantize_int8_static(
+        fp32, tmp_path / "int8.onnx", "input", iter(list(samples.numpy())), conv3d=True
+    )
     assert kept == []
-    variants = [static, quantize_int8_dynamic(fp32, tmp_path / "dyn.onnx", op_types=None, conv3d=True),
-                convert_fp16(fp32, tmp_path / "fp16.onnx")]
+    variants = [
+        static,
+        quantize_int8_dynamic(fp32, tmp_path / "dyn.onnx", op_types=None, conv3d=True),
+        convert_fp16(fp32, tmp_path / "fp16.onnx"),
+    ]
     expected = ort_session(fp32).run(None, {"input": samples.numpy()})[0]
     for path in variants:
         assert path.stat().st_size < fp32.stat().st_size, path.name
@@ -74,7 +80,9 @@ def test_3d_convolutions_stay_fp32_unless_asked(tmp_path):
     model = build_model(ModelParams(name="resnet3d_18", width=4, head_hidden=8)).eval()
     samples = torch.rand(4, 1, 32, 32, 32)
     fp32 = export_onnx(model, samples[:1], tmp_path / "model.onnx", 18)
-    path, kept = quantize_int8_static(fp32, tmp_path / "int8.onnx", "input", iter(list(samples.numpy())))
+    path, kept = quantize_int8_static(
+        fp32, tmp_path / "int8.onnx", "input", iter(list(samples.numpy()))
+    )
     assert len(kept) == sum(1 for n in onnx.load(str(fp32)).graph.node if n.op_type == "Conv")
     ops = [n.op_type for n in onnx.load(str(path)).graph.node]
     assert "QuantizeLinear" in ops  # the head's matrix products are INT8

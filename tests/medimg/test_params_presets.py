@@ -15,8 +15,12 @@ from medimg.config.presets import leaf_paths, load_preset, preset_names, use_pre
 from medimg.config.schema import ParamsError
 from tests.conftest import REPO
 
-WORKLOADS = {"fundus-dr": ("resnet50", "classification"), "ct-nodule-cls": ("resnet3d_18", "classification"),
-             "ct-seg-2d": ("pspnet_resnet18", "segmentation"), "ct-seg-3d": ("unet3d", "segmentation")}
+WORKLOADS = {
+    "fundus-dr": ("resnet50", "classification"),
+    "ct-nodule-cls": ("resnet3d_18", "classification"),
+    "ct-seg-2d": ("pspnet_resnet18", "segmentation"),
+    "ct-seg-3d": ("unet3d", "segmentation"),
+}
 
 
 @pytest.fixture()
@@ -31,7 +35,9 @@ def test_there_is_a_preset_per_workload_and_each_sets_the_same_keys():
     keys = {name: leaf_paths(load_preset(name)) for name in preset_names()}
     reference = keys["ct-nodule-cls"]
     for name, paths in keys.items():
-        assert paths == reference, f"{name}: sets {sorted(paths ^ reference)} differently from ct-nodule-cls"
+        assert paths == reference, (
+            f"{name}: sets {sorted(paths ^ reference)} differently from ct-nodule-cls"
+        )
 
 
 @pytest.mark.parametrize("name", sorted(WORKLOADS))

@@ -16,8 +16,9 @@ def test_outliers_are_clipped_then_values_standardised(to):
 
 def test_numpy_and_torch_agree():
     values = np.random.default_rng(0).normal(100.0, 30.0, size=(8, 8, 8)).astype(np.float32)
-    np.testing.assert_allclose(percentile_zscore(values), percentile_zscore(torch.from_numpy(values)).numpy(),
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        percentile_zscore(values), percentile_zscore(torch.from_numpy(values)).numpy(), atol=1e-4
+    )
 
 
 def test_bad_percentiles_are_refused():

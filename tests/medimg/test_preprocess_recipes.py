@@ -20,18 +20,28 @@ def chest():
     return image, label
 
 
-@pytest.mark.parametrize("spec", [
-    PreprocessParams(crop="lungs", target_shape=[16, 24, 24]),
-    PreprocessParams(crop="body", target_shape=[16, 24, 24], spacing=[4.0, 4.0, 4.0], interpolation="bspline"),
-    PreprocessParams(crop="body", target_shape=[32, 48, 48], spacing=[6.0, 6.0, 6.0], shape_mode="crop_pad"),
-], ids=["lungs-resize", "body-spacing-resize", "body-spacing-crop_pad"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        PreprocessParams(crop="lungs", target_shape=[16, 24, 24]),
+        PreprocessParams(
+            crop="body", target_shape=[16, 24, 24], spacing=[4.0, 4.0, 4.0], interpolation="bspline"
+        ),
+        PreprocessParams(
+            crop="body", target_shape=[32, 48, 48], spacing=[6.0, 6.0, 6.0], shape_mode="crop_pad"
+        ),
+    ],
+    ids=["lungs-resize", "body-spacing-resize", "body-spacing-crop_pad"],
+)
 def test_mask_follows_every_geometric_step(chest, spec):
     image, label = chest
     tensor, mask, spacing, grid = preprocess_volume(image, spec, label)
     assert tensor.shape == (1, *spec.target_shape) and mask.shape == tuple(spec.target_shape)
     assert 0 <= tensor.min() and tensor.max() <= 1
     nodule, lung = tensor[0][mask == 1], tensor[0][(mask == 0) & (tensor[0] < 0.2)]
-    assert mask.sum() > 0 and nodule.mean() > lung.mean() + 0.3  # the mask sits on the bright nodule
+    assert (
+        mask.sum() > 0 and nodule.mean() > lung.mean() + 0.3
+    )  # the mask sits on the bright nodule
     # the reported spacing keeps physical sizes: the nodule's volume in mm³ survives the resizing
     if spec.shape_mode == "crop_pad":
         assert spacing == tuple(spec.spacing)
@@ -40,16 +50,22 @@ def test_mask_follows_every_geometric_step(chest, spec):
     # the grid maps the preprocessed mask back onto the original scan: the nodule lands where it was
     placed = sitk.GetImageFromArray(mask)
     placed.CopyInformation(grid)
-    back = sitk.GetArrayFromImage(sitk.Resample(placed, label, sitk.Transform(), sitk.sitkNearestNeighbor, 0))
+    back = sitk.GetArrayFromImage(
+        sitk.Resample(placed, label, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    )
     truth = sitk.GetArrayFromImage(label) > 0
     assert 2 * (back.astype(bool) & truth).sum() / (back.astype(bool).sum() + truth.sum()) > 0.7
 
 
 def test_extra_windows_are_channels_and_zscore_is_one_channel(chest):
     image, _ = chest
-    spec = PreprocessParams(crop="body", target_shape=[8, 16, 16], extra_windows=[WindowParams(preset="mediastinum")])
+    spec = PreprocessParams(
+        crop="body", target_shape=[8, 16, 16], extra_windows=[WindowParams(preset="mediastinum")]
+    )
     assert preprocess_volume(image, spec)[0].shape == (2, 8, 16, 16)
-    zscored = preprocess_volume(image, spec.model_copy(update={"normalize": "percentile_zscore"}))[0]
+    zscored = preprocess_volume(image, spec.model_copy(update={"normalize": "percentile_zscore"}))[
+        0
+    ]
     assert zscored.shape == (1, 8, 16, 16) and abs(float(zscored.mean())) < 0.5
 
 
@@ -67,9 +83,13 @@ def test_picture_recipe_resizes_image_and_mask_together():
     mask[30:40, 50:60] = 1
     tensor, small_mask, _, _ = preprocess_picture(_photo(), spec, sitk.GetImageFromArray(mask))
     assert tensor.shape == (3, 48, 48) and 0 <= tensor.min() and tensor.max() <= 1
-    assert small_mask.shape == (48, 48) and small_mask[15:20, 25:30].all() and small_mask.sum() == 25
-    normed = preprocess_picture(_photo(), spec.model_copy(update={"photo": spec.photo.model_copy(
-        update={"imagenet_norm": True})}))[0]
+    assert (
+        small_mask.shape == (48, 48) and small_mask[15:20, 25:30].all() and small_mask.sum() == 25
+    )
+    normed = preprocess_picture(
+        _photo(),
+        spec.model_copy(update={"photo": spec.photo.model_copy(update={"imagenet_norm": True})}),
+    )[0]
     assert normed.min() < -1.5  # black field minus the ImageNet mean
 
 

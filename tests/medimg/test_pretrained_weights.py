@@ -24,19 +24,29 @@ def test_cached_imagenet_weights_load_and_a_grey_first_conv_sums_rgb(torch_home)
     model = build_model(ModelParams(name="resnet18", init="imagenet", in_channels=1))
     stem = model.backbone["stem"]
     torch.testing.assert_close(stem[0].weight, reference["conv1.weight"].sum(1, keepdim=True))
-    torch.testing.assert_close(model.backbone["layer4"][1].conv2.weight, reference["layer4.1.conv2.weight"])
+    torch.testing.assert_close(
+        model.backbone["layer4"][1].conv2.weight, reference["layer4.1.conv2.weight"]
+    )
     # a grey image repeated over R, G, B gives the same first-layer response as the RGB original
     grey = torch.randn(1, 1, 32, 32)
     rgb_conv = torch.nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
     rgb_conv.weight.data = reference["conv1.weight"]
-    torch.testing.assert_close(stem[0](grey), rgb_conv(grey.repeat(1, 3, 1, 1)), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        stem[0](grey), rgb_conv(grey.repeat(1, 3, 1, 1)), rtol=1e-4, atol=1e-5
+    )
 
 
-def test_missing_weights_fail_with_how_to_fetch_them_unless_random_init_is_allowed(torch_home, caplog):
+def test_missing_weights_fail_with_how_to_fetch_them_unless_random_init_is_allowed(
+    torch_home, caplog
+):
     with pytest.raises(PretrainedWeightsMissing) as err:
         build_model(ModelParams(name="densenet121", init="imagenet"))
     message = str(err.value)
-    assert "densenet121-a639ec97.pth" in message and "get_state_dict" in message and "model.init: none" in message
+    assert (
+        "densenet121-a639ec97.pth" in message
+        and "get_state_dict" in message
+        and "model.init: none" in message
+    )
     assert not any(torch_home.rglob("*.pth")), "nothing may be downloaded"
     model = build_model(ModelParams(name="densenet121", init="imagenet", allow_random_init=True))
     assert model is not None and "RANDOM initial weights" in caplog.text

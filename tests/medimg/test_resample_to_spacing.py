@@ -23,7 +23,9 @@ def test_masks_resampled_nearest_stay_binary_and_aligned():
     values[1:3, 2:5, 3:6] = 1
     mask = sitk.GetImageFromArray(values)
     mask.SetSpacing((2.0, 2.0, 3.0))
-    fine = sitk.GetArrayFromImage(resample_to_spacing(mask, [1.5, 1.0, 1.0], sitk.sitkNearestNeighbor))
+    fine = sitk.GetArrayFromImage(
+        resample_to_spacing(mask, [1.5, 1.0, 1.0], sitk.sitkNearestNeighbor)
+    )
     assert set(np.unique(fine)) == {0, 1} and fine.dtype == np.uint8
     volume_mm3 = values.sum() * 2 * 2 * 3
     assert abs(fine.sum() * 1.5 - volume_mm3) / volume_mm3 < 0.35

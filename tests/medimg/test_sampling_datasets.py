@@ -21,8 +21,14 @@ def _cache(tmp_path, masks: list[np.ndarray]) -> pd.DataFrame:
         image = np.stack([np.arange(mask.size, dtype=np.float32).reshape(mask.shape)])
         np.save(tmp_path / f"v{i}.npy", image)
         np.save(tmp_path / f"v{i}.mask.npy", mask.astype(np.uint8))
-        rows.append({"cache_path": f"v{i}.npy", "mask_cache_path": f"v{i}.mask.npy", "label": int(mask.any()),
-                     "ndim": 3})
+        rows.append(
+            {
+                "cache_path": f"v{i}.npy",
+                "mask_cache_path": f"v{i}.mask.npy",
+                "label": int(mask.any()),
+                "ndim": 3,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -60,8 +66,12 @@ def test_foreground_sampler_keeps_every_mask_slice_and_redraws_a_share_of_empty_
 
 def test_patches_have_the_patch_shape_and_oversample_foreground(tmp_path):
     rows = _cache(tmp_path, _masks())
-    always = VolumePatchDataset(rows.head(1), tmp_path, [2, 4, 4], foreground_ratio=1.0, per_volume=50)
-    never = VolumePatchDataset(rows.head(1), tmp_path, [2, 4, 4], foreground_ratio=0.0, per_volume=50)
+    always = VolumePatchDataset(
+        rows.head(1), tmp_path, [2, 4, 4], foreground_ratio=1.0, per_volume=50
+    )
+    never = VolumePatchDataset(
+        rows.head(1), tmp_path, [2, 4, 4], foreground_ratio=0.0, per_volume=50
+    )
     torch.manual_seed(0)
     hits_always = [bool(always[i][1].any()) for i in range(len(always))]
     hits_never = [bool(never[i][1].any()) for i in range(len(never))]
@@ -84,8 +94,12 @@ def test_patches_of_a_volume_without_foreground_fall_back_to_random_places(tmp_p
 
 def test_training_samples_follows_the_model_and_the_params(tmp_path):
     rows = _cache(tmp_path, _masks())
-    sampling = SamplingParams.model_validate({"slices": {"select": "foreground", "empty_fraction": 0.5},
-                                              "patches": {"size": [2, 4, 4], "per_volume": 3}})
+    sampling = SamplingParams.model_validate(
+        {
+            "slices": {"select": "foreground", "empty_fraction": 0.5},
+            "patches": {"size": [2, 4, 4], "per_volume": 3},
+        }
+    )
     slices, sampler = training_samples("segmentation", 2, rows, tmp_path, sampling)
     assert isinstance(slices, VolumeSliceDataset) and len(sampler) == 2 + 5
     patches, none = training_samples("segmentation", 3, rows, tmp_path, sampling)

@@ -10,16 +10,24 @@ def test_report_aggregates_cases_and_counts_undefined_distances():
     truth[0][2:4, 2:6, 2:6] = 1
     truth[1][1:5, 1:5, 1:5] = 1
     predicted = [t.copy() for t in truth]
-    predicted[1][1:5, 1:3, 1:5] = 0          # half found
-    predicted[2][3, 3, 3] = 1                # a false alarm on an empty reference
+    predicted[1][1:5, 1:3, 1:5] = 0  # half found
+    predicted[2][3, 3, 3] = 1  # a false alarm on an empty reference
     cases = case_table(predicted, truth, [(2.0, 1.0, 1.0)] * 3, classes=2)
     cases["patient_key"] = ["p1", "p2", "p3"]
     cases["manufacturer"] = ["A", "A", "B"]
-    report = segmentation_report(cases, ["background", "nodule"], ["manufacturer"], EvaluateParams(
-        bootstrap={"resamples": 200, "seed": 0}))
+    report = segmentation_report(
+        cases,
+        ["background", "nodule"],
+        ["manufacturer"],
+        EvaluateParams(bootstrap={"resamples": 200, "seed": 0}),
+    )
     block = report["classes"]["nodule"]
     assert list(cases["dice"]) == pytest.approx([1.0, 2 * 32 / (32 + 64), 0.0])
     assert block["metrics"]["dice_mean"] == pytest.approx(np.mean(cases["dice"]))
     assert block["undefined"]["hd95_mm"] == 1 and block["undefined"]["recall"] == 1
-    assert block["ci95"]["dice_mean"]["low"] <= block["metrics"]["dice_mean"] <= block["ci95"]["dice_mean"]["high"]
+    assert (
+        block["ci95"]["dice_mean"]["low"]
+        <= block["metrics"]["dice_mean"]
+        <= block["ci95"]["dice_mean"]["high"]
+    )
     assert block["subgroups"]["manufacturer"]["B"]["n"] == 1

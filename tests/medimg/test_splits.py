@@ -19,7 +19,11 @@ def test_no_patient_spans_two_splits_and_labels_are_stratified():
     rows = cohort(300)
     rows["split"] = split_by_patient(rows, RATIOS, seed=1)
     assert (rows.groupby("patient_key")["split"].nunique() == 1).all()
-    positives = rows.groupby("patient_key")["label"].max().groupby(rows.groupby("patient_key")["split"].first())
+    positives = (
+        rows.groupby("patient_key")["label"]
+        .max()
+        .groupby(rows.groupby("patient_key")["split"].first())
+    )
     shares = positives.mean()
     assert shares.max() - shares.min() < 0.05  # each split gets its share of positives
     counts = rows.groupby("patient_key")["split"].first().value_counts(normalize=True)

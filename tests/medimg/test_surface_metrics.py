@@ -18,7 +18,9 @@ def _ball(shape, centre, radius):
 
 
 def _surface(mask):
-    return mask & ~ndimage.binary_erosion(mask, structure=ndimage.generate_binary_structure(mask.ndim, 1))
+    return mask & ~ndimage.binary_erosion(
+        mask, structure=ndimage.generate_binary_structure(mask.ndim, 1)
+    )
 
 
 def _brute_force_distances(a, b):
@@ -38,7 +40,9 @@ def test_surface_distances_agree_with_scipy_and_the_hausdorff_filter():
     truth = _ball((20, 32, 32), (10, 16, 16), 7)
     predicted = _ball((20, 32, 32), (11, 14, 17), 6)
     got = case_metrics(predicted, truth, SPACING)
-    both = np.concatenate([_brute_force_distances(predicted, truth), _brute_force_distances(truth, predicted)])
+    both = np.concatenate(
+        [_brute_force_distances(predicted, truth), _brute_force_distances(truth, predicted)]
+    )
     assert got["hd95_mm"] == pytest.approx(np.percentile(both, 95), abs=1e-9)
     assert got["assd_mm"] == pytest.approx(both.mean(), abs=1e-9)
     # SimpleITK: the same contours, the same maximum (double precision) ...
@@ -49,18 +53,28 @@ def test_surface_distances_agree_with_scipy_and_the_hausdorff_filter():
     hausdorff.Execute(_image(_surface(predicted)), _image(_surface(truth)))
     assert both.max() == pytest.approx(hausdorff.GetHausdorffDistance(), abs=1e-9)
     # ... and HD95 from its Maurer distance maps, which are float32, so to 1e-5
-    maps = [np.abs(sitk.GetArrayFromImage(sitk.SignedMaurerDistanceMap(
-        sitk.LabelContour(_image(m), fullyConnected=False), insideIsPositive=False, squaredDistance=False,
-        useImageSpacing=True))) for m in (truth, predicted)]
+    maps = [
+        np.abs(
+            sitk.GetArrayFromImage(
+                sitk.SignedMaurerDistanceMap(
+                    sitk.LabelContour(_image(m), fullyConnected=False),
+                    insideIsPositive=False,
+                    squaredDistance=False,
+                    useImageSpacing=True,
+                )
+            )
+        )
+        for m in (truth, predicted)
+    ]
     itk = np.concatenate([maps[0][_surface(predicted)], maps[1][_surface(truth)]])
     assert got["hd95_mm"] == pytest.approx(np.percentile(itk, 95), abs=1e-5)
 
 
 def test_overlap_and_volume_figures():
     truth = np.zeros((4, 10, 10), bool)
-    truth[1:3, 2:6, 2:6] = True            # 32 voxels
+    truth[1:3, 2:6, 2:6] = True  # 32 voxels
     predicted = np.zeros_like(truth)
-    predicted[1:3, 4:8, 2:6] = True        # 32 voxels, 16 shared
+    predicted[1:3, 4:8, 2:6] = True  # 32 voxels, 16 shared
     got = case_metrics(predicted, truth, SPACING)
     assert got["dice"] == pytest.approx(0.5) and got["iou"] == pytest.approx(16 / 48)
     assert got["precision"] == pytest.approx(0.5) and got["recall"] == pytest.approx(0.5)
@@ -91,5 +105,7 @@ def test_pooled_dice_counts_false_positives_of_empty_cases_and_gives_them_no_fre
     counts = overlap_counts(predicted, truth, 2)
     assert counts.tolist() == [[4.0, 1.0, 0.0]]
     assert pooled_dice(counts) == 8 / 9
-    assert pooled_dice(overlap_counts(torch.zeros_like(truth), truth, 2)) == 0.0  # predicting nothing
+    assert (
+        pooled_dice(overlap_counts(torch.zeros_like(truth), truth, 2)) == 0.0
+    )  # predicting nothing
     assert pooled_dice(overlap_counts(torch.zeros_like(truth), torch.zeros_like(truth), 2)) == 1.0

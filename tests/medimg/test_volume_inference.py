@@ -22,13 +22,15 @@ def test_window_starts_cover_the_axis_and_end_at_the_border():
         starts = window_starts(size, patch, 0.5)
         covered = np.zeros(size, bool)
         for s in starts:
-            covered[s:s + patch] = True
+            covered[s : s + patch] = True
         assert covered.all() and starts[-1] + patch == size
 
 
 def _position_logits(x):
     """A 'model' whose output depends on position inside its input: wrong stitching shows."""
-    ramp = x[:, :1] * 0 + (np.arange(x.shape[-1]) if isinstance(x, np.ndarray) else torch.arange(x.shape[-1]))
+    ramp = x[:, :1] * 0 + (
+        np.arange(x.shape[-1]) if isinstance(x, np.ndarray) else torch.arange(x.shape[-1])
+    )
     return ramp if isinstance(x, np.ndarray) else ramp.float()
 
 
@@ -37,9 +39,15 @@ def test_a_pointwise_model_gives_the_same_logits_whole_or_windowed(kind):
     volume = np.random.default_rng(0).normal(size=(2, 1, 12, 20, 28)).astype(np.float32)
     data = volume if kind == "numpy" else torch.from_numpy(volume)
 
-    def pointwise(x):  # a 1x1 convolution: two classes, output at a voxel depends on that voxel only
-        return (x[:, [0, 0]] * (np.array([1.0, -2.0]) if kind == "numpy" else torch.tensor([1.0, -2.0]))[
-            None, :, None, None, None])
+    def pointwise(
+        x,
+    ):  # a 1x1 convolution: two classes, output at a voxel depends on that voxel only
+        return (
+            x[:, [0, 0]]
+            * (np.array([1.0, -2.0]) if kind == "numpy" else torch.tensor([1.0, -2.0]))[
+                None, :, None, None, None
+            ]
+        )
 
     whole = pointwise(data)
     windowed = sliding_window(pointwise, data, [8, 8, 8], 0.5)
@@ -52,8 +60,11 @@ def test_a_pointwise_model_gives_the_same_logits_whole_or_windowed(kind):
 def test_overlapping_windows_are_averaged_not_summed():
     volume = np.ones((1, 1, 8, 8, 24), np.float32)
     out = sliding_window(_position_logits, volume, [8, 8, 16], 0.5)  # windows start at x = 0 and 8
-    expected = np.where(np.arange(24) < 8, np.arange(24),
-                        np.where(np.arange(24) < 16, (np.arange(24) + np.arange(24) - 8) / 2, np.arange(24) - 8))
+    expected = np.where(
+        np.arange(24) < 8,
+        np.arange(24),
+        np.where(np.arange(24) < 16, (np.arange(24) + np.arange(24) - 8) / 2, np.arange(24) - 8),
+    )
     np.testing.assert_allclose(out[0, 0, 0, 0], expected)
 
 

@@ -34,9 +34,9 @@ GEOMETRY = PhantomGeometry(slices=12, matrix=32, pixel_spacing_mm=8.0, slice_spa
 @dataclass(frozen=True)
 class Damage:
     name: str
-    level: str   # series: the series is quarantined | file: the file is skipped
-    code: str    # the reason code ingest must give
-    write: Callable[["CorpusWriter", Path], None]
+    level: str  # series: the series is quarantined | file: the file is skipped
+    code: str  # the reason code ingest must give
+    write: Callable[[CorpusWriter, Path], None]
     needs_unprivileged: bool = False  # file permissions do not stop root
 
 
@@ -47,15 +47,30 @@ class CorpusWriter:
         self.rng = np.random.default_rng(seed)
         self.hu, _ = make_chest_ct(self.rng, GEOMETRY, nodule_diameter_mm=16.0)
         self.patient = PatientIdentity("BAD^CORPUS", "BADPID0001", "19700101", "M")
-        self.study = StudyInfo(generate_uid(), "BADACC0001", "20260101", "BAD INSTITUTION", "BAD VENDOR")
+        self.study = StudyInfo(
+            generate_uid(), "BADACC0001", "20260101", "BAD INSTITUTION", "BAD VENDOR"
+        )
         self.series_uids: list[str] = []
 
     def slices(self) -> list[Dataset]:
         ps, dz = GEOMETRY.pixel_spacing_mm, GEOMETRY.slice_spacing_mm
         origin, uid, frame = centred_origin(self.hu.shape, ps, dz), generate_uid(), generate_uid()
         self.series_uids.append(uid)
-        return [ct_slice_dataset(hu_to_stored(self.hu[k]), list(origin + [0.0, 0.0, k * dz]), ps, dz, self.patient,
-                                 self.study, uid, generate_uid(), frame, k + 1) for k in range(len(self.hu))]
+        return [
+            ct_slice_dataset(
+                hu_to_stored(self.hu[k]),
+                list(origin + [0.0, 0.0, k * dz]),
+                ps,
+                dz,
+                self.patient,
+                self.study,
+                uid,
+                generate_uid(),
+                frame,
+                k + 1,
+            )
+            for k in range(len(self.hu))
+        ]
 
     @staticmethod
     def save(folder: Path, datasets: list[Dataset]) -> list[Path]:
@@ -72,6 +87,7 @@ def _edit_all(edit: Callable[[Dataset], None]):
         for ds in slices:
             edit(ds)
         w.save(folder, slices)
+
     return write
 
 
@@ -80,6 +96,7 @@ def _edit_one(edit: Callable[[Dataset], None], index: int = 5):
         slices = w.slices()
         edit(slices[index])
         w.save(folder, slices)
+
     return write
 
 
@@ -104,7 +121,7 @@ def _element_length_field_garbled(w: CorpusWriter, folder: Path) -> None:
     data = bytearray(path.read_bytes())
     tag = data.find(b"\x08\x00\x70\x00LO")
     struct.pack_into("<H", data, tag + 6, 0xFFF0)
-    path.write_bytes(bytes(data[:tag + 200]))
+    path.write_bytes(bytes(data[: tag + 200]))
 
 
 def _missing_transfer_syntax(w: CorpusWriter, folder: Path) -> None:
@@ -113,7 +130,7 @@ def _missing_transfer_syntax(w: CorpusWriter, folder: Path) -> None:
         data = bytearray(path.read_bytes())
         at = data.find(b"\x02\x00\x10\x00UI")
         size = 8 + struct.unpack_from("<H", data, at + 6)[0]
-        del data[at:at + size]
+        del data[at : at + size]
         group = data.find(b"\x02\x00\x00\x00UL\x04\x00")
         struct.pack_into("<I", data, group + 8, struct.unpack_from("<I", data, group + 8)[0] - size)
         path.write_bytes(bytes(data))
@@ -143,7 +160,9 @@ def _duplicate_slice(w: CorpusWriter, folder: Path) -> None:
 
 
 def _no_decoder(ds: Dataset) -> None:
-    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.102"  # MPEG-4 AVC/H.264: no decoder installed
+    ds.file_meta.TransferSyntaxUID = (
+        "1.2.840.10008.1.2.4.102"  # MPEG-4 AVC/H.264: no decoder installed
+    )
     ds.PixelData = encapsulate([bytes(64)])
     ds["PixelData"].VR = "OB"
 
@@ -163,6 +182,7 @@ def _file(content: bytes, name: str = "broken.dcm"):
     def write(w: CorpusWriter, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(content)
+
     return write
 
 
@@ -197,7 +217,11 @@ def _structured_report(w: CorpusWriter, folder: Path) -> None:
     ds = Dataset()
     ds.file_meta = like.file_meta
     ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = BasicTextSRStorage
-    ds.SOPInstanceUID, ds.SeriesInstanceUID, ds.StudyInstanceUID = generate_uid(), generate_uid(), like.StudyInstanceUID
+    ds.SOPInstanceUID, ds.SeriesInstanceUID, ds.StudyInstanceUID = (
+        generate_uid(),
+        generate_uid(),
+        like.StudyInstanceUID,
+    )
     ds.Modality, ds.ValueType, ds.TextValue = "SR", "CONTAINER", "No nodule seen."
     w.save(folder, [ds])
 
@@ -211,12 +235,14 @@ def _zero_rows(w: CorpusWriter, folder: Path) -> None:
 def _spacing(value: list[float]):
     def edit(ds: Dataset) -> None:
         ds.PixelSpacing = value
+
     return edit
 
 
 def _rescale(slope: str, intercept: str):
     def edit(ds: Dataset) -> None:
         ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
+
     return edit
 
 
@@ -224,20 +250,46 @@ def _without(*keywords: str):
     def edit(ds: Dataset) -> None:
         for keyword in keywords:
             delattr(ds, keyword)
+
     return edit
 
 
 DAMAGES: list[Damage] = [
     Damage("truncated_pixel_data", "series", "unreadable_pixels", _truncated_pixels),
-    Damage("pixel_length_field_too_large", "series", "unreadable_pixels", _pixel_length_field_too_large),
-    Damage("element_length_field_garbled", "file", "unreadable_header", _element_length_field_garbled),
-    Damage("missing_transfer_syntax", "series", "missing_transfer_syntax", _missing_transfer_syntax),
-    Damage("missing_position", "series", "missing_geometry", _edit_one(_without("ImagePositionPatient"))),
-    Damage("missing_orientation", "series", "missing_geometry", _edit_all(_without("ImageOrientationPatient"))),
-    Damage("missing_pixel_spacing", "series", "bad_pixel_spacing", _edit_all(_without("PixelSpacing"))),
+    Damage(
+        "pixel_length_field_too_large", "series", "unreadable_pixels", _pixel_length_field_too_large
+    ),
+    Damage(
+        "element_length_field_garbled", "file", "unreadable_header", _element_length_field_garbled
+    ),
+    Damage(
+        "missing_transfer_syntax", "series", "missing_transfer_syntax", _missing_transfer_syntax
+    ),
+    Damage(
+        "missing_position",
+        "series",
+        "missing_geometry",
+        _edit_one(_without("ImagePositionPatient")),
+    ),
+    Damage(
+        "missing_orientation",
+        "series",
+        "missing_geometry",
+        _edit_all(_without("ImageOrientationPatient")),
+    ),
+    Damage(
+        "missing_pixel_spacing", "series", "bad_pixel_spacing", _edit_all(_without("PixelSpacing"))
+    ),
     Damage("zero_pixel_spacing", "series", "bad_pixel_spacing", _edit_all(_spacing([0.0, 0.0]))),
-    Damage("negative_pixel_spacing", "series", "bad_pixel_spacing", _edit_all(_spacing([-8.0, -8.0]))),
-    Damage("pixel_spacing_differs", "series", "inconsistent_pixel_spacing", _edit_one(_spacing([4.0, 4.0]))),
+    Damage(
+        "negative_pixel_spacing", "series", "bad_pixel_spacing", _edit_all(_spacing([-8.0, -8.0]))
+    ),
+    Damage(
+        "pixel_spacing_differs",
+        "series",
+        "inconsistent_pixel_spacing",
+        _edit_one(_spacing([4.0, 4.0])),
+    ),
     Damage("nan_rescale_slope", "series", "bad_rescale", _edit_all(_rescale("NaN", "-1024"))),
     Damage("nan_rescale_intercept", "series", "bad_rescale", _edit_one(_rescale("1", "nan"))),
     Damage("zero_rescale_slope", "series", "bad_rescale", _edit_all(_rescale("0", "-1024"))),
@@ -248,8 +300,12 @@ DAMAGES: list[Damage] = [
     Damage("no_pixel_decoder", "series", "no_decoder", _edit_all(_no_decoder)),
     Damage("single_slice", "series", "single_slice", _single_slice),
     Damage("colour_volume", "series", "color_volume", _edit_all(_colour)),
-    Damage("random_bytes_named_dcm", "file", "not_dicom", _file(np.random.default_rng(0).bytes(4096))),
-    Damage("text_named_dcm", "file", "not_dicom", _file(b"PatientName,PatientID\nSMITH^JOHN,12345\n")),
+    Damage(
+        "random_bytes_named_dcm", "file", "not_dicom", _file(np.random.default_rng(0).bytes(4096))
+    ),
+    Damage(
+        "text_named_dcm", "file", "not_dicom", _file(b"PatientName,PatientID\nSMITH^JOHN,12345\n")
+    ),
     Damage("garbage_after_preamble", "file", "unreadable_header", _garbage_after_preamble),
     Damage("empty_file", "file", "empty_file", _file(b"")),
     Damage("dicomdir", "file", "dicomdir", _file(bytes(256), "DICOMDIR")),
@@ -258,7 +314,9 @@ DAMAGES: list[Damage] = [
     Damage("zero_rows", "file", "non_image_object", _zero_rows),
     Damage("symlink_loop", "file", "unreadable_file", _symlink_loop),
     Damage("dangling_symlink", "file", "unreadable_file", _dangling_symlink),
-    Damage("unreadable_permissions", "file", "unreadable_file", _unreadable, needs_unprivileged=True),
+    Damage(
+        "unreadable_permissions", "file", "unreadable_file", _unreadable, needs_unprivileged=True
+    ),
 ]
 
 

@@ -27,8 +27,13 @@ def plant_canaries(source: Path, target: Path) -> set[str]:
     planted: set[str] = set()
     uids: dict[str, str] = {}
     patients: dict[str, int] = {}
-    for number, path in enumerate(sorted(p for p in source.rglob("*") if p.is_file() and p.parent.name != "masks"
-                                         and p.suffix != ".csv")):
+    for number, path in enumerate(
+        sorted(
+            p
+            for p in source.rglob("*")
+            if p.is_file() and p.parent.name != "masks" and p.suffix != ".csv"
+        )
+    ):
         ds = pydicom.dcmread(path)
         patient = patients.setdefault(str(ds.PatientID), len(patients) + 1)
         ds.PatientName = f"{WORD}^PATIENT{patient:03d}"
@@ -36,17 +41,44 @@ def plant_canaries(source: Path, target: Path) -> set[str]:
         ds.PatientBirthDate, ds.PatientAddress = BIRTH_DATE, f"{WORD} STREET {patient}"
         ds.OtherPatientIDs = f"{WORD}OTHER{patient:03d}"
         ds.AccessionNumber = f"{WORD}ACC{patient:03d}"
-        ds.InstitutionName, ds.ReferringPhysicianName = f"{WORD} GENERAL HOSPITAL", f"{WORD}^REFERRER"
+        ds.InstitutionName, ds.ReferringPhysicianName = (
+            f"{WORD} GENERAL HOSPITAL",
+            f"{WORD}^REFERRER",
+        )
         ds.StudyID, ds.StationName = f"{WORD}ST{patient}", f"{WORD}STATION"
-        for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID"):
+        for keyword in (
+            "StudyInstanceUID",
+            "SeriesInstanceUID",
+            "SOPInstanceUID",
+            "FrameOfReferenceUID",
+        ):
             setattr(ds, keyword, canary_uid(str(getattr(ds, keyword)), uids))
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        planted |= {str(ds.get(k)) for k in ("PatientName", "PatientID", "PatientBirthDate", "PatientAddress",
-                                             "OtherPatientIDs", "AccessionNumber", "InstitutionName",
-                                             "ReferringPhysicianName", "StudyID", "StationName", "StudyInstanceUID",
-                                             "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")}
-        out = target / f"{WORD}PID{patient:03d}_SMITH" / f"{WORD}ACC{patient:03d}_{ds.SeriesNumber}" \
+        planted |= {
+            str(ds.get(k))
+            for k in (
+                "PatientName",
+                "PatientID",
+                "PatientBirthDate",
+                "PatientAddress",
+                "OtherPatientIDs",
+                "AccessionNumber",
+                "InstitutionName",
+                "ReferringPhysicianName",
+                "StudyID",
+                "StationName",
+                "StudyInstanceUID",
+                "SeriesInstanceUID",
+                "SOPInstanceUID",
+                "FrameOfReferenceUID",
+            )
+        }
+        out = (
+            target
+            / f"{WORD}PID{patient:03d}_SMITH"
+            / f"{WORD}ACC{patient:03d}_{ds.SeriesNumber}"
             / f"{WORD}_{ds.PatientName}_{number:04d}.dcm"
+        )
         out.parent.mkdir(parents=True, exist_ok=True)
         ds.save_as(out, enforce_file_format=True)
         planted |= {out.name, out.parent.name, out.parent.parent.name}

@@ -32,10 +32,14 @@ def corpus(tmp_path_factory):
 
 def test_the_corpus_has_at_least_20_kinds_of_damage():
     assert len(DAMAGES) >= 20 and len({d.name for d in DAMAGES}) == len(DAMAGES)
-    assert len(DAMAGES) - sum(d.needs_unprivileged for d in DAMAGES) >= 20  # even where root runs the tests
+    assert (
+        len(DAMAGES) - sum(d.needs_unprivileged for d in DAMAGES) >= 20
+    )  # even where root runs the tests
 
 
-@pytest.mark.parametrize("damage", [d for d in DAMAGES if d.level == "series"], ids=lambda d: d.name)
+@pytest.mark.parametrize(
+    "damage", [d for d in DAMAGES if d.level == "series"], ids=lambda d: d.name
+)
 def test_a_damaged_series_is_quarantined_with_its_own_reason(corpus, damage):
     _, written, _, manifest = corpus
     rows = manifest[manifest["label"] == list(written).index(damage.name)]
@@ -69,28 +73,45 @@ def test_the_clean_series_convert_and_every_skip_is_counted(corpus):
             expected[damage.code] += len(list((raw / name).iterdir()))
     expected["not_dicom"] += 1  # labels.csv
     assert summary["skipped_files_by_reason"] == dict(expected)
-    assert summary["by_status"] == {"ok": 2, "quarantined": sum(d.level == "series" for d in written.values())}
+    assert summary["by_status"] == {
+        "ok": 2,
+        "quarantined": sum(d.level == "series" for d in written.values()),
+    }
     record("clean_series", converted=len(clean))
 
 
 # `medimg ingest`, then the peak resident memory of it and of its worker processes, in KiB. Its own
 # peak is VmHWM: ru_maxrss would carry over the forked pytest process's size across exec.
-MEASURED = ("import re, resource, sys\nfrom medimg.cli import main\ncode = main(sys.argv[1:])\n"
-            "own = int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
-            "peak = max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
-            "print(f'PEAK_KIB {peak}', file=sys.stderr)\nsys.exit(code)")
+MEASURED = (
+    "import re, resource, sys\nfrom medimg.cli import main\ncode = main(sys.argv[1:])\n"
+    "own = int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
+    "peak = max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    "print(f'PEAK_KIB {peak}', file=sys.stderr)\nsys.exit(code)"
+)
 
 
 def test_the_cli_run_exits_0_and_stays_small_in_memory(corpus, tmp_path):
     raw = corpus[0]
-    done = subprocess.run([sys.executable, "-c", MEASURED, "ingest", str(raw), "--out", str(tmp_path / "out")],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "MEDIMG_SALT": SALT.decode(), "TQDM_DISABLE": "1"})
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURED, "ingest", str(raw), "--out", str(tmp_path / "out")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "MEDIMG_SALT": SALT.decode(), "TQDM_DISABLE": "1"},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Traceback" not in done.stderr
-    assert json.loads(done.stdout[done.stdout.index("{"):done.stdout.rindex("}") + 1])["by_status"]["ok"] == 2
+    assert (
+        json.loads(done.stdout[done.stdout.index("{") : done.stdout.rindex("}") + 1])["by_status"][
+            "ok"
+        ]
+        == 2
+    )
     peak_mib = int(done.stderr.split("PEAK_KIB ")[1].split()[0]) / 1024
-    assert peak_mib < 1024, f"ingest peaked at {peak_mib:.0f} MiB; the corpus declares a 16 GiB frame"
+    assert peak_mib < 1024, (
+        f"ingest peaked at {peak_mib:.0f} MiB; the corpus declares a 16 GiB frame"
+    )
     manifest = pd.read_parquet(tmp_path / "out" / "manifest.parquet")
     assert not manifest["reason"].str.contains("MemoryError").any()
     record("memory", peak_mib=round(peak_mib), declared_frame_gib=16)

@@ -30,14 +30,23 @@ def test_a_bad_params_file_stops_the_step_before_any_work(case, tmp_path, monkey
     record("bad_params", case=case.name, handled=True)
 
 
-@pytest.mark.parametrize("entry", [["-m", "medimg", "params", "check"], ["-m", "flows.pipeline"]],
-                         ids=["medimg-params-check", "prefect-flow"])
+@pytest.mark.parametrize(
+    "entry",
+    [["-m", "medimg", "params", "check"], ["-m", "flows.pipeline"]],
+    ids=["medimg-params-check", "prefect-flow"],
+)
 def test_the_real_commands_answer_a_bad_file_in_one_line(entry, tmp_path):
     case = next(c for c in BAD_PARAMS if c.name == "negative_epochs")
     (tmp_path / "data/raw/ct-nodule").mkdir(parents=True)
     (tmp_path / "params.yaml").write_text(bad_params_text(case, (REPO / "params.yaml").read_text()))
-    done = subprocess.run([sys.executable, *entry], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(tmp_path)})
+    done = subprocess.run(
+        [sys.executable, *entry],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(tmp_path)},
+    )
     assert done.returncode == 2, done.stderr[-2000:]
     assert "train.stages[1].epochs" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "data/interim").exists()

@@ -29,11 +29,15 @@ def prefect_logs(flow_run_id) -> str:
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
     with get_client(sync_client=True) as client:
-        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+        logs = client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+        )
     return "\n".join(log.message for log in logs)
 
 
-def test_planted_identifiers_reach_no_output(tmp_path_factory, tiny, demo_raw, prefect_server, capfd):
+def test_planted_identifiers_reach_no_output(
+    tmp_path_factory, tiny, demo_raw, prefect_server, capfd
+):
     root = tmp_path_factory.mktemp("leakscan")
     write_tiny_params(root)
     planted = plant_canaries(tiny[1].raw, root / "data/raw/site")
@@ -47,14 +51,28 @@ def test_planted_identifiers_reach_no_output(tmp_path_factory, tiny, demo_raw, p
     assert "Finished in state Completed" in logs and len(logs) > 200  # the logs are really there
 
     inputs = sorted((root / "data/raw/site").rglob("*.dcm"))
-    assert all(all(c.encode() in readable(p) for c in canaries[2:]) for p in inputs[:5])  # the scan sees them
+    assert all(
+        all(c.encode() in readable(p) for c in canaries[2:]) for p in inputs[:5]
+    )  # the scan sees them
     outputs = [p for p in root.rglob("*") if p.is_file() and "raw" not in p.relative_to(root).parts]
     folders = {p.relative_to(root).parts[0] for p in outputs}
     assert {"data", "models", "reports", "artifacts", "mlflow.db", "mlruns"} <= folders
-    leaks = [(str(p.relative_to(root)), c) for p in outputs for c in canaries
-             if c in str(p.relative_to(root)) or c.encode() in readable(p)]
-    leaks += [(stream, c) for stream, text in (("stdout", streams.out), ("stderr", streams.err),
-                                               ("prefect logs", logs)) for c in canaries if c in text]
+    leaks = [
+        (str(p.relative_to(root)), c)
+        for p in outputs
+        for c in canaries
+        if c in str(p.relative_to(root)) or c.encode() in readable(p)
+    ]
+    leaks += [
+        (stream, c)
+        for stream, text in (
+            ("stdout", streams.out),
+            ("stderr", streams.err),
+            ("prefect logs", logs),
+        )
+        for c in canaries
+        if c in text
+    ]
     record("leaks", outputs_scanned=len(outputs) + 3, canaries=len(planted), leaks=len(leaks))
     assert not leaks, f"{len(leaks)} leak(s): {leaks[:5]}"
     assert len(outputs) > 40

@@ -14,13 +14,25 @@ def test_metrics_and_predictions_cover_the_test_split_without_identifiers(tiny, 
     predictions = pd.read_parquet(paths.reports / "predictions.parquet")
     test_rows = pd.read_parquet(paths.index).query("split == 'test'")
     assert metrics["n"] == len(predictions) == len(test_rows)
-    assert set(predictions.columns) == {"series_key", "patient_key", "split", "label", "score", "prediction"}
+    assert set(predictions.columns) == {
+        "series_key",
+        "patient_key",
+        "split",
+        "label",
+        "score",
+        "prediction",
+    }
     assert metrics["threshold_rule"].startswith("youden") and 0.0 <= metrics["threshold"] <= 1.0
-    assert ((predictions["score"] >= metrics["threshold"]) == predictions["prediction"].astype(bool)).all()
+    assert (
+        (predictions["score"] >= metrics["threshold"]) == predictions["prediction"].astype(bool)
+    ).all()
     for name in ("sensitivity", "specificity", "auc", "pr_auc", "brier", "ece", "kappa"):
         assert name in metrics
         if metrics[name] is not None and f"{name}_low" in metrics:
-            assert metrics[f"{name}_low"] <= metrics[name] + 1e-12 and metrics[name] <= metrics[f"{name}_high"] + 1e-12
+            assert (
+                metrics[f"{name}_low"] <= metrics[name] + 1e-12
+                and metrics[name] <= metrics[f"{name}_high"] + 1e-12
+            )
 
 
 def test_the_threshold_is_chosen_on_val_and_applied_unchanged(tiny, evaluated):
@@ -35,10 +47,15 @@ def test_the_threshold_is_chosen_on_val_and_applied_unchanged(tiny, evaluated):
     model = load_final_model(params, paths)
     val = _predict(model, read_split(paths.index, "val"), params, paths, torch.device("cpu"))
     report = json.loads((paths.reports / "evaluation.json").read_text())
-    assert report["operating_point"]["threshold"] == youden_threshold(val["labels"], val["probs"][:, 1])
+    assert report["operating_point"]["threshold"] == youden_threshold(
+        val["labels"], val["probs"][:, 1]
+    )
     predictions = pd.read_parquet(paths.reports / "predictions.parquet")
-    recomputed = binary_metrics(predictions["label"].to_numpy(), predictions["score"].to_numpy(),
-                                report["operating_point"]["threshold"])
+    recomputed = binary_metrics(
+        predictions["label"].to_numpy(),
+        predictions["score"].to_numpy(),
+        report["operating_point"]["threshold"],
+    )
     assert recomputed["sensitivity"] == report["metrics"]["sensitivity"]
     assert set(report["subgroups"]) == {"manufacturer"}
     assert sum(g["n"] for g in report["subgroups"]["manufacturer"].values()) == report["n"]
@@ -52,8 +69,14 @@ def test_figures_plot_data_and_a_model_card_are_written(tiny, evaluated):
     for name in ("roc", "pr", "calibration", "confusion"):
         assert json.loads((paths.reports / "plots" / f"{name}.json").read_text())[name] is not None
     card = (paths.reports / "model_card.md").read_text()
-    for heading in ("## Data", "## Operating point", "## Performance", "## Subgroups", "## Intended use",
-                    "## Limitations"):
+    for heading in (
+        "## Data",
+        "## Operating point",
+        "## Performance",
+        "## Subgroups",
+        "## Intended use",
+        "## Limitations",
+    ):
         assert heading in card
     test_rows = pd.read_parquet(paths.index).query("split == 'test'")
     assert f"{len(test_rows)} items. 95% intervals by bootstrap over patients" in card
@@ -75,10 +98,17 @@ def test_export_report_evaluates_and_times_every_variant(tiny, exported):
     assert set(report["quality"]) == {"ort_fp32", "ort_fp16", "ort_int8_static", "ort_int8_dynamic"}
     assert report["key_metric"] == "auc" and report["quality"]["ort_fp32"]["delta"] == 0.0
     for figures in report["quality"].values():
-        assert figures["deployable"] == (figures["delta"] is not None and figures["delta"] >= -params.export.max_metric_drop)
+        assert figures["deployable"] == (
+            figures["delta"] is not None and figures["delta"] >= -params.export.max_metric_drop
+        )
     assert report["bytes"]["ort_int8_static"] < report["bytes"]["ort_fp32"]
     for size in ("batch1", "batch8"):
-        assert set(report["latency_ms"][size]) == {"torch_eager", "ort_fp32", "ort_int8_static", "ort_int8_dynamic"}
+        assert set(report["latency_ms"][size]) == {
+            "torch_eager",
+            "ort_fp32",
+            "ort_int8_static",
+            "ort_int8_dynamic",
+        }
         assert all(v > 0 for v in report["latency_ms"][size].values())
 
 
@@ -90,14 +120,20 @@ def test_parity_check_fails_loudly_on_a_different_model(tiny, exported):
     params, paths = tiny
     other = build_model(params.model).eval()
     with pytest.raises(ParityError, match="parity failed"):
-        check_parity(other, ort_session(paths.artifacts / "model.onnx"), torch.rand(2, 1, 32, 32, 32), 1e-4)
-
-
+        check_parity(
+            other, ort_session(paths.artifacts / "model.onnx"), torch.rand(2, 1, 32, 32, 32), 1e-4
+        )
 
 
 def test_predict_reads_a_dicom_series_without_torch(tiny, exported):
     params, paths = tiny
-    series = sorted({p.parent for p in paths.raw.rglob("*") if p.is_file() and p.parent.parent.parent == paths.raw})
+    series = sorted(
+        {
+            p.parent
+            for p in paths.raw.rglob("*")
+            if p.is_file() and p.parent.parent.parent == paths.raw
+        }
+    )
     proc = predict_without_torch(series[0], paths.artifacts)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
@@ -106,7 +142,8 @@ def test_predict_reads_a_dicom_series_without_torch(tiny, exported):
 
 
 def test_a_segmentation_model_is_evaluated_in_mm_exported_and_predicts_masks_in_the_input_geometry(
-        tiny, preprocessed, tmp_path):
+    tiny, preprocessed, tmp_path
+):
     import SimpleITK as sitk
 
     from medimg.config.loading import load_params
@@ -116,11 +153,20 @@ def test_a_segmentation_model_is_evaluated_in_mm_exported_and_predicts_masks_in_
     from tasks.train import run_train
 
     params, paths = tiny
-    seg = load_params(paths.root / "params.yaml", [
-        "model.name=unet3d", "loss.name=ce_dice", "tracking.enabled=false", f"data.models_dir={tmp_path / 'm'}",
-        f"data.reports_dir={tmp_path / 'r'}", f"data.artifacts_dir={tmp_path / 'a'}",
-        "train.stages[0].early_stopping.metric=dice",
-        "train.stages[1].early_stopping.metric=dice", "data.class_names=[background, nodule]"])
+    seg = load_params(
+        paths.root / "params.yaml",
+        [
+            "model.name=unet3d",
+            "loss.name=ce_dice",
+            "tracking.enabled=false",
+            f"data.models_dir={tmp_path / 'm'}",
+            f"data.reports_dir={tmp_path / 'r'}",
+            f"data.artifacts_dir={tmp_path / 'a'}",
+            "train.stages[0].early_stopping.metric=dice",
+            "train.stages[1].early_stopping.metric=dice",
+            "data.class_names=[background, nodule]",
+        ],
+    )
     seg_paths = ProjectPaths.from_params(seg, paths.root)
     for stage in seg.train.stages:
         run_train(seg, seg_paths, stage.name)
@@ -132,23 +178,39 @@ def test_a_segmentation_model_is_evaluated_in_mm_exported_and_predicts_masks_in_
     assert 0.0 <= nodule["metrics"]["dice_mean"] <= 1.0 and "hd95_mm_median" in nodule["metrics"]
     assert set(nodule["subgroups"]) == {"manufacturer"}
     cases = pd.read_parquet(tmp_path / "r" / "predictions.parquet")
-    assert len(cases) == len(test_rows) and {"dice", "hd95_mm", "assd_mm", "volume_difference_ml"} <= set(cases)
+    assert len(cases) == len(test_rows) and {
+        "dice",
+        "hd95_mm",
+        "assd_mm",
+        "volume_difference_ml",
+    } <= set(cases)
     assert "Empty masks:" in (tmp_path / "r" / "model_card.md").read_text()
     assert (tmp_path / "r" / "figures" / "segmentation_worst_case.png").exists()
 
     exported = run_export(seg, seg_paths)
-    assert exported["max_abs_diff"] <= 1e-4 and set(exported["quality"]["ort_int8_static"]) & {"dice_present", "dice"}
-    series = sorted({p.parent for p in paths.raw.rglob("*.dcm") if p.parent.parent.parent == paths.raw})[0]
-    proc = predict_without_torch(series, tmp_path / "a", "--out", str(tmp_path / "masks"), "--variant",
-                                 "ort_int8_static")
+    assert exported["max_abs_diff"] <= 1e-4 and set(exported["quality"]["ort_int8_static"]) & {
+        "dice_present",
+        "dice",
+    }
+    series = sorted(
+        {p.parent for p in paths.raw.rglob("*.dcm") if p.parent.parent.parent == paths.raw}
+    )[0]
+    proc = predict_without_torch(
+        series, tmp_path / "a", "--out", str(tmp_path / "masks"), "--variant", "ort_int8_static"
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)[0]
     mask = sitk.ReadImage(result["mask"])
     from medimg.config.schema import GeometryPolicy
     from medimg.ingest.dicom.convert import read_folder_volumes
+
     original = read_folder_volumes(series, GeometryPolicy())[0]
-    assert mask.GetSize() == original.GetSize() and mask.GetSpacing() == pytest.approx(original.GetSpacing())
-    assert mask.GetOrigin() == pytest.approx(original.GetOrigin()) and "nodule" in result["volume_ml"]
+    assert mask.GetSize() == original.GetSize() and mask.GetSpacing() == pytest.approx(
+        original.GetSpacing()
+    )
+    assert (
+        mask.GetOrigin() == pytest.approx(original.GetOrigin()) and "nodule" in result["volume_ml"]
+    )
 
 
 def test_export_registers_the_model_with_its_signature_in_mlflow(tiny, exported):

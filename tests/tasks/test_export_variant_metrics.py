@@ -14,7 +14,10 @@ def test_segmentation_variants_are_gated_on_dice_over_cases_with_the_structure()
     nothing[:, 0] = 1.0  # background everywhere
     metric, figures = variant_metrics("segmentation", 2, targets, nothing, 0.5)
     assert metric == "dice_present"
-    assert figures == {"dice": 0.5, "dice_present": 0.0}  # the empty case's free 1 no longer hides the miss
+    assert figures == {
+        "dice": 0.5,
+        "dice_present": 0.0,
+    }  # the empty case's free 1 no longer hides the miss
     metric, figures = variant_metrics("segmentation", 2, targets[1:], nothing[1:], 0.5)
     assert metric == "dice" and figures["dice_present"] is None
 
@@ -24,4 +27,7 @@ def test_classification_variants_keep_auc_or_quadratic_kappa():
     logits = np.array([[2.0, 0.0], [0.0, 2.0], [1.0, 0.0], [0.0, 1.0]])
     assert variant_metrics("classification", 2, labels, logits, 0.5)[0] == "auc"
     graded = np.eye(3)[[0, 1, 2, 1]] * 3
-    assert variant_metrics("classification", 3, np.array([0, 1, 2, 1]), graded, 0.5)[0] == "quadratic_kappa"
+    assert (
+        variant_metrics("classification", 3, np.array([0, 1, 2, 1]), graded, 0.5)[0]
+        == "quadratic_kappa"
+    )

@@ -22,7 +22,9 @@ def edge(tmp_path_factory):
     raw = tmp_path_factory.mktemp("edge_raw")
     truth = write_edge_cases(raw)
     out = tmp_path_factory.mktemp("edge_out")
-    summary = ingest_tree(raw, out, SALT, DataParams(label_column="case"), SplitParams(), IngestParams(workers=2))
+    summary = ingest_tree(
+        raw, out, SALT, DataParams(label_column="case"), SplitParams(), IngestParams(workers=2)
+    )
     manifest = pd.read_parquet(out / "manifest.parquet")
     return raw, out, truth, summary, manifest
 
@@ -58,9 +60,12 @@ def test_lossless_variants_give_the_phantom_voxels_in_hu_on_the_classic_grid(edg
         row = _row(manifest, next(c for c in CASES if c.name == name), "ok")
         image = sitk.ReadImage(str(out / row["volume_path"]))
         np.testing.assert_array_equal(sitk.GetArrayFromImage(image), expected, err_msg=name)
-        assert image.GetSize() == (32, 32, 20) and image.GetSpacing() == pytest.approx((8.0, 8.0, 5.0))
-        assert image.GetOrigin() == pytest.approx(reference.GetOrigin()) and image.GetDirection() == (1, 0, 0, 0, 1, 0,
-                                                                                                       0, 0, 1)
+        assert image.GetSize() == (32, 32, 20) and image.GetSpacing() == pytest.approx(
+            (8.0, 8.0, 5.0)
+        )
+        assert image.GetOrigin() == pytest.approx(
+            reference.GetOrigin()
+        ) and image.GetDirection() == (1, 0, 0, 0, 1, 0, 0, 0, 1)
 
 
 def test_mixed_folder_splits_into_series_and_a_localizer(edge):
@@ -80,8 +85,12 @@ def test_gantry_tilt_is_resampled_back_onto_the_untilted_anatomy(edge):
     # every 4th slice drifted a whole number of pixels, so there the shear correction is exact;
     # rows 4+ were never pushed out of the field of view
     exact = (slice(0, 20, 4), slice(4, 32), slice(None))
-    np.testing.assert_allclose(corrected[exact], np.clip(np.rint(phantom[exact]), -1024, 3071), atol=1.0)
-    in_between = np.abs(corrected[1::4, 4:] - phantom[1::4, 4:]).mean()  # two linear interpolations blur edges
+    np.testing.assert_allclose(
+        corrected[exact], np.clip(np.rint(phantom[exact]), -1024, 3071), atol=1.0
+    )
+    in_between = np.abs(
+        corrected[1::4, 4:] - phantom[1::4, 4:]
+    ).mean()  # two linear interpolations blur edges
     sheared = np.abs(phantom[1::4, 4:] - phantom[1::4, 3:-1]).mean()
     assert in_between < sheared
 
@@ -92,7 +101,9 @@ def test_uneven_spacing_is_resampled_to_the_median_spacing(edge):
     assert row["spacing"][2] == pytest.approx(GEOMETRY.slice_spacing_mm)
     volume = _voxels(out, row)
     assert volume.shape[0] == round(95 / 5) + 1
-    error = np.abs(volume[::3].astype(float) - truth["phantom_hu"][::3]).mean()  # slices that did not move
+    error = np.abs(
+        volume[::3].astype(float) - truth["phantom_hu"][::3]
+    ).mean()  # slices that did not move
     assert error < 1.0
 
 
@@ -114,29 +125,64 @@ def test_the_clean_case_agrees_with_simpleitk_and_dcm2niix(edge, tmp_path):
     reader.SetFileNames(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder)))
     converters = {"simpleitk": reader.Execute()}
     dcm2niix = str(Path(sys.executable).parent / "dcm2niix")
-    subprocess.run([dcm2niix, "-z", "y", "-f", "ref", "-o", str(tmp_path), str(folder)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [dcm2niix, "-z", "y", "-f", "ref", "-o", str(tmp_path), str(folder)],
+        check=True,
+        capture_output=True,
+    )
     converters["dcm2niix"] = sitk.ReadImage(str(tmp_path / "ref.nii.gz"))
     for name, reference in converters.items():
         reference = sitk.DICOMOrient(reference, "LPS")
-        np.testing.assert_allclose(sitk.GetArrayFromImage(sitk.DICOMOrient(ours, "LPS")),
-                                   sitk.GetArrayFromImage(reference), err_msg=name)
-        np.testing.assert_allclose(ours.GetSpacing(), reference.GetSpacing(), atol=1e-4, err_msg=name)
+        np.testing.assert_allclose(
+            sitk.GetArrayFromImage(sitk.DICOMOrient(ours, "LPS")),
+            sitk.GetArrayFromImage(reference),
+            err_msg=name,
+        )
+        np.testing.assert_allclose(
+            ours.GetSpacing(), reference.GetSpacing(), atol=1e-4, err_msg=name
+        )
         np.testing.assert_allclose(ours.GetOrigin(), reference.GetOrigin(), atol=1e-3, err_msg=name)
-        np.testing.assert_allclose(ours.GetDirection(), reference.GetDirection(), atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(
+            ours.GetDirection(), reference.GetDirection(), atol=1e-6, err_msg=name
+        )
 
 
 def test_no_case_identifier_reaches_the_outputs(edge):
     raw, out, truth, _, _ = edge
-    canaries = {truth["patient"].name, truth["patient"].patient_id, truth["study"].accession_number,
-                truth["study"].institution, truth["study"].study_uid, *truth["series_uids"].values()}
-    folders = {p.name for p in raw.rglob("*") if p.is_dir()} - {"shuffled", "tilt", "gap", "duplicate", "mixed",
-                                                                 "multiframe", "monochrome1", "jpeg2000", "truncated",
-                                                                 "uneven", "mpeg", "radiograph", "report", "photos"}
-    canaries |= folders | {p.stem for p in raw.rglob("*") if p.is_file() and p.parent.name in folders}
+    canaries = {
+        truth["patient"].name,
+        truth["patient"].patient_id,
+        truth["study"].accession_number,
+        truth["study"].institution,
+        truth["study"].study_uid,
+        *truth["series_uids"].values(),
+    }
+    folders = {p.name for p in raw.rglob("*") if p.is_dir()} - {
+        "shuffled",
+        "tilt",
+        "gap",
+        "duplicate",
+        "mixed",
+        "multiframe",
+        "monochrome1",
+        "jpeg2000",
+        "truncated",
+        "uneven",
+        "mpeg",
+        "radiograph",
+        "report",
+        "photos",
+    }
+    canaries |= folders | {
+        p.stem for p in raw.rglob("*") if p.is_file() and p.parent.name in folders
+    }
     for path in out.rglob("*"):
         if path.is_file():
-            text = pd.read_parquet(path).to_csv() if path.suffix == ".parquet" else path.read_bytes().decode("latin-1")
+            text = (
+                pd.read_parquet(path).to_csv()
+                if path.suffix == ".parquet"
+                else path.read_bytes().decode("latin-1")
+            )
             found = [c for c in canaries if c in text or c in str(path.relative_to(out))]
             assert not found, f"{path.name} holds {found[:3]}"
     assert pydicom.dcmread(next((raw / "shuffled").rglob("*.dcm"))).PatientID == "EDGEPID0001"
@@ -149,8 +195,14 @@ def test_a_mask_that_does_not_fit_quarantines_without_a_dangling_volume(tmp_path
     labels["mask"] = "missing.nii.gz"
     labels.to_csv(raw / "labels.csv", index=False)
     out = tmp_path / "out"
-    ingest_tree(raw, out, SALT, DataParams(label_column="case", mask_column="mask"), SplitParams(),
-                IngestParams(workers=1))
+    ingest_tree(
+        raw,
+        out,
+        SALT,
+        DataParams(label_column="case", mask_column="mask"),
+        SplitParams(),
+        IngestParams(workers=1),
+    )
     manifest = pd.read_parquet(out / "manifest.parquet")
     masked = manifest[manifest["reason_code"] == "mask_missing"]
     assert len(masked) >= 8 and masked["volume_path"].isna().all()

@@ -14,8 +14,14 @@ SALT = b"incremental-salt-0123456789"
 
 def _ingest(raw, out):
     data = DataParams(label_column="nodule")
-    return ingest_tree(raw, out, SALT, data, SplitParams(ratios={"train": 0.5, "val": 0.25, "test": 0.25}),
-                       IngestParams(workers=1))
+    return ingest_tree(
+        raw,
+        out,
+        SALT,
+        data,
+        SplitParams(ratios={"train": 0.5, "val": 0.25, "test": 0.25}),
+        IngestParams(workers=1),
+    )
 
 
 def _mtimes(out):
@@ -39,19 +45,29 @@ def test_rerun_add_change_and_remove(tmp_path, tiny, demo_raw):
     shutil.copytree(folders[3], raw / "s3")
     assert _ingest(raw, out)["run"] == {"converted": 1, "reused": 3, "pruned_files": 0}
     after_add = _mtimes(out)
-    assert all(after_add[name] == stamp for name, stamp in before.items() if name.endswith(".nii.gz"))
+    assert all(
+        after_add[name] == stamp for name, stamp in before.items() if name.endswith(".nii.gz")
+    )
     grown = pd.read_parquet(out / "manifest.parquet").set_index("series_key")["split"]
-    assert splits.notna().all() and (grown[splits.index] == splits).all(), "earlier patients keep their split"
+    assert splits.notna().all() and (grown[splits.index] == splits).all(), (
+        "earlier patients keep their split"
+    )
 
-    files = sorted((raw / "s1").iterdir(), key=lambda p: float(pydicom.dcmread(p).ImagePositionPatient[2]))
+    files = sorted(
+        (raw / "s1").iterdir(), key=lambda p: float(pydicom.dcmread(p).ImagePositionPatient[2])
+    )
     files[0].unlink()  # an end slice removed: still a clean series, one slice shorter
     summary = _ingest(raw, out)
     assert summary["run"]["converted"] == 1 and summary["run"]["reused"] == 3
     manifest = pd.read_parquet(out / "manifest.parquet")
-    assert sorted(manifest["n_files"]) == sorted([len(list((raw / f"s{i}").iterdir())) for i in range(4)])
+    assert sorted(manifest["n_files"]) == sorted(
+        [len(list((raw / f"s{i}").iterdir())) for i in range(4)]
+    )
 
     shutil.rmtree(raw / "s2")
     summary = _ingest(raw, out)
     assert summary["items"] == 3 and summary["run"]["pruned_files"] == 1
-    assert len(summary["label_rows_matching_no_image"]) == 12 - 3  # reported by labels.csv line number
+    assert (
+        len(summary["label_rows_matching_no_image"]) == 12 - 3
+    )  # reported by labels.csv line number
     assert len(list((out / "volumes").iterdir())) == 3

@@ -11,8 +11,14 @@ def test_fundus_photos_become_labelled_2d_items_of_their_patient(tiny, demo_raw,
     raw = paths.raw.parent / "fundus-dr"
     labels = pd.read_csv(raw / "labels.csv")
     data = DataParams(label_join="image", label_column="grade", patient_column="patient_id")
-    summary = ingest_tree(raw, tmp_path / "out", b"picture-salt-0123456789", data,
-                          SplitParams(ratios={"train": 0.5, "val": 0.0, "test": 0.5}), IngestParams(workers=1))
+    summary = ingest_tree(
+        raw,
+        tmp_path / "out",
+        b"picture-salt-0123456789",
+        data,
+        SplitParams(ratios={"train": 0.5, "val": 0.0, "test": 0.5}),
+        IngestParams(workers=1),
+    )
     manifest = pd.read_parquet(tmp_path / "out" / "manifest.parquet")
     assert summary["by_ndim"] == {"2": len(labels)} and summary["items_without_label"] == 0
     assert (manifest["status"] == "ok").all() and (manifest["channels"] == 3).all()

@@ -18,20 +18,32 @@ def calibration_bins(labels: np.ndarray, scores: np.ndarray, bins: int = 10) -> 
     scores = np.asarray(scores, dtype=float)
     labels = np.asarray(labels, dtype=float)
     edges = np.linspace(0.0, 1.0, bins + 1)
-    index = np.searchsorted(edges[1:-1], scores)  # sklearn's binning: an edge value joins the lower bin
+    index = np.searchsorted(
+        edges[1:-1], scores
+    )  # sklearn's binning: an edge value joins the lower bin
     out = []
     for b in range(bins):
         inside = index == b
         if inside.any():
-            out.append({"bin": b, "count": int(inside.sum()), "mean_predicted": float(scores[inside].mean()),
-                        "observed_rate": float(labels[inside].mean())})
+            out.append(
+                {
+                    "bin": b,
+                    "count": int(inside.sum()),
+                    "mean_predicted": float(scores[inside].mean()),
+                    "observed_rate": float(labels[inside].mean()),
+                }
+            )
     return out
 
 
-def expected_calibration_error(labels: np.ndarray, scores: np.ndarray, bins: int = 10) -> float | None:
+def expected_calibration_error(
+    labels: np.ndarray, scores: np.ndarray, bins: int = 10
+) -> float | None:
     """Σ over bins of (share of items) × |observed rate − mean predicted probability|."""
     if len(labels) == 0:
         return None
     cells = calibration_bins(labels, scores, bins)
     total = sum(c["count"] for c in cells)
-    return float(sum(c["count"] / total * abs(c["observed_rate"] - c["mean_predicted"]) for c in cells))
+    return float(
+        sum(c["count"] / total * abs(c["observed_rate"] - c["mean_predicted"]) for c in cells)
+    )

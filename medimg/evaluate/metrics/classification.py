@@ -60,17 +60,23 @@ def sensitivity_threshold(labels: np.ndarray, scores: np.ndarray, target: float)
     positives = np.sort(np.asarray(scores)[np.asarray(labels) == 1])[::-1]
     if len(positives) == 0:
         return 0.5
-    needed = int(np.ceil(target * len(positives)))  # positives that must score at or above the threshold
+    needed = int(
+        np.ceil(target * len(positives))
+    )  # positives that must score at or above the threshold
     return float(positives[max(needed, 1) - 1])
 
 
-def choose_threshold(rule: str, labels: np.ndarray, scores: np.ndarray, target_sensitivity: float) -> float:
+def choose_threshold(
+    rule: str, labels: np.ndarray, scores: np.ndarray, target_sensitivity: float
+) -> float:
     if rule == "sensitivity":
         return sensitivity_threshold(labels, scores, target_sensitivity)
     return youden_threshold(labels, scores)
 
 
-def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float, ece_bins: int = 10) -> dict:
+def binary_metrics(
+    labels: np.ndarray, scores: np.ndarray, threshold: float, ece_bins: int = 10
+) -> dict:
     """Everything at one operating point, plus the threshold-free AUC, PR-AUC, Brier and ECE."""
     labels = np.asarray(labels).astype(int)
     scores = np.asarray(scores, dtype=float)
@@ -86,13 +92,24 @@ def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float, ece
     expected = _ratio((tp + fp) * (tp + fn) + (fn + tn) * (fp + tn), n * n)
     both = labels.min() != labels.max()
     return {
-        "n": n, "positives": int(labels.sum()), "tp": tp, "fp": fp, "tn": tn, "fn": fn,
+        "n": n,
+        "positives": int(labels.sum()),
+        "tp": tp,
+        "fp": fp,
+        "tn": tn,
+        "fn": fn,
         "threshold": float(threshold),
-        "sensitivity": sensitivity, "specificity": specificity, "ppv": ppv, "npv": npv,
-        "f1": _ratio(2 * tp, 2 * tp + fp + fn), "accuracy": observed,
-        "balanced_accuracy": (sensitivity + specificity) / 2 if sensitivity is not None and specificity is not None
+        "sensitivity": sensitivity,
+        "specificity": specificity,
+        "ppv": ppv,
+        "npv": npv,
+        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
+        "accuracy": observed,
+        "balanced_accuracy": (sensitivity + specificity) / 2
+        if sensitivity is not None and specificity is not None
         else None,
-        "kappa": (observed - expected) / (1 - expected) if observed is not None and expected not in (None, 1.0)
+        "kappa": (observed - expected) / (1 - expected)
+        if observed is not None and expected not in (None, 1.0)
         else None,
         "auc": rank_auc(labels, scores),
         "pr_auc": float(average_precision_score(labels, scores)) if both else None,
@@ -115,12 +132,15 @@ def multiclass_metrics(labels: np.ndarray, probs: np.ndarray) -> dict:
     varied = len(np.unique(np.concatenate([labels, predicted]))) > 1
     onehot = np.eye(classes)[labels]
     return {
-        "n": int(len(labels)), "accuracy": float((predicted == labels).mean()),
+        "n": int(len(labels)),
+        "accuracy": float((predicted == labels).mean()),
         "balanced_accuracy": float(np.mean(present)) if present else None,
         "kappa": float(cohen_kappa_score(labels, predicted)) if varied else None,
         "quadratic_kappa": quadratic_kappa(labels, predicted),
         "auc_per_class": per_class_auc,
-        "macro_auc": None if any(v is None for v in per_class_auc) else float(np.mean(per_class_auc)),
+        "macro_auc": None
+        if any(v is None for v in per_class_auc)
+        else float(np.mean(per_class_auc)),
         "brier": float(((probs - onehot) ** 2).sum(1).mean()),
         "confusion_matrix": matrix.tolist(),
     }

@@ -23,13 +23,17 @@ def delong_interval(labels: np.ndarray, scores: np.ndarray, level: float = 0.95)
     tz = rankdata(np.concatenate([pos, neg]))
     tx, ty = rankdata(pos), rankdata(neg)
     auc = (tz[:m].sum() - m * (m + 1) / 2) / (m * n)
-    v10 = (tz[:m] - tx) / n          # per positive: share of negatives it outranks
-    v01 = 1.0 - (tz[m:] - ty) / m    # per negative: share of positives that outrank it
+    v10 = (tz[:m] - tx) / n  # per positive: share of negatives it outranks
+    v01 = 1.0 - (tz[m:] - ty) / m  # per negative: share of positives that outrank it
     variance = v10.var(ddof=1) / m + v01.var(ddof=1) / n
     z = float(norm.ppf(0.5 + level / 2))
     half = z * np.sqrt(variance)
-    return {"auc": float(auc), "variance": float(variance), "low": float(max(auc - half, 0.0)),
-            "high": float(min(auc + half, 1.0))}
+    return {
+        "auc": float(auc),
+        "variance": float(variance),
+        "low": float(max(auc - half, 0.0)),
+        "high": float(min(auc + half, 1.0)),
+    }
 
 
 def patient_resamples(patients: np.ndarray, resamples: int, seed: int) -> list[np.ndarray]:
@@ -43,8 +47,13 @@ def patient_resamples(patients: np.ndarray, resamples: int, seed: int) -> list[n
     return [np.concatenate([members[p] for p in row]) for row in draws]
 
 
-def bootstrap_intervals(statistic: Callable[[np.ndarray], dict[str, float | None]], patients: np.ndarray,
-                        resamples: int, seed: int, level: float = 0.95) -> dict[str, dict]:
+def bootstrap_intervals(
+    statistic: Callable[[np.ndarray], dict[str, float | None]],
+    patients: np.ndarray,
+    resamples: int,
+    seed: int,
+    level: float = 0.95,
+) -> dict[str, dict]:
     """Percentile intervals of every value ``statistic(indices)`` returns, over patient resamples.
 
     A resample where a value is undefined (a class missing) is left out of that value's

@@ -19,7 +19,9 @@ def dice_per_case(predicted: torch.Tensor, target: torch.Tensor, classes: int) -
         p, t = flat_p == c, flat_t == c
         intersection = (p & t).sum(1).double()
         total = p.sum(1).double() + t.sum(1).double()
-        scores.append(torch.where(total > 0, 2 * intersection / total.clamp(min=1), torch.ones_like(total)))
+        scores.append(
+            torch.where(total > 0, 2 * intersection / total.clamp(min=1), torch.ones_like(total))
+        )
     return torch.stack(scores, dim=1)
 
 
@@ -37,7 +39,9 @@ def pooled_dice(counts: torch.Tensor) -> float:
     a class absent from both prediction and reference everywhere scores 1."""
     tp, fp, fn = counts.unbind(1)
     denominator = 2 * tp + fp + fn
-    return float(torch.where(denominator > 0, 2 * tp / denominator.clamp(min=1), torch.ones_like(tp)).mean())
+    return float(
+        torch.where(denominator > 0, 2 * tp / denominator.clamp(min=1), torch.ones_like(tp)).mean()
+    )
 
 
 def surface(mask: np.ndarray) -> np.ndarray:
@@ -53,7 +57,9 @@ def _surface_distances(a: np.ndarray, b: np.ndarray, spacing: tuple[float, ...])
     return to_b[surface(a)]
 
 
-def case_metrics(predicted: np.ndarray, truth: np.ndarray, spacing: tuple[float, ...]) -> dict[str, float | None]:
+def case_metrics(
+    predicted: np.ndarray, truth: np.ndarray, spacing: tuple[float, ...]
+) -> dict[str, float | None]:
     """Overlap and surface metrics of one binary case, distances in mm, volumes in mL.
 
     Empty-mask convention: both empty → Dice, IoU, precision, recall 1 and distances 0; exactly
@@ -63,15 +69,34 @@ def case_metrics(predicted: np.ndarray, truth: np.ndarray, spacing: tuple[float,
     p, t = predicted.astype(bool), truth.astype(bool)
     voxel_ml = float(np.prod(spacing)) / 1000.0
     tp, fp, fn = int((p & t).sum()), int((p & ~t).sum()), int((~p & t).sum())
-    volumes = {"volume_true_ml": t.sum() * voxel_ml, "volume_predicted_ml": p.sum() * voxel_ml,
-               "volume_difference_ml": (p.sum() - t.sum()) * voxel_ml}
+    volumes = {
+        "volume_true_ml": t.sum() * voxel_ml,
+        "volume_predicted_ml": p.sum() * voxel_ml,
+        "volume_difference_ml": (p.sum() - t.sum()) * voxel_ml,
+    }
     if not p.any() and not t.any():
-        return {"dice": 1.0, "iou": 1.0, "precision": 1.0, "recall": 1.0, "hd95_mm": 0.0, "assd_mm": 0.0, **volumes}
-    out = {"dice": 2 * tp / (2 * tp + fp + fn), "iou": tp / (tp + fp + fn),
-           "precision": tp / (tp + fp) if tp + fp else None, "recall": tp / (tp + fn) if tp + fn else None,
-           "hd95_mm": None, "assd_mm": None, **volumes}
+        return {
+            "dice": 1.0,
+            "iou": 1.0,
+            "precision": 1.0,
+            "recall": 1.0,
+            "hd95_mm": 0.0,
+            "assd_mm": 0.0,
+            **volumes,
+        }
+    out = {
+        "dice": 2 * tp / (2 * tp + fp + fn),
+        "iou": tp / (tp + fp + fn),
+        "precision": tp / (tp + fp) if tp + fp else None,
+        "recall": tp / (tp + fn) if tp + fn else None,
+        "hd95_mm": None,
+        "assd_mm": None,
+        **volumes,
+    }
     if p.any() and t.any():
-        both = np.concatenate([_surface_distances(p, t, spacing), _surface_distances(t, p, spacing)])
+        both = np.concatenate(
+            [_surface_distances(p, t, spacing), _surface_distances(t, p, spacing)]
+        )
         out["hd95_mm"] = float(np.percentile(both, 95))
         out["assd_mm"] = float(both.mean())
     return {k: (float(v) if v is not None else None) for k, v in out.items()}

@@ -42,7 +42,9 @@ def read_dicom_picture(header: SliceHeader) -> sitk.Image:
 def read_folder_volumes(folder: Path, policy: GeometryPolicy) -> list[sitk.Image]:
     """Every series in ``folder`` that converts under ``policy``, as ingest would convert it."""
     files, _, _ = find_candidate_files(folder)
-    headers = [h for h in scan_headers(files, workers=1) if isinstance(h, SliceHeader) and not h.is_picture]
+    headers = [
+        h for h in scan_headers(files, workers=1) if isinstance(h, SliceHeader) and not h.is_picture
+    ]
     images = []
     for plan in group_series(headers):
         decision = decide_geometry(plan, policy)

@@ -19,7 +19,7 @@ from scipy import ndimage
 class StackGeometry:
     """World geometry of ordered slices, from their headers (positions in mm, LPS)."""
 
-    positions: np.ndarray      # (n, 3)
+    positions: np.ndarray  # (n, 3)
     orientation: tuple[float, ...]
     pixel_spacing: tuple[float, float]  # DICOM order: between rows, between columns
 
@@ -61,8 +61,13 @@ def correct_drift(planes: np.ndarray, geometry: StackGeometry, fill: float) -> n
     out = np.empty(planes.shape, dtype=np.float32)
     for k, (down, across) in enumerate(geometry.drift()):
         # drift along the column axis moves content down the rows, along the row axis across columns
-        out[k] = ndimage.shift(planes[k].astype(np.float32), (down / row_mm, across / col_mm),
-                               order=1, mode="constant", cval=fill)
+        out[k] = ndimage.shift(
+            planes[k].astype(np.float32),
+            (down / row_mm, across / col_mm),
+            order=1,
+            mode="constant",
+            cval=fill,
+        )
     return out
 
 
@@ -75,7 +80,9 @@ def resample_along_normal(planes: np.ndarray, offsets: np.ndarray, spacing: floa
     gap = offsets[upper] - offsets[lower]
     weight = np.clip((targets - offsets[lower]) / np.where(gap > 0, gap, 1), 0, 1)
     shape = (-1,) + (1,) * (planes.ndim - 1)
-    return (planes[lower] * (1 - weight).reshape(shape) + planes[upper] * weight.reshape(shape)).astype(np.float32)
+    return (
+        planes[lower] * (1 - weight).reshape(shape) + planes[upper] * weight.reshape(shape)
+    ).astype(np.float32)
 
 
 def to_image(volume: np.ndarray, geometry: StackGeometry, slice_spacing: float) -> sitk.Image:
@@ -89,14 +96,19 @@ def to_image(volume: np.ndarray, geometry: StackGeometry, slice_spacing: float) 
     return image
 
 
-def regular_volume(planes: np.ndarray, geometry: StackGeometry, spacing: float | None,
-                   fix_drift: bool) -> tuple[np.ndarray, float]:
+def regular_volume(
+    planes: np.ndarray, geometry: StackGeometry, spacing: float | None, fix_drift: bool
+) -> tuple[np.ndarray, float]:
     """(volume, slice spacing): plain stacking when ``spacing`` is None, else resampled to it."""
     offsets = geometry.offsets()
     if spacing is None and not fix_drift:
         return planes, float(offsets[-1] / (len(offsets) - 1))
     dtype = planes.dtype
-    work = correct_drift(planes, geometry, float(planes.min())) if fix_drift else planes.astype(np.float32)
+    work = (
+        correct_drift(planes, geometry, float(planes.min()))
+        if fix_drift
+        else planes.astype(np.float32)
+    )
     if spacing is not None:
         work = resample_along_normal(work, offsets, spacing)
     else:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pydicom
 from pydicom.errors import InvalidDicomError
@@ -20,13 +20,44 @@ from medimg.ingest.dicom.sop_classes import is_picture, non_image_type, sop_clas
 
 # Files that are obviously not DICOM are not even opened; pictures are handled by medimg.io.pictures.
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
-NON_DICOM_SUFFIXES = (".csv", ".nii", ".nii.gz", ".json", ".txt", ".md", ".yaml", ".yml") + PICTURE_SUFFIXES
+NON_DICOM_SUFFIXES = (
+    ".csv",
+    ".nii",
+    ".nii.gz",
+    ".json",
+    ".txt",
+    ".md",
+    ".yaml",
+    ".yml",
+) + PICTURE_SUFFIXES
 HEADER_TAGS = [
-    "SOPClassUID", "Modality", "PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
-    "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "Rows", "Columns", "ImageType",
-    "Manufacturer", "NumberOfFrames", "EchoNumbers", "AcquisitionNumber", "RescaleSlope", "RescaleIntercept",
-    "PhotometricInterpretation", "SamplesPerPixel", "BitsStored", "GantryDetectorTilt", "ImagerPixelSpacing",
-    "BitsAllocated", "PixelRepresentation", "SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence",
+    "SOPClassUID",
+    "Modality",
+    "PatientID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "Rows",
+    "Columns",
+    "ImageType",
+    "Manufacturer",
+    "NumberOfFrames",
+    "EchoNumbers",
+    "AcquisitionNumber",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "PhotometricInterpretation",
+    "SamplesPerPixel",
+    "BitsStored",
+    "GantryDetectorTilt",
+    "ImagerPixelSpacing",
+    "BitsAllocated",
+    "PixelRepresentation",
+    "SharedFunctionalGroupsSequence",
+    "PerFrameFunctionalGroupsSequence",
     "PixelData",  # deferred: only where its value starts is read, for the uncompressed fast path
 ]
 PIXEL_DATA_TAG = 0x7FE00010
@@ -40,7 +71,7 @@ class SliceHeader:
     """What planning needs from one frame. Holds clear identifiers: it never leaves memory."""
 
     path: str
-    frame: int | None          # index in a multi-frame file; None for a classic single-frame file
+    frame: int | None  # index in a multi-frame file; None for a classic single-frame file
     sop_class_uid: str
     modality: str
     patient_id: str
@@ -56,7 +87,7 @@ class SliceHeader:
     manufacturer: str
     echo: str
     acquisition: str
-    stack: str                 # multi-frame stack / temporal position: frames of one volume share it
+    stack: str  # multi-frame stack / temporal position: frames of one volume share it
     transfer_syntax: str
     photometric: str
     samples: int
@@ -64,8 +95,10 @@ class SliceHeader:
     intercept: float
     bits_stored: int
     gantry_tilt: float
-    native_pixels: tuple[int, str] | None  # (byte offset, numpy dtype) of uncompressed little-endian pixels
-    is_picture: bool           # a 2D item (radiograph, photo, secondary capture), not a volume slice
+    native_pixels: (
+        tuple[int, str] | None
+    )  # (byte offset, numpy dtype) of uncompressed little-endian pixels
+    is_picture: bool  # a 2D item (radiograph, photo, secondary capture), not a volume slice
 
     @property
     def file_key(self) -> str:
@@ -95,7 +128,9 @@ def find_candidate_files(root: Path) -> tuple[list[Path], list[Path], list[Skipp
             elif lower.endswith(PICTURE_SUFFIXES):
                 pictures.append(path)
             elif lower.endswith(NON_DICOM_SUFFIXES):
-                others.append(Skipped(str(path), "not_dicom", f"{Path(lower).suffix} file, not DICOM"))
+                others.append(
+                    Skipped(str(path), "not_dicom", f"{Path(lower).suffix} file, not DICOM")
+                )
             else:
                 candidates.append(path)
     return sorted(candidates), sorted(pictures), others
@@ -187,16 +222,35 @@ def _frames(ds, base: dict) -> list[SliceHeader]:
             return _frame_value(groups, shared, sequence, attribute)
 
         content = _group_item(groups, "FrameContentSequence")
-        stack = "|".join(str(content.get(tag, "")) for tag in ("StackID", "TemporalPositionIndex")) if content else ""
-        headers.append(SliceHeader(
-            **{**base, "frame": index, "stack": stack,
-               "position": _floats(value("PlanePositionSequence", "ImagePositionPatient"), 3) or base["position"],
-               "orientation": _floats(value("PlaneOrientationSequence", "ImageOrientationPatient"), 6)
-               or base["orientation"],
-               "pixel_spacing": _floats(value("PixelMeasuresSequence", "PixelSpacing"), 2) or base["pixel_spacing"],
-               "slope": _rescale(value("PixelValueTransformationSequence", "RescaleSlope"), base["slope"]),
-               "intercept": _rescale(value("PixelValueTransformationSequence", "RescaleIntercept"),
-                                     base["intercept"])}))
+        stack = (
+            "|".join(str(content.get(tag, "")) for tag in ("StackID", "TemporalPositionIndex"))
+            if content
+            else ""
+        )
+        headers.append(
+            SliceHeader(
+                **{
+                    **base,
+                    "frame": index,
+                    "stack": stack,
+                    "position": _floats(value("PlanePositionSequence", "ImagePositionPatient"), 3)
+                    or base["position"],
+                    "orientation": _floats(
+                        value("PlaneOrientationSequence", "ImageOrientationPatient"), 6
+                    )
+                    or base["orientation"],
+                    "pixel_spacing": _floats(value("PixelMeasuresSequence", "PixelSpacing"), 2)
+                    or base["pixel_spacing"],
+                    "slope": _rescale(
+                        value("PixelValueTransformationSequence", "RescaleSlope"), base["slope"]
+                    ),
+                    "intercept": _rescale(
+                        value("PixelValueTransformationSequence", "RescaleIntercept"),
+                        base["intercept"],
+                    ),
+                }
+            )
+        )
     return headers
 
 
@@ -213,7 +267,9 @@ def _read_dataset(path: Path):
         return ds
 
 
-def native_dtype(syntax: str, samples: int, bits: int, signed: bool, bits_stored: int) -> str | None:
+def native_dtype(
+    syntax: str, samples: int, bits: int, signed: bool, bits_stored: int
+) -> str | None:
     """The numpy dtype of pixel values simple enough to read from their offset, else None.
 
     Only the simplest layout qualifies (little endian, one sample, 8/16/32 bits, all bits used or
@@ -231,8 +287,13 @@ def _native_pixels(ds, syntax: str) -> tuple[int, str] | None:
     if "PixelData" not in ds or to_int(ds.get("NumberOfFrames"), 1) != 1:
         return None
     bits = to_int(ds.get("BitsAllocated"), 0)
-    dtype = native_dtype(syntax, to_int(ds.get("SamplesPerPixel"), 1), bits, to_int(ds.get("PixelRepresentation"), 0) == 1,
-                         to_int(ds.get("BitsStored"), bits))
+    dtype = native_dtype(
+        syntax,
+        to_int(ds.get("SamplesPerPixel"), 1),
+        bits,
+        to_int(ds.get("PixelRepresentation"), 0) == 1,
+        to_int(ds.get("BitsStored"), bits),
+    )
     if dtype is None:
         return None
     element = ds.get_item("PixelData")
@@ -241,7 +302,9 @@ def _native_pixels(ds, syntax: str) -> tuple[int, str] | None:
         return None
     expected = to_int(ds.get("Rows"), 0) * to_int(ds.get("Columns"), 0) * bits // 8
     declared = getattr(ds._dict.get(PIXEL_DATA_TAG), "length", None)
-    if declared is not None and declared != expected:  # a wrong length field: the decoder judges the file
+    if (
+        declared is not None and declared != expected
+    ):  # a wrong length field: the decoder judges the file
         return None
     return int(offset), dtype
 
@@ -268,10 +331,17 @@ def _header_damage(path: Path, ds, file_size: int) -> str | None:
         if len(ds) == 0:
             return "no data elements after the DICOM preamble"
     for element in ds._dict.values():
-        if element.tag == PIXEL_DATA_TAG:  # short pixel data is the decoder's to judge (unreadable_pixels)
+        if (
+            element.tag == PIXEL_DATA_TAG
+        ):  # short pixel data is the decoder's to judge (unreadable_pixels)
             continue
         length, start = getattr(element, "length", None), getattr(element, "value_tell", None)
-        if length is not None and start is not None and length != 0xFFFFFFFF and start + length > file_size:
+        if (
+            length is not None
+            and start is not None
+            and length != 0xFFFFFFFF
+            and start + length > file_size
+        ):
             return f"element {element.tag} declares {length} bytes, past the end of the file"
     return None
 
@@ -285,18 +355,28 @@ def read_header(path: Path) -> list[SliceHeader] | Skipped:
             return Skipped(str(path), "empty_file", "empty file (0 bytes)")
         ds = _read_dataset(path)
     except InvalidDicomError:
-        return Skipped(str(path), "not_dicom", "not a DICOM file (no DICM preamble or valid elements)")
+        return Skipped(
+            str(path), "not_dicom", "not a DICOM file (no DICM preamble or valid elements)"
+        )
     except PermissionError:
         return Skipped(str(path), "unreadable_file", "permission denied")
     except OSError as exc:
-        return Skipped(str(path), "unreadable_file", f"could not be read ({exc.strerror or type(exc).__name__})")
+        return Skipped(
+            str(path),
+            "unreadable_file",
+            f"could not be read ({exc.strerror or type(exc).__name__})",
+        )
     except Exception as exc:  # pydicom raises many types on damaged files
-        return Skipped(str(path), "unreadable_header", f"header could not be parsed: {type(exc).__name__}")
+        return Skipped(
+            str(path), "unreadable_header", f"header could not be parsed: {type(exc).__name__}"
+        )
     damage = _header_damage(path, ds, path.stat().st_size)
     if damage:
         return Skipped(str(path), "unreadable_header", damage)
     meta = getattr(ds, "file_meta", None)
-    syntax = effective_syntax(str(path), str(meta.get("TransferSyntaxUID", "")) if meta is not None else "")
+    syntax = effective_syntax(
+        str(path), str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    )
     base = header_fields(str(path), ds.get, syntax)
     if isinstance(base, Skipped):
         return base
@@ -314,30 +394,53 @@ def header_fields(path: str, get: Callable[[str], object], syntax: str) -> dict 
     sop_class, modality = _text(get("SOPClassUID")), _text(get("Modality"), "OT")
     kind = non_image_type(sop_class, modality)
     if kind:
-        return Skipped(path, "non_image_object", f"{kind} object ({sop_class_name(sop_class)}), not an image",
-                       object_type=kind)
+        return Skipped(
+            path,
+            "non_image_object",
+            f"{kind} object ({sop_class_name(sop_class)}), not an image",
+            object_type=kind,
+        )
     series_uid = _text(get("SeriesInstanceUID"))
     if not series_uid:
         return Skipped(path, "no_series_uid", "DICOM object without SeriesInstanceUID")
     rows, columns = to_int(get("Rows"), 0), to_int(get("Columns"), 0)
     if not rows or not columns:
-        return Skipped(path, "non_image_object", f"no image (Modality {modality}, {sop_class_name(sop_class)})",
-                       object_type=modality)
+        return Skipped(
+            path,
+            "non_image_object",
+            f"no image (Modality {modality}, {sop_class_name(sop_class)})",
+            object_type=modality,
+        )
     picture = is_picture(sop_class, modality)
     spacing = _floats(get("PixelSpacing"), 2)
     if picture and spacing is None:  # radiographs give the detector's spacing
         spacing = _floats(get("ImagerPixelSpacing"), 2)
     return dict(
-        path=path, frame=None, sop_class_uid=sop_class, modality=modality,
-        patient_id=_text(get("PatientID")), study_uid=_text(get("StudyInstanceUID")), series_uid=series_uid,
+        path=path,
+        frame=None,
+        sop_class_uid=sop_class,
+        modality=modality,
+        patient_id=_text(get("PatientID")),
+        study_uid=_text(get("StudyInstanceUID")),
+        series_uid=series_uid,
         instance_uid=_text(get("SOPInstanceUID")),
-        position=_floats(get("ImagePositionPatient"), 3), orientation=_floats(get("ImageOrientationPatient"), 6),
-        pixel_spacing=spacing, rows=rows, columns=columns,
+        position=_floats(get("ImagePositionPatient"), 3),
+        orientation=_floats(get("ImageOrientationPatient"), 6),
+        pixel_spacing=spacing,
+        rows=rows,
+        columns=columns,
         image_type=tuple(str(v).strip().upper() for v in _parts(get("ImageType"))),
-        manufacturer=_text(get("Manufacturer")), echo=_text(get("EchoNumbers")),
-        acquisition=_text(get("AcquisitionNumber")), stack="", transfer_syntax=syntax, native_pixels=None,
-        photometric=_text(get("PhotometricInterpretation"), "MONOCHROME2"), samples=to_int(get("SamplesPerPixel"), 1),
-        slope=_rescale(get("RescaleSlope"), 1.0), intercept=_rescale(get("RescaleIntercept"), 0.0),
-        bits_stored=to_int(get("BitsStored"), 16), gantry_tilt=_number(get("GantryDetectorTilt"), 0.0),
+        manufacturer=_text(get("Manufacturer")),
+        echo=_text(get("EchoNumbers")),
+        acquisition=_text(get("AcquisitionNumber")),
+        stack="",
+        transfer_syntax=syntax,
+        native_pixels=None,
+        photometric=_text(get("PhotometricInterpretation"), "MONOCHROME2"),
+        samples=to_int(get("SamplesPerPixel"), 1),
+        slope=_rescale(get("RescaleSlope"), 1.0),
+        intercept=_rescale(get("RescaleIntercept"), 0.0),
+        bits_stored=to_int(get("BitsStored"), 16),
+        gantry_tilt=_number(get("GantryDetectorTilt"), 0.0),
         is_picture=picture,
     )

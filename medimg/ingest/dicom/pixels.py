@@ -36,13 +36,17 @@ def decode_file(path: str, multi_frame: bool) -> np.ndarray:
         pixels = pixel_array(path)
     except NotImplementedError:
         syntax = _transfer_syntax(path)
-        raise PixelDecodeError("no_decoder", f"no installed decoder for transfer syntax {syntax.name}") from None
+        raise PixelDecodeError(
+            "no_decoder", f"no installed decoder for transfer syntax {syntax.name}"
+        ) from None
     except (RuntimeError, ValueError) as exc:
         text = " ".join(line.strip() for line in str(exc).splitlines())[:300]
         code = "no_decoder" if "plugin" in text or "decoder" in text else "unreadable_pixels"
         raise PixelDecodeError(code, f"pixel data could not be decoded: {text}") from None
     except Exception as exc:  # damaged files surface as many exception types
-        raise PixelDecodeError("unreadable_pixels", f"pixel data could not be read ({type(exc).__name__})") from None
+        raise PixelDecodeError(
+            "unreadable_pixels", f"pixel data could not be read ({type(exc).__name__})"
+        ) from None
     return pixels if multi_frame else pixels[np.newaxis]
 
 
@@ -63,20 +67,32 @@ def _pixel_data_overrun(path: str) -> str | None:
 
 def _transfer_syntax(path: str) -> UID:
     try:
-        return UID(str(pydicom.dcmread(path, stop_before_pixels=True).file_meta.get("TransferSyntaxUID", "")))
+        return UID(
+            str(
+                pydicom.dcmread(path, stop_before_pixels=True).file_meta.get(
+                    "TransferSyntaxUID", ""
+                )
+            )
+        )
     except Exception:
         return UID("")
 
 
 def stored_range(bits_stored: int, signed: bool) -> tuple[int, int]:
-    return (-(2 ** (bits_stored - 1)), 2 ** (bits_stored - 1) - 1) if signed else (0, 2**bits_stored - 1)
+    return (
+        (-(2 ** (bits_stored - 1)), 2 ** (bits_stored - 1) - 1)
+        if signed
+        else (0, 2**bits_stored - 1)
+    )
 
 
 def to_modality_values(stored: np.ndarray, header: SliceHeader, signed: bool) -> np.ndarray:
     """Apply RescaleSlope/Intercept; invert MONOCHROME1 so that higher always means brighter/denser."""
     values = stored.astype(np.float64) * header.slope + header.intercept
     if header.photometric == "MONOCHROME1":
-        low, high = (v * header.slope + header.intercept for v in stored_range(header.bits_stored, signed))
+        low, high = (
+            v * header.slope + header.intercept for v in stored_range(header.bits_stored, signed)
+        )
         values = (low + high) - values
     return values
 
@@ -91,10 +107,16 @@ def output_dtype(headers: list[SliceHeader], stored: np.dtype) -> np.dtype:
     if not integral:
         return np.dtype(np.float32)
     signed = stored.kind == "i"
-    bounds = [v * h.slope + h.intercept for h in headers for v in stored_range(h.bits_stored, signed)]
+    bounds = [
+        v * h.slope + h.intercept for h in headers for v in stored_range(h.bits_stored, signed)
+    ]
     low, high = min(bounds), max(bounds)
     for candidate in (stored, np.dtype(np.int16), np.dtype(np.int32)):
-        if candidate.kind in "iu" and np.iinfo(candidate).min <= low and high <= np.iinfo(candidate).max:
+        if (
+            candidate.kind in "iu"
+            and np.iinfo(candidate).min <= low
+            and high <= np.iinfo(candidate).max
+        ):
             return candidate
     return np.dtype(np.float32)
 
@@ -110,10 +132,15 @@ def read_native(header: SliceHeader) -> np.ndarray:
     try:
         values = np.fromfile(header.path, dtype=np.dtype(dtype), count=count, offset=offset)
     except OSError as exc:
-        raise PixelDecodeError("unreadable_pixels", f"pixel data could not be read ({exc.strerror})") from None
+        raise PixelDecodeError(
+            "unreadable_pixels", f"pixel data could not be read ({exc.strerror})"
+        ) from None
     if values.size != count:
-        raise PixelDecodeError("unreadable_pixels", f"pixel data holds {values.size} of the {count} values that "
-                               "Rows x Columns declare (truncated file)")
+        raise PixelDecodeError(
+            "unreadable_pixels",
+            f"pixel data holds {values.size} of the {count} values that "
+            "Rows x Columns declare (truncated file)",
+        )
     return values.reshape(1, header.rows, header.columns)
 
 
@@ -136,7 +163,7 @@ def read_slices(headers: list[SliceHeader]) -> np.ndarray:
     identity = all(_is_identity(h) for h in headers)
     planes: list[np.ndarray | None] = [None] * len(headers)
     stored_type = np.dtype(np.uint16)
-    for path, indices in by_path.items():
+    for _path, indices in by_path.items():
         stored = _stored_frames(headers[indices[0]])
         stored_type = stored.dtype
         signed = stored.dtype.kind == "i"
@@ -144,8 +171,12 @@ def read_slices(headers: list[SliceHeader]) -> np.ndarray:
             header = headers[index]
             frame = header.frame or 0
             if frame >= len(stored):
-                raise PixelDecodeError("unreadable_pixels", f"frame {frame + 1} missing from pixel data")
-            planes[index] = stored[frame] if identity else to_modality_values(stored[frame], header, signed)
+                raise PixelDecodeError(
+                    "unreadable_pixels", f"frame {frame + 1} missing from pixel data"
+                )
+            planes[index] = (
+                stored[frame] if identity else to_modality_values(stored[frame], header, signed)
+            )
     shapes = {p.shape for p in planes}  # type: ignore[union-attr]
     if len(shapes) != 1:
         raise PixelDecodeError("inconsistent_size", f"frames of different sizes {sorted(shapes)}")

@@ -30,7 +30,9 @@ from medimg.ingest.dicom.headers import (
 
 # top-level tags only: the functional-group sequences and the pixel data are pydicom's business
 SCAN_KEYWORDS = [k for k in HEADER_TAGS if not k.endswith("Sequence") and k != "PixelData"] + [
-    "TransferSyntaxUID", "NumberOfFrames"]
+    "TransferSyntaxUID",
+    "NumberOfFrames",
+]
 CHUNK = 256
 PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
 
@@ -40,7 +42,9 @@ def _gdcm_tag(keyword: str) -> gdcm.Tag:
     return gdcm.Tag(tag >> 16, tag & 0xFFFF)
 
 
-def _locate_native_pixels(path: str, rows: int, columns: int, dtype: str, explicit: bool) -> tuple[int, str] | None:
+def _locate_native_pixels(
+    path: str, rows: int, columns: int, dtype: str, explicit: bool
+) -> tuple[int, str] | None:
     """Offset of uncompressed pixel values that end the file, confirmed by the PixelData tag before them.
 
     Pixel data is nearly always the last element; where it is not (trailing padding), the check
@@ -68,7 +72,9 @@ def _locate_native_pixels(path: str, rows: int, columns: int, dtype: str, explic
 
 def _needs_pydicom(path: str, get) -> bool:
     frames = get("NumberOfFrames")
-    return Path(path).name.upper() == "DICOMDIR" or (frames is not None and frames.strip(" \0") not in ("", "1"))
+    return Path(path).name.upper() == "DICOMDIR" or (
+        frames is not None and frames.strip(" \0") not in ("", "1")
+    )
 
 
 def scan_chunk(paths: list[str]) -> list[list[SliceHeader] | Skipped]:
@@ -80,6 +86,7 @@ def scan_chunk(paths: list[str]) -> list[list[SliceHeader] | Skipped]:
     scanner.Scan(paths)
     results: list[list[SliceHeader] | Skipped] = []
     for path in paths:
+
         def get(keyword, path=path):
             return scanner.GetValue(path, tags[keyword]) if keyword in tags else None
 
@@ -89,24 +96,38 @@ def scan_chunk(paths: list[str]) -> list[list[SliceHeader] | Skipped]:
         syntax = effective_syntax(path, (get("TransferSyntaxUID") or "").strip(" \0"))
         fields = header_fields(path, get, syntax)
         if isinstance(fields, Skipped) and fields.reason_code == "no_series_uid":
-            results.append(read_header(Path(path)))  # a damaged header also looks like this: pydicom tells which
+            results.append(
+                read_header(Path(path))
+            )  # a damaged header also looks like this: pydicom tells which
             continue
         if isinstance(fields, Skipped):
             results.append(fields)
             continue
-        dtype = native_dtype(syntax, fields["samples"], to_int(get("BitsAllocated"), 0),
-                             to_int(get("PixelRepresentation"), 0) == 1, fields["bits_stored"])
+        dtype = native_dtype(
+            syntax,
+            fields["samples"],
+            to_int(get("BitsAllocated"), 0),
+            to_int(get("PixelRepresentation"), 0) == 1,
+            fields["bits_stored"],
+        )
         if dtype is not None:
-            fields["native_pixels"] = _locate_native_pixels(path, fields["rows"], fields["columns"], dtype,
-                                                            explicit=syntax != "1.2.840.10008.1.2")
+            fields["native_pixels"] = _locate_native_pixels(
+                path,
+                fields["rows"],
+                fields["columns"],
+                dtype,
+                explicit=syntax != "1.2.840.10008.1.2",
+            )
         results.append([SliceHeader(**fields)])
     return results
 
 
-def scan_headers(files: list[Path], workers: int = 0, pool: Executor | None = None) -> list[SliceHeader | Skipped]:
+def scan_headers(
+    files: list[Path], workers: int = 0, pool: Executor | None = None
+) -> list[SliceHeader | Skipped]:
     """Read all headers across ``workers`` processes (0: one per core) or an open ``pool``, with a progress bar."""
     workers = workers or os.cpu_count() or 1
-    chunks = [[str(f) for f in files[i:i + CHUNK]] for i in range(0, len(files), CHUNK)]
+    chunks = [[str(f) for f in files[i : i + CHUNK]] for i in range(0, len(files), CHUNK)]
     bar = tqdm(total=len(files), desc="read headers", unit="file")
     results: list[list[SliceHeader] | Skipped] = []
 

@@ -18,9 +18,9 @@ from medimg.ingest.dicom.grid import StackGeometry, tilt_degrees
 from medimg.ingest.dicom.headers import SliceHeader
 
 DUPLICATE_MM = 1e-3
-TILT_DEGREES = 0.1          # below this the drift is rounding in ImagePositionPatient
-GAP_FACTOR = 1.5            # a step over 1.5x the median spacing means missing slices
-UNIFORM_TOLERANCE = 0.05    # steps within 5% of the median count as uniform
+TILT_DEGREES = 0.1  # below this the drift is rounding in ImagePositionPatient
+GAP_FACTOR = 1.5  # a step over 1.5x the median spacing means missing slices
+UNIFORM_TOLERANCE = 0.05  # steps within 5% of the median count as uniform
 
 
 @dataclass
@@ -49,9 +49,9 @@ class GeometryDecision:
     slices: list[SliceHeader]
     fixes: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
-    spacing: float | None = None     # resample along the normal to this spacing; None: stack as is
+    spacing: float | None = None  # resample along the normal to this spacing; None: stack as is
     fix_drift: bool = False
-    as_picture: bool = False         # a single slice kept as a 2D item
+    as_picture: bool = False  # a single slice kept as a 2D item
     problem: GeometryProblem | None = field(default=None)
 
 
@@ -113,8 +113,9 @@ def order_slices(slices: list[SliceHeader]) -> list[SliceHeader]:
 
 def stack_geometry(slices: list[SliceHeader]) -> StackGeometry:
     first = slices[0]
-    return StackGeometry(np.array([s.position for s in slices], dtype=float), first.orientation,
-                         first.pixel_spacing)
+    return StackGeometry(
+        np.array([s.position for s in slices], dtype=float), first.orientation, first.pixel_spacing
+    )
 
 
 def _quarantine(code: str, reason: str, slices: list[SliceHeader]) -> GeometryDecision:
@@ -126,7 +127,9 @@ def _drop_duplicates(slices: list[SliceHeader]) -> tuple[list[SliceHeader], int]
     offsets, drift = geometry.offsets(), geometry.drift()
     kept = [0]
     for k in range(1, len(slices)):
-        same = abs(offsets[k] - offsets[kept[-1]]) < DUPLICATE_MM and np.allclose(drift[k], drift[kept[-1]], atol=0.01)
+        same = abs(offsets[k] - offsets[kept[-1]]) < DUPLICATE_MM and np.allclose(
+            drift[k], drift[kept[-1]], atol=0.01
+        )
         if not same:
             kept.append(k)
     return [slices[k] for k in kept], len(slices) - len(kept)
@@ -137,35 +140,59 @@ def decide_geometry(plan: SeriesPlan, policy: GeometryPolicy) -> GeometryDecisio
     slices = plan.slices
     first = slices[0]
     if any(s.samples != 1 for s in slices):
-        return _quarantine("color_volume", "colour (multi-sample) frames cannot form a CT/MR volume", slices)
+        return _quarantine(
+            "color_volume", "colour (multi-sample) frames cannot form a CT/MR volume", slices
+        )
     sizes = sorted({(s.rows, s.columns) for s in slices})
     if len(sizes) > 1:
-        return _quarantine("inconsistent_size", f"Rows x Columns differ between slices: {sizes}", slices)
+        return _quarantine(
+            "inconsistent_size", f"Rows x Columns differ between slices: {sizes}", slices
+        )
     if not first.transfer_syntax:
-        return _quarantine("missing_transfer_syntax", "the file meta has no TransferSyntaxUID, so the pixel "
-                           "encoding is unknown", slices)
-    if any(not math.isfinite(s.slope) or s.slope == 0 or not math.isfinite(s.intercept) for s in slices):
-        return _quarantine("bad_rescale", "RescaleSlope or RescaleIntercept is not a number, infinite, or a zero "
-                           "slope: stored values cannot be turned into HU", slices)
+        return _quarantine(
+            "missing_transfer_syntax",
+            "the file meta has no TransferSyntaxUID, so the pixel encoding is unknown",
+            slices,
+        )
+    if any(
+        not math.isfinite(s.slope) or s.slope == 0 or not math.isfinite(s.intercept) for s in slices
+    ):
+        return _quarantine(
+            "bad_rescale",
+            "RescaleSlope or RescaleIntercept is not a number, infinite, or a zero "
+            "slope: stored values cannot be turned into HU",
+            slices,
+        )
     if len(slices) < 2:
         if policy.single_slice == "fix":
-            return GeometryDecision(slices, fixes=("single_slice",), notes=("kept as a 2D item",), as_picture=True)
+            return GeometryDecision(
+                slices, fixes=("single_slice",), notes=("kept as a 2D item",), as_picture=True
+            )
         return _quarantine("single_slice", "only one slice: not a 3D volume", slices)
     if first.orientation is None or any(s.position is None for s in slices):
-        return _quarantine("missing_geometry", "ImagePositionPatient or ImageOrientationPatient missing", slices)
+        return _quarantine(
+            "missing_geometry", "ImagePositionPatient or ImageOrientationPatient missing", slices
+        )
     if first.pixel_spacing is None or min(first.pixel_spacing) <= 0:
         return _quarantine("bad_pixel_spacing", "PixelSpacing missing, zero or negative", slices)
     if any(s.pixel_spacing != first.pixel_spacing for s in slices):
-        return _quarantine("inconsistent_pixel_spacing", "PixelSpacing differs between slices", slices)
+        return _quarantine(
+            "inconsistent_pixel_spacing", "PixelSpacing differs between slices", slices
+        )
     if np.linalg.norm(slice_normal(first.orientation)) < 0.5:
-        return _quarantine("missing_geometry", "ImageOrientationPatient row and column are not orthogonal", slices)
+        return _quarantine(
+            "missing_geometry", "ImageOrientationPatient row and column are not orthogonal", slices
+        )
 
     fixes, notes = [], []
     unique, dropped = _drop_duplicates(slices)
     if dropped:
         if policy.duplicate_positions == "quarantine":
-            return _quarantine("duplicate_positions", f"{dropped} slice(s) repeat a position already in the series",
-                               slices)
+            return _quarantine(
+                "duplicate_positions",
+                f"{dropped} slice(s) repeat a position already in the series",
+                slices,
+            )
         slices = unique
         fixes.append("duplicate_positions")
         notes.append(f"dropped {dropped} slice(s) at repeated positions")
@@ -187,15 +214,22 @@ def decide_geometry(plan: SeriesPlan, policy: GeometryPolicy) -> GeometryDecisio
     if np.any(steps > GAP_FACTOR * median):
         missing = int(np.sum(np.round(steps[steps > GAP_FACTOR * median] / median) - 1))
         if policy.missing_slices == "quarantine":
-            return _quarantine("missing_slices", f"gap of {steps.max():.2f} mm with median spacing {median:.2f} mm "
-                               f"(about {missing} slice(s) missing)", slices)
+            return _quarantine(
+                "missing_slices",
+                f"gap of {steps.max():.2f} mm with median spacing {median:.2f} mm "
+                f"(about {missing} slice(s) missing)",
+                slices,
+            )
         fixes.append("missing_slices")
         notes.append(f"interpolated across {missing} missing slice(s)")
         spacing = median
     elif np.ptp(steps) > UNIFORM_TOLERANCE * median:
         if policy.nonuniform_spacing == "quarantine":
-            return _quarantine("nonuniform_spacing", f"slice spacing varies {steps.min():.2f}-{steps.max():.2f} mm",
-                               slices)
+            return _quarantine(
+                "nonuniform_spacing",
+                f"slice spacing varies {steps.min():.2f}-{steps.max():.2f} mm",
+                slices,
+            )
         fixes.append("nonuniform_spacing")
         notes.append(f"resampled from {steps.min():.2f}-{steps.max():.2f} mm to {median:.2f} mm")
         spacing = median

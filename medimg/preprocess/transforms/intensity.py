@@ -6,7 +6,8 @@ Only operations both libraries spell the same way are used (arithmetic, ``clip``
 
 from __future__ import annotations
 
-from typing import Sequence, TypeVar
+from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
 
@@ -33,7 +34,11 @@ def window_channels(hu: Array, bounds: Sequence[tuple[float, float]]) -> Array:
 def _quantile(x, q: float) -> float:
     if isinstance(x, np.ndarray):
         return float(np.quantile(x, q))
-    return float(x.float().quantile(q)) if x.numel() <= 16_000_000 else float(np.quantile(x.cpu().numpy(), q))
+    return (
+        float(x.float().quantile(q))
+        if x.numel() <= 16_000_000
+        else float(np.quantile(x.cpu().numpy(), q))
+    )
 
 
 def percentile_zscore(x: Array, lower_pct: float = 0.5, upper_pct: float = 99.5) -> Array:
@@ -43,7 +48,9 @@ def percentile_zscore(x: Array, lower_pct: float = 0.5, upper_pct: float = 99.5)
     per-image z-score after clipping outliers is the usual choice there.
     """
     if not 0 <= lower_pct < upper_pct <= 100:
-        raise ValueError(f"percentiles must satisfy 0 <= lower < upper <= 100, got {lower_pct}, {upper_pct}")
+        raise ValueError(
+            f"percentiles must satisfy 0 <= lower < upper <= 100, got {lower_pct}, {upper_pct}"
+        )
     low, high = _quantile(x, lower_pct / 100), _quantile(x, upper_pct / 100)
     clipped = x.clip(low, high)  # type: ignore[union-attr]
     # population std in both libraries (torch's default is the sample std)

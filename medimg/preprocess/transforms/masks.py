@@ -19,8 +19,16 @@ def lung_mask(hu: np.ndarray, threshold: float = LUNG_THRESHOLD_HU) -> np.ndarra
     labels, count = ndimage.label(air)
     if count == 0:
         return np.zeros(hu.shape, dtype=bool)
-    border = np.unique(np.concatenate([labels[:, 0, :].ravel(), labels[:, -1, :].ravel(),
-                                       labels[:, :, 0].ravel(), labels[:, :, -1].ravel()]))
+    border = np.unique(
+        np.concatenate(
+            [
+                labels[:, 0, :].ravel(),
+                labels[:, -1, :].ravel(),
+                labels[:, :, 0].ravel(),
+                labels[:, :, -1].ravel(),
+            ]
+        )
+    )
     inner = air & ~np.isin(labels, border)
     return np.stack([ndimage.binary_fill_holes(s) for s in inner])
 
@@ -32,5 +40,10 @@ def bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...] | None:
     box = []
     for axis in range(mask.ndim):
         present = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
-        box.append(slice(max(int(present[0]) - margin, 0), min(int(present[-1]) + 1 + margin, mask.shape[axis])))
+        box.append(
+            slice(
+                max(int(present[0]) - margin, 0),
+                min(int(present[-1]) + 1 + margin, mask.shape[axis]),
+            )
+        )
     return tuple(box)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-FIELD_THRESHOLD = 12       # fundus cameras record near-black outside the circular field
-BLANK_STD = 2.0            # an image whose grey values vary less than this carries no picture
+FIELD_THRESHOLD = 12  # fundus cameras record near-black outside the circular field
+BLANK_STD = 2.0  # an image whose grey values vary less than this carries no picture
 
 
 def field_mask(rgb: np.ndarray, threshold: int = FIELD_THRESHOLD) -> np.ndarray:

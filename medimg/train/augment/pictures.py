@@ -28,26 +28,42 @@ def picture_augmentation(params: AugmentParams, colour: bool) -> A.Compose:
     if 1 in params.flip_axes:
         steps.append(A.VerticalFlip(p=0.5))
     if params.rotate_degrees or params.scale or params.shift:
-        steps.append(A.Affine(rotate=(-params.rotate_degrees, params.rotate_degrees),
-                              scale=(1 - params.scale, 1 + params.scale),
-                              translate_percent=(-params.shift, params.shift), p=0.8))
+        steps.append(
+            A.Affine(
+                rotate=(-params.rotate_degrees, params.rotate_degrees),
+                scale=(1 - params.scale, 1 + params.scale),
+                translate_percent=(-params.shift, params.shift),
+                p=0.8,
+            )
+        )
     if params.elastic:
         steps.append(A.ElasticTransform(alpha=params.elastic * 100, sigma=10, p=0.3))
     if params.grid_distortion:
         steps.append(A.GridDistortion(p=0.3))
     if params.brightness or params.contrast:
-        steps.append(A.RandomBrightnessContrast(brightness_limit=params.brightness, contrast_limit=params.contrast,
-                                                p=0.8))
+        steps.append(
+            A.RandomBrightnessContrast(
+                brightness_limit=params.brightness, contrast_limit=params.contrast, p=0.8
+            )
+        )
     if params.noise_std:
         steps.append(A.GaussNoise(std_range=(0.0, params.noise_std), p=0.5))
     if colour and params.color_jitter:
-        steps.append(A.ColorJitter(brightness=0, contrast=0, saturation=params.color_jitter,
-                                   hue=params.color_jitter / 4, p=0.5))
+        steps.append(
+            A.ColorJitter(
+                brightness=0,
+                contrast=0,
+                saturation=params.color_jitter,
+                hue=params.color_jitter / 4,
+                p=0.5,
+            )
+        )
     return A.Compose(steps)
 
 
-def augment_picture(pipeline: A.Compose, image: np.ndarray, mask: np.ndarray | None,
-                    seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+def augment_picture(
+    pipeline: A.Compose, image: np.ndarray, mask: np.ndarray | None, seed: int
+) -> tuple[np.ndarray, np.ndarray | None]:
     """(C, H, W) float image and (H, W) mask → the same, augmented reproducibly from ``seed``."""
     pipeline.set_random_seed(seed)
     kwargs = {"image": np.ascontiguousarray(image.transpose(1, 2, 0))}

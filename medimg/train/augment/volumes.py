@@ -28,9 +28,15 @@ def _rotation(angles: torch.Tensor) -> torch.Tensor:
     """(B, 3) radians about x, y, z → (B, 3, 3) rotation matrices."""
     cos, sin = angles.cos(), angles.sin()
     one, zero = torch.ones_like(cos[:, 0]), torch.zeros_like(cos[:, 0])
-    rx = torch.stack([one, zero, zero, zero, cos[:, 0], -sin[:, 0], zero, sin[:, 0], cos[:, 0]], 1).view(-1, 3, 3)
-    ry = torch.stack([cos[:, 1], zero, sin[:, 1], zero, one, zero, -sin[:, 1], zero, cos[:, 1]], 1).view(-1, 3, 3)
-    rz = torch.stack([cos[:, 2], -sin[:, 2], zero, sin[:, 2], cos[:, 2], zero, zero, zero, one], 1).view(-1, 3, 3)
+    rx = torch.stack(
+        [one, zero, zero, zero, cos[:, 0], -sin[:, 0], zero, sin[:, 0], cos[:, 0]], 1
+    ).view(-1, 3, 3)
+    ry = torch.stack(
+        [cos[:, 1], zero, sin[:, 1], zero, one, zero, -sin[:, 1], zero, cos[:, 1]], 1
+    ).view(-1, 3, 3)
+    rz = torch.stack(
+        [cos[:, 2], -sin[:, 2], zero, sin[:, 2], cos[:, 2], zero, zero, zero, one], 1
+    ).view(-1, 3, 3)
     return rz @ ry @ rx
 
 
@@ -41,22 +47,35 @@ def random_affines(batch: int, params: AugmentParams, generator: torch.Generator
     matrix = matrix / scale[:, :, None]  # sampling a smaller region enlarges the content
     flips = torch.ones(batch, 3)
     for axis in params.flip_axes:
-        flips[:, GRID_COORD[axis]] = torch.where(torch.rand(batch, generator=generator) < 0.5, -1.0, 1.0)
+        flips[:, GRID_COORD[axis]] = torch.where(
+            torch.rand(batch, generator=generator) < 0.5, -1.0, 1.0
+        )
     matrix = matrix * flips[:, None, :]
     shift = _uniform(generator, batch, 2 * params.shift, 3)  # [-1, 1] spans the field of view
     return torch.cat([matrix, shift[:, :, None]], dim=2)
 
 
-def elastic_offsets(batch: int, shape: tuple[int, int, int], magnitude: float, generator: torch.Generator,
-                    control_points: int = 4) -> torch.Tensor:
+def elastic_offsets(
+    batch: int,
+    shape: tuple[int, int, int],
+    magnitude: float,
+    generator: torch.Generator,
+    control_points: int = 4,
+) -> torch.Tensor:
     """(B, D, H, W, 3) smooth random displacement: noise on a coarse grid, upsampled trilinearly."""
-    coarse = torch.randn(batch, 3, control_points, control_points, control_points, generator=generator)
+    coarse = torch.randn(
+        batch, 3, control_points, control_points, control_points, generator=generator
+    )
     field = F.interpolate(coarse * 2 * magnitude, size=shape, mode="trilinear", align_corners=True)
     return field.permute(0, 2, 3, 4, 1)
 
 
-def augment_volumes(x: torch.Tensor, params: AugmentParams, generator: torch.Generator,
-                    mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def augment_volumes(
+    x: torch.Tensor,
+    params: AugmentParams,
+    generator: torch.Generator,
+    mask: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Warp and re-intensity a batch (B, C, D, H, W) on its device; ``mask`` (B, D, H, W) follows the warp."""
     batch, shape = x.shape[0], tuple(x.shape[2:])
     theta = random_affines(batch, params, generator)
@@ -65,15 +84,24 @@ def augment_volumes(x: torch.Tensor, params: AugmentParams, generator: torch.Gen
         grid = grid + elastic_offsets(batch, shape, params.elastic, generator).to(x.device, x.dtype)
     warped = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
     if mask is not None:
-        mask = F.grid_sample(mask[:, None].to(x.dtype), grid, mode="nearest", padding_mode="zeros",
-                             align_corners=False)[:, 0].to(mask.dtype)
+        mask = F.grid_sample(
+            mask[:, None].to(x.dtype),
+            grid,
+            mode="nearest",
+            padding_mode="zeros",
+            align_corners=False,
+        )[:, 0].to(mask.dtype)
     return adjust_intensity(warped, params, generator), mask
 
 
-def adjust_intensity(x: torch.Tensor, params: AugmentParams, generator: torch.Generator) -> torch.Tensor:
+def adjust_intensity(
+    x: torch.Tensor, params: AugmentParams, generator: torch.Generator
+) -> torch.Tensor:
     """Per-sample contrast (about the mean), brightness shift and Gaussian noise."""
     view = (x.shape[0],) + (1,) * (x.ndim - 1)
-    contrast = (1 + _uniform(generator, x.shape[0], params.contrast)).view(view).to(x.device, x.dtype)
+    contrast = (
+        (1 + _uniform(generator, x.shape[0], params.contrast)).view(view).to(x.device, x.dtype)
+    )
     brightness = _uniform(generator, x.shape[0], params.brightness).view(view).to(x.device, x.dtype)
     mean = x.mean(dim=tuple(range(1, x.ndim)), keepdim=True)
     x = (x - mean) * contrast + mean + brightness

@@ -16,11 +16,21 @@ def build_loss(params: LossParams, class_weights: torch.Tensor | None = None) ->
     if name == "focal":
         return FocalLoss(params.focal_gamma, class_weights)
     if name == "asymmetric":
-        return AsymmetricLoss(params.asymmetric_gamma_pos, params.asymmetric_gamma_neg, params.asymmetric_clip)
+        return AsymmetricLoss(
+            params.asymmetric_gamma_pos, params.asymmetric_gamma_neg, params.asymmetric_clip
+        )
     if name in ("dice", "ce_dice", "bce_dice"):
         term = {"dice": None, "ce_dice": "ce", "bce_dice": "bce"}[name]
         return DiceLoss(params.dice_include_background, term, class_weights)
     return nn.CrossEntropyLoss(weight=class_weights)
 
 
-__all__ = ["AsymmetricLoss", "DiceLoss", "FocalLoss", "as_probabilities", "build_loss", "dice_loss", "soft_dice"]
+__all__ = [
+    "AsymmetricLoss",
+    "DiceLoss",
+    "FocalLoss",
+    "as_probabilities",
+    "build_loss",
+    "dice_loss",
+    "soft_dice",
+]

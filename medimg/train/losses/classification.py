@@ -47,7 +47,9 @@ class AsymmetricLoss(nn.Module):
     its focusing, so it takes no class weights.
     """
 
-    def __init__(self, gamma_pos: float = 0.0, gamma_neg: float = 4.0, clip: float = 0.05, eps: float = 1e-8) -> None:
+    def __init__(
+        self, gamma_pos: float = 0.0, gamma_neg: float = 4.0, clip: float = 0.05, eps: float = 1e-8
+    ) -> None:
         super().__init__()
         self.gamma_pos, self.gamma_neg, self.clip, self.eps = gamma_pos, gamma_neg, clip, eps
 

@@ -17,7 +17,9 @@ def soft_dice(probs: torch.Tensor, target_onehot: torch.Tensor, eps: float = 1e-
     return (2 * intersection + eps) / (total + eps)
 
 
-def dice_loss(logits: torch.Tensor, target: torch.Tensor, include_background: bool = False) -> torch.Tensor:
+def dice_loss(
+    logits: torch.Tensor, target: torch.Tensor, include_background: bool = False
+) -> torch.Tensor:
     """1 - mean soft Dice of softmax(logits) against integer labels (B, ...), background left out by default."""
     probs = F.softmax(logits.float(), dim=1)
     dice = soft_dice(probs, as_probabilities(target, logits.shape[1]))
@@ -28,8 +30,12 @@ class DiceLoss(nn.Module):
     """Soft Dice, optionally plus a per-voxel term: cross-entropy (CE+Dice, as nnU-Net) or
     per-class binary cross-entropy on the one-hot masks (BCE+Dice)."""
 
-    def __init__(self, include_background: bool = False, voxel_term: str | None = None,
-                 weight: torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        include_background: bool = False,
+        voxel_term: str | None = None,
+        weight: torch.Tensor | None = None,
+    ) -> None:
         super().__init__()
         self.include_background, self.voxel_term = include_background, voxel_term
         self.register_buffer("weight", weight if weight is not None else None)
@@ -40,5 +46,7 @@ class DiceLoss(nn.Module):
         if self.voxel_term == "ce":
             loss = loss + F.cross_entropy(logits, target.long(), weight=self.weight)
         elif self.voxel_term == "bce":
-            loss = loss + F.binary_cross_entropy_with_logits(logits, as_probabilities(target, logits.shape[1]))
+            loss = loss + F.binary_cross_entropy_with_logits(
+                logits, as_probabilities(target, logits.shape[1])
+            )
         return loss
