@@ -18,6 +18,7 @@ from medimg.evaluate import figures
 from medimg.evaluate.classification_report import classification_report
 from medimg.evaluate.gradcam import grad_cam, hottest_slice
 from medimg.evaluate.metrics.calibration import calibration_bins
+from medimg.evaluate.metrics.classification import CLINICAL_METRICS
 from medimg.evaluate.model_card import render_model_card, render_segmentation_card
 from medimg.evaluate.plot_data import confusion_rows, pr_points, roc_band, roc_points
 from medimg.evaluate.segmentation_report import case_table, segmentation_report
@@ -37,23 +38,6 @@ from medimg.train.datasets import (
 )
 from medimg.train.device import pick_device
 from medimg.train.validation import predict_scores
-
-KEY_METRICS = (
-    "sensitivity",
-    "specificity",
-    "ppv",
-    "npv",
-    "f1",
-    "accuracy",
-    "balanced_accuracy",
-    "kappa",
-    "quadratic_kappa",
-    "auc",
-    "macro_auc",
-    "pr_auc",
-    "brier",
-    "ece",
-)
 
 
 def _predict(model, rows: pd.DataFrame, params: Params, paths: ProjectPaths, device) -> dict:
@@ -80,7 +64,7 @@ def headline(report: dict) -> dict:
             threshold=report["operating_point"]["threshold"],
             threshold_rule=report["operating_point"]["rule"],
         )
-    for name in KEY_METRICS:
+    for name in CLINICAL_METRICS:
         if name not in report["metrics"]:
             continue
         out[name] = report["metrics"][name]

@@ -7,27 +7,13 @@ import numpy as np
 
 from medimg.config.schema import EvaluateParams
 from medimg.evaluate.metrics.classification import (
+    BINARY_INTERVALS,
     binary_metrics,
     choose_threshold,
     multiclass_metrics,
 )
 from medimg.evaluate.metrics.intervals import bootstrap_intervals, delong_interval
 
-# the figures that get a bootstrap interval (counts and the threshold itself do not)
-BINARY_INTERVALS = (
-    "sensitivity",
-    "specificity",
-    "ppv",
-    "npv",
-    "f1",
-    "accuracy",
-    "balanced_accuracy",
-    "kappa",
-    "auc",
-    "pr_auc",
-    "brier",
-    "ece",
-)
 MULTICLASS_INTERVALS = (
     "accuracy",
     "balanced_accuracy",

@@ -12,27 +12,15 @@ from medimg.config.catalog import CATALOG
 from medimg.config.schema import Params
 from medimg.deploy.predict import session_runner, softmax
 from medimg.deploy.sliding_window import segment_volume
-from medimg.evaluate.metrics.classification import binary_metrics, multiclass_metrics
+from medimg.evaluate.metrics.classification import (
+    CLINICAL_METRICS,
+    binary_metrics,
+    multiclass_metrics,
+)
 from medimg.evaluate.metrics.segmentation import dice_per_case
 from medimg.io.paths import ProjectPaths
 from medimg.train.datasets import read_split, task_dataset, training_samples
 
-CLINICAL = (
-    "auc",
-    "quadratic_kappa",
-    "macro_auc",
-    "sensitivity",
-    "specificity",
-    "ppv",
-    "npv",
-    "f1",
-    "accuracy",
-    "balanced_accuracy",
-    "kappa",
-    "pr_auc",
-    "brier",
-    "ece",
-)
 VARIANTS = {
     "ort_fp32": "model.onnx",
     "ort_fp16": "model.fp16.onnx",
@@ -115,7 +103,7 @@ def variant_metrics(
     probs = softmax(logits)
     if classes == 2:
         figures = binary_metrics(targets, probs[:, 1], threshold)
-        return "auc", {k: v for k, v in figures.items() if k in CLINICAL}
+        return "auc", {k: v for k, v in figures.items() if k in CLINICAL_METRICS}
     return "quadratic_kappa", {
-        k: v for k, v in multiclass_metrics(targets, probs).items() if k in CLINICAL
+        k: v for k, v in multiclass_metrics(targets, probs).items() if k in CLINICAL_METRICS
     }

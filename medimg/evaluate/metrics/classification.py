@@ -13,6 +13,24 @@ from sklearn.metrics import average_precision_score, cohen_kappa_score, roc_curv
 
 from medimg.evaluate.metrics.calibration import brier_score, expected_calibration_error
 
+# the binary figures that get a bootstrap interval (counts and the threshold itself do not)
+BINARY_INTERVALS = (
+    "sensitivity",
+    "specificity",
+    "ppv",
+    "npv",
+    "f1",
+    "accuracy",
+    "balanced_accuracy",
+    "kappa",
+    "auc",
+    "pr_auc",
+    "brier",
+    "ece",
+)
+# the clinical figures reports, metrics.json and the export gate show: the binary ones and the graded
+CLINICAL_METRICS = (*BINARY_INTERVALS, "quadratic_kappa", "macro_auc")
+
 
 def _ratio(numerator: float, denominator: float) -> float | None:
     return float(numerator / denominator) if denominator else None
