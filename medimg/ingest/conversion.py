@@ -27,7 +27,7 @@ from medimg.io.problems import ItemProblem
 from medimg.io.volumes import content_checksum, geometry, write_nifti
 
 # Bump when the same input would now convert to different voxels or geometry: forces reconversion.
-CONVERSION_VERSION = "3"
+CONVERSION_VERSION = "4"
 
 
 @dataclass(frozen=True)

@@ -152,3 +152,13 @@ def test_tilt_is_detected_from_positions():
 def test_unfixable_geometry_is_always_quarantined(change, code):
     plan = plan_of([replace(h, **change) for h in stack([0.0, 3.0, 6.0])])
     assert decide_geometry(plan, FIX).problem.code == code
+
+
+def test_spacing_that_changes_in_zones_is_resampled_even_where_missing_slices_quarantine():
+    z_values = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 9.0, 13.0, 17.0, 21.0, 25.0]  # 1 mm, then 4 mm
+    policy = QUARANTINE.model_copy(update={"nonuniform_spacing": "fix"})
+    decision = decide_geometry(plan_of(stack(z_values)), policy)
+    assert decision.problem is None and decision.fixes == ("nonuniform_spacing",)
+    assert "1.00 mm x 5, 4.00 mm x 5" in decision.notes[0]
+    gap = decide_geometry(plan_of(stack([0.0, 3.0, 6.0, 12.0, 15.0, 18.0])), QUARANTINE)
+    assert gap.problem.code == "missing_slices" and "(1 slice(s) missing)" in gap.problem.reason

@@ -16,11 +16,10 @@ import numpy as np
 from medimg.config.schema import GeometryPolicy
 from medimg.ingest.dicom.grid import StackGeometry, tilt_degrees
 from medimg.ingest.dicom.headers import SliceHeader
+from medimg.ingest.dicom.spacing import classify_spacing
 
 DUPLICATE_MM = 1e-3
 TILT_DEGREES = 0.1  # below this the drift is rounding in ImagePositionPatient
-GAP_FACTOR = 1.5  # a step over 1.5x the median spacing means missing slices
-UNIFORM_TOLERANCE = 0.05  # steps within 5% of the median count as uniform
 
 
 @dataclass
@@ -208,29 +207,12 @@ def decide_geometry(plan: SeriesPlan, policy: GeometryPolicy) -> GeometryDecisio
         fixes.append("gantry_tilt")
         notes.append(f"gantry tilt {tilt:.1f} degrees resampled onto an orthogonal grid")
 
-    steps = np.diff(geometry.offsets())
-    median = float(np.median(steps))
+    verdict = classify_spacing(np.diff(geometry.offsets()))
     spacing = None
-    if np.any(steps > GAP_FACTOR * median):
-        missing = int(np.sum(np.round(steps[steps > GAP_FACTOR * median] / median) - 1))
-        if policy.missing_slices == "quarantine":
-            return _quarantine(
-                "missing_slices",
-                f"gap of {steps.max():.2f} mm with median spacing {median:.2f} mm "
-                f"(about {missing} slice(s) missing)",
-                slices,
-            )
-        fixes.append("missing_slices")
-        notes.append(f"interpolated across {missing} missing slice(s)")
-        spacing = median
-    elif np.ptp(steps) > UNIFORM_TOLERANCE * median:
-        if policy.nonuniform_spacing == "quarantine":
-            return _quarantine(
-                "nonuniform_spacing",
-                f"slice spacing varies {steps.min():.2f}-{steps.max():.2f} mm",
-                slices,
-            )
-        fixes.append("nonuniform_spacing")
-        notes.append(f"resampled from {steps.min():.2f}-{steps.max():.2f} mm to {median:.2f} mm")
-        spacing = median
+    if verdict.kind != "uniform":
+        if getattr(policy, verdict.kind) == "quarantine":
+            return _quarantine(verdict.kind, verdict.description, slices)
+        fixes.append(verdict.kind)
+        notes.append(f"{verdict.description}: resampled to {verdict.spacing:.2f} mm")
+        spacing = verdict.spacing
     return GeometryDecision(slices, tuple(fixes), tuple(notes), spacing, fix_drift)
