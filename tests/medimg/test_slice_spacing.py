@@ -18,7 +18,9 @@ def test_a_uniform_stack_is_uniform_even_with_rounding_in_positions():
 def test_one_gap_counts_the_slices_really_missing():
     verdict = classify_spacing(steps_of((2.5, 10), (7.5, 1), (2.5, 10)))
     assert (verdict.kind, verdict.missing, verdict.spacing) == ("missing_slices", 2, 2.5)
-    assert "1 gap(s) of 7.50 mm in a stack spaced 2.50 mm (2 slice(s) missing)" in verdict.description
+    assert (
+        "1 gap(s) of 7.50 mm in a stack spaced 2.50 mm (2 slice(s) missing)" in verdict.description
+    )
 
 
 def test_two_gaps_of_different_widths_add_up():
@@ -38,7 +40,9 @@ def test_a_head_ct_whose_spacing_changes_in_zones_is_nonuniform_not_missing_slic
 
 def test_a_zone_at_twice_the_spacing_is_a_zone_not_a_run_of_gaps():
     verdict = classify_spacing(steps_of((2.5, 12), (5.0, 12)))
-    assert verdict.kind == "nonuniform_spacing" and "2.50 mm x 12, 5.00 mm x 12" in verdict.description
+    assert (
+        verdict.kind == "nonuniform_spacing" and "2.50 mm x 12, 5.00 mm x 12" in verdict.description
+    )
 
 
 def test_jitter_from_slice_to_slice_is_nonuniform_with_its_range():
