@@ -17,10 +17,15 @@ class LabelEntry:
     mask: Path | None
     patient: str | None = None  # from data.patient_column, for pictures without DICOM identifiers
     line: int = 0  # line in labels.csv, to report a row without naming its identifier
+    split: str | None = None  # an official split (the csv's `split` column): kept as given
 
 
 class LabelError(ValueError):
     pass
+
+
+SPLIT_COLUMN = "split"  # optional labels.csv column: train / val / test, as a benchmark fixes them
+SPLIT_VALUES = ("train", "val", "test")
 
 
 def load_labels(
@@ -52,6 +57,13 @@ def load_labels(
         key = str(values[join])
         if key in entries:
             raise LabelError(f"{path}:{line}: {join} value appears twice; one label per {join}")
+        given = values.get(SPLIT_COLUMN)
+        given = given.strip().lower() if isinstance(given, str) and given.strip() else None
+        if given is not None and given not in SPLIT_VALUES:
+            raise LabelError(
+                f"{path}:{line}: {SPLIT_COLUMN}={values[SPLIT_COLUMN]!r} is not one of "
+                f"{', '.join(SPLIT_VALUES)} (or empty, to let ingest assign it)"
+            )
         mask = values.get(mask_column) if mask_column else None
         patient = values.get(patient_column) if patient_column else None
         entries[key] = LabelEntry(
@@ -59,5 +71,29 @@ def load_labels(
             raw_dir / mask if isinstance(mask, str) and mask else None,
             patient if isinstance(patient, str) and patient else None,
             line,
+            given,
         )
     return entries
+
+
+def given_splits(items: list[tuple[str, LabelEntry | None]], source: str) -> dict[str, str]:
+    """The official split of each patient (``items``: patient key and its label row). One patient
+    given two splits is an error naming the rows by their line in ``source``, never by identifier."""
+    lines: dict[str, dict[str, list[int]]] = {}
+    for patient, entry in items:
+        if entry is not None and entry.split is not None:
+            lines.setdefault(patient, {}).setdefault(entry.split, []).append(entry.line)
+    conflicts = [
+        " and ".join(
+            f"line(s) {', '.join(map(str, sorted(set(rows))))} say {name}"
+            for name, rows in sorted(by_split.items(), key=lambda kv: min(kv[1]))
+        )
+        for by_split in lines.values()
+        if len(by_split) > 1
+    ]
+    if conflicts:
+        raise LabelError(
+            f"{source}: {len(conflicts)} patient(s) given two splits; a patient's images must share "
+            f"one split: " + "; ".join(conflicts)
+        )
+    return {patient: next(iter(by_split)) for patient, by_split in lines.items()}

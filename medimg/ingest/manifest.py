@@ -30,6 +30,7 @@ COLUMNS = [
     "checksum",
     "label",
     "split",
+    "split_source",  # labels.csv (an official split, kept as given) or assigned (by patient, stratified)
     "status",
     "reason_code",
     "reason",

@@ -14,6 +14,7 @@ from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
@@ -24,7 +25,7 @@ from medimg.ingest.conversion import ItemJob, convert_item, fingerprint
 from medimg.ingest.dicom.headers import Skipped, SliceHeader, find_candidate_files
 from medimg.ingest.dicom.scanner import scan_headers
 from medimg.ingest.dicom.series import SeriesPlan, group_series
-from medimg.ingest.labels import LabelEntry, load_labels
+from medimg.ingest.labels import LabelEntry, given_splits, load_labels
 from medimg.ingest.manifest import COLUMNS, write_manifest
 from medimg.ingest.splits import split_by_patient
 
@@ -199,9 +200,12 @@ def _ingest_with(
         data.mask_column,
         data.patient_column,
     )
+    jobs = plan_jobs(raw_dir, out_dir, salt, data, ingest, headers, pictures, labels)
+    given = given_splits(
+        [(j.keys["patient_key"], j.label) for j in jobs], str(raw_dir / data.labels_csv)
+    )
     for folder in ("volumes", "masks"):
         (out_dir / folder).mkdir(parents=True, exist_ok=True)
-    jobs = plan_jobs(raw_dir, out_dir, salt, data, ingest, headers, pictures, labels)
 
     previous = _previous_manifest(out_dir)
     old_rows = (
@@ -226,7 +230,14 @@ def _ingest_with(
         dict(zip(previous["patient_key"], previous["split"])) if previous is not None else {}
     )
     labelled = frame.assign(label=frame["label"].where(frame["status"] == "ok"))
-    frame["split"] = split_by_patient(labelled, split.ratios, split.seed, earlier_split)
+    frame["split"] = split_by_patient(
+        labelled, split.ratios, split.seed, {**earlier_split, **given}
+    )
+    official = frame["patient_key"].isin(given)
+    frame["split"] = frame["split"].astype(object).where(~official, frame["patient_key"].map(given))
+    frame["split_source"] = np.where(
+        official, "labels.csv", np.where(frame["split"].notna(), "assigned", None)
+    )
     manifest = write_manifest(
         frame.to_dict("records"), out_dir / "manifest.parquet", unless_equal=previous
     )
@@ -248,6 +259,7 @@ def _ingest_with(
         "labels_in_csv": len(labels),
         "label_rows_matching_no_image": sorted(labels[k].line for k in set(labels) - joined),
         "items_without_label": int(manifest["label"].isna().sum()),
+        "by_split_source": dict(Counter(manifest["split_source"].dropna())),
         "by_split": {k: int(v) for k, v in manifest["split"].value_counts().items()},
         # what this run did; not part of the data's summary, so a no-op rerun changes no file
         "run": {"converted": len(todo), "reused": len(reused), "pruned_files": pruned},
