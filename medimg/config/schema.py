@@ -65,6 +65,9 @@ class DataParams(Section):
     label_column: str = "label"
     mask_column: str | None = None
     class_names: list[str] = Field(default_factory=lambda: ["negative", "positive"], min_length=2)
+    # how raw_dir is organised: files (DICOM, pictures, volumes + labels.csv), decathlon (a Medical
+    # Segmentation Decathlon or nnU-Net raw folder with dataset.json), or auto (decathlon if it looks so)
+    layout: Literal["auto", "files", "decathlon"] = "auto"
 
 
 class _Range(Section):

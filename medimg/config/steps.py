@@ -65,6 +65,7 @@ DATA_KEYS = (
     "data.patient_column",
     "data.label_column",
     "data.mask_column",
+    "data.layout",
 )
 TRAINING_CODE = (
     "medimg/models",

@@ -1,4 +1,5 @@
-"""Convert one planned item (a DICOM series, a DICOM picture, or a PNG/JPEG) into a manifest row.
+"""Convert one planned item (a DICOM series, a DICOM picture, a PNG/JPEG, or a volume file) into a
+manifest row.
 
 The row holds pseudonymous keys, geometry, checksum and status; the image is written to
 ``volumes/<series_key>.nii.gz`` (and its mask to ``masks/``) atomically. Problems become a
@@ -24,6 +25,7 @@ from medimg.ingest.labels import LabelEntry
 from medimg.io.masks import mask_on_grid
 from medimg.io.pictures import read_picture_file
 from medimg.io.problems import ItemProblem
+from medimg.io.volume_files import read_mask_volume, read_volume
 from medimg.io.volumes import content_checksum, geometry, write_nifti
 
 # Bump when the same input would now convert to different voxels or geometry: forces reconversion.
@@ -32,13 +34,15 @@ CONVERSION_VERSION = "4"
 
 @dataclass(frozen=True)
 class ItemJob:
-    kind: Literal["series", "dicom_picture", "picture_file"]
+    kind: Literal["series", "dicom_picture", "picture_file", "volume_file"]
     keys: dict[str, str]
     out_dir: Path
     policy: GeometryPolicy
     compression_level: int
     plan: SeriesPlan | None = None
     picture: Path | None = None
+    volume_files: tuple[Path, ...] = ()  # a volume file, or one file per channel
+    modality: str = ""  # what a volume file holds (dataset.json's channel name), "" when unknown
     label: LabelEntry | None = None
     fingerprint: str = ""
 
@@ -46,6 +50,8 @@ class ItemJob:
     def source_files(self) -> list[str]:
         if self.plan is not None:
             return sorted({s.path for s in self.plan.slices})
+        if self.volume_files:
+            return [str(path) for path in self.volume_files]
         return [str(self.picture)]
 
 
@@ -75,13 +81,16 @@ def _units(modality: str) -> str:
 
 def _base_row(job: ItemJob) -> dict:
     first: SliceHeader | None = job.plan.first if job.plan else None
+    modality = first.modality if first else job.modality or "photo"
+    if job.kind == "volume_file":
+        modality = job.modality or "OT"  # DICOM's "other": the file does not say
     return {
         **job.keys,
-        "modality": first.modality if first else "photo",
+        "modality": modality,
         "manufacturer": first.manufacturer if first else "",
-        "ndim": 2 if job.kind != "series" else 3,
+        "ndim": 3 if job.kind in ("series", "volume_file") else 2,
         "n_files": len(job.source_files),
-        "units": _units(first.modality) if first else "arbitrary",
+        "units": _units(modality),
         "label": job.label.label if job.label else None,
         "status": "ok",
         "reason_code": "",
@@ -96,6 +105,8 @@ def _quarantined(row: dict, code: str, reason: str) -> dict:
 
 
 def _image_of(job: ItemJob, row: dict) -> sitk.Image:
+    if job.kind == "volume_file":
+        return read_volume(list(job.volume_files))
     if job.kind == "picture_file":
         return read_picture_file(job.picture)
     if job.kind == "dicom_picture":
@@ -129,11 +140,20 @@ def convert_item(job: ItemJob) -> dict:
     )
     if job.label and job.label.mask:
         try:
-            mask = mask_on_grid(job.label.mask, image)
+            if (
+                job.kind == "volume_file"
+            ):  # a dataset's label map: on the image's own grid, or wrong
+                mask = read_mask_volume(job.label.mask, image)
+            else:
+                mask = mask_on_grid(job.label.mask, image)
         except ItemProblem as exc:  # the volume is not written, so the row must not point at it
             return _quarantined({**row, "volume_path": None}, exc.code, exc.reason)
         mask_path = job.out_dir / "masks" / f"{job.keys['series_key']}.nii.gz"
         write_nifti(mask, mask_path, job.compression_level)
+        if (
+            row["label"] is None
+        ):  # a segmentation dataset: the label says whether the structure is there
+            row["label"] = int(sitk.GetArrayViewFromImage(mask).any())
         row["mask_path"] = str(mask_path.relative_to(job.out_dir))
     write_nifti(image, volume_path, job.compression_level)
     return row

@@ -13,7 +13,7 @@ import pandas as pd
 
 @dataclass(frozen=True)
 class LabelEntry:
-    label: int
+    label: int | None  # None: taken from the mask (has it the structure?)
     mask: Path | None
     patient: str | None = None  # from data.patient_column, for pictures without DICOM identifiers
     line: int = 0  # line in labels.csv, to report a row without naming its identifier

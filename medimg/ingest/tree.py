@@ -26,6 +26,7 @@ from medimg.ingest.dicom.headers import Skipped, SliceHeader, find_candidate_fil
 from medimg.ingest.dicom.scanner import scan_headers
 from medimg.ingest.dicom.series import SeriesPlan, group_series
 from medimg.ingest.labels import LabelEntry, given_splits, load_labels
+from medimg.ingest.layouts import Dataset, detect_layout, read_dataset
 from medimg.ingest.manifest import COLUMNS, write_manifest
 from medimg.ingest.splits import split_by_patient
 
@@ -54,7 +55,8 @@ def _dicom_keys(salt: bytes, first: SliceHeader, series_identity: str) -> dict[s
     }
 
 
-def _picture_keys(salt: bytes, relative: str, label: LabelEntry | None) -> dict[str, str]:
+def _file_keys(salt: bytes, relative: str, label: LabelEntry | None) -> dict[str, str]:
+    """Keys of an item that is a file (a picture, a volume): its path stands in for the series."""
     patient = label.patient if label and label.patient else f"image:{relative}"
     return {
         "patient_key": deid.pseudonym(salt, "patient", patient),
@@ -72,8 +74,11 @@ def plan_jobs(
     headers: list[SliceHeader],
     pictures: list[Path],
     labels: dict[str, LabelEntry],
+    volumes: list[Path] = (),
+    dataset: Dataset | None = None,
 ) -> list[ItemJob]:
-    """One job per series (split into sub-series where needed), DICOM picture and picture file."""
+    """One job per series (split into sub-series where needed), DICOM picture, picture file and
+    volume file (or dataset case)."""
     common = dict(
         out_dir=out_dir, policy=ingest.geometry, compression_level=ingest.compression_level
     )
@@ -95,13 +100,50 @@ def plan_jobs(
         jobs.append(
             ItemJob(
                 "picture_file",
-                _picture_keys(salt, relative, label),
+                _file_keys(salt, relative, label),
                 picture=picture,
                 label=label,
                 **common,
             )
         )
+    jobs += volume_jobs(raw_dir, salt, data, list(volumes), labels, dataset, common)
     return [replace(job, fingerprint=fingerprint(job, raw_dir)) for job in jobs]
+
+
+def volume_jobs(
+    raw_dir: Path,
+    salt: bytes,
+    data: DataParams,
+    volumes: list[Path],
+    labels: dict[str, LabelEntry],
+    dataset: Dataset | None,
+    common: dict,
+) -> list[ItemJob]:
+    """One job per volume file (its label row joined by relative path, as pictures are), or per case
+    of a Decathlon/nnU-Net dataset (its channel files, label map and official test split)."""
+    if dataset is not None:
+        return [
+            ItemJob(
+                "volume_file",
+                _file_keys(salt, case.channels[0].relative_to(raw_dir.resolve()).as_posix(), None),
+                volume_files=case.channels,
+                modality=dataset.modality,
+                label=LabelEntry(None, case.mask, None, 0, case.split)
+                if case.mask or case.split
+                else None,
+                **common,
+            )
+            for case in dataset.cases
+        ]
+    masks = {entry.mask for entry in labels.values() if entry.mask}
+    jobs = []
+    for volume in volumes:
+        if volume in masks:  # a label map named in labels.csv is not an item of its own
+            continue
+        label = labels.get(_join_value(data, raw_dir, None, volume))
+        keys = _file_keys(salt, volume.relative_to(raw_dir).as_posix(), label)
+        jobs.append(ItemJob("volume_file", keys, volume_files=(volume,), label=label, **common))
+    return jobs
 
 
 def _previous_manifest(out_dir: Path) -> pd.DataFrame | None:
@@ -188,19 +230,26 @@ def _ingest_with(
     pool: Executor | None,
     map_items: MapItems | None,
 ) -> dict:
-    files, pictures, other_files = find_candidate_files(raw_dir)
+    files, pictures, volumes, other_files = find_candidate_files(raw_dir)
     scanned = scan_headers(files, ingest.workers, pool)
     headers = [h for h in scanned if isinstance(h, SliceHeader)]
     skipped = other_files + [h for h in scanned if isinstance(h, Skipped)]
-    labels = load_labels(
-        raw_dir,
-        data.labels_csv,
-        data.label_join,
-        data.label_column,
-        data.mask_column,
-        data.patient_column,
+    dataset = read_dataset(raw_dir) if detect_layout(raw_dir, data.layout) == "decathlon" else None
+    labels = (
+        {}
+        if dataset is not None
+        else load_labels(
+            raw_dir,
+            data.labels_csv,
+            data.label_join,
+            data.label_column,
+            data.mask_column,
+            data.patient_column,
+        )
     )
-    jobs = plan_jobs(raw_dir, out_dir, salt, data, ingest, headers, pictures, labels)
+    jobs = plan_jobs(
+        raw_dir, out_dir, salt, data, ingest, headers, pictures, labels, volumes, dataset
+    )
     given = given_splits(
         [(j.keys["patient_key"], j.label) for j in jobs], str(raw_dir / data.labels_csv)
     )
@@ -242,7 +291,15 @@ def _ingest_with(
         frame.to_dict("records"), out_dir / "manifest.parquet", unless_equal=previous
     )
     pruned = _prune(out_dir, manifest)
-    joined = {_join_value(data, raw_dir, j.plan.first if j.plan else None, j.picture) for j in jobs}
+    joined = {
+        _join_value(
+            data,
+            raw_dir,
+            j.plan.first if j.plan else None,
+            j.picture or next(iter(j.volume_files), None),
+        )
+        for j in jobs
+    }
     return {
         "files_found": len(files) + len(pictures) + len(other_files),
         "dicom_frames": len(headers),

@@ -41,7 +41,7 @@ def read_dicom_picture(header: SliceHeader) -> sitk.Image:
 
 def read_folder_volumes(folder: Path, policy: GeometryPolicy) -> list[sitk.Image]:
     """Every series in ``folder`` that converts under ``policy``, as ingest would convert it."""
-    files, _, _ = find_candidate_files(folder)
+    files = find_candidate_files(folder).dicom
     headers = [
         h for h in scan_headers(files, workers=1) if isinstance(h, SliceHeader) and not h.is_picture
     ]

@@ -12,18 +12,20 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pydicom
 from pydicom.errors import InvalidDicomError
 
 from medimg.ingest.dicom.sop_classes import is_picture, non_image_type, sop_class_name
+from medimg.io.volume_files import is_volume_file
 
 # Files that are obviously not DICOM are not even opened; pictures are handled by medimg.io.pictures.
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
 NON_DICOM_SUFFIXES = (
     ".csv",
-    ".nii",
-    ".nii.gz",
+    ".raw",  # a MetaImage's (.mhd) pixel data
+    ".zraw",
     ".json",
     ".txt",
     ".md",
@@ -113,27 +115,37 @@ class Skipped:
     object_type: str = ""
 
 
-def find_candidate_files(root: Path) -> tuple[list[Path], list[Path], list[Skipped]]:
-    """(possible DICOM files, picture files, other files skipped with a reason) under ``root``.
+class CandidateFiles(NamedTuple):
+    dicom: list[Path]
+    pictures: list[Path]
+    volumes: list[Path]
+    others: list[Skipped]
 
-    Symlinked folders are not followed, so a link loop cannot make the walk endless.
+
+def find_candidate_files(root: Path) -> CandidateFiles:
+    """Possible DICOM files, picture files, volume files and other files (skipped with a reason)
+    under ``root``. Symlinked folders are not followed, so a link loop cannot make the walk endless.
     """
-    candidates, pictures, others = [], [], []
+    found = CandidateFiles([], [], [], [])
     for folder, _dirs, names in os.walk(root):
         for name in names:
             path = Path(folder) / name
             lower = name.lower()
             if name.startswith("."):
-                others.append(Skipped(str(path), "hidden_file", "hidden file"))
+                found.others.append(Skipped(str(path), "hidden_file", "hidden file"))
             elif lower.endswith(PICTURE_SUFFIXES):
-                pictures.append(path)
+                found.pictures.append(path)
+            elif is_volume_file(path):
+                found.volumes.append(path)
             elif lower.endswith(NON_DICOM_SUFFIXES):
-                others.append(
+                found.others.append(
                     Skipped(str(path), "not_dicom", f"{Path(lower).suffix} file, not DICOM")
                 )
             else:
-                candidates.append(path)
-    return sorted(candidates), sorted(pictures), others
+                found.dicom.append(path)
+    return CandidateFiles(
+        sorted(found.dicom), sorted(found.pictures), sorted(found.volumes), found.others
+    )
 
 
 def _parts(value: object) -> list:

@@ -1,0 +1,128 @@
+"""Dataset folders read as they come: a Medical Segmentation Decathlon or nnU-Net raw folder.
+
+Both hold ``imagesTr/``, ``labelsTr/``, optionally ``imagesTs/`` (and ``labelsTs/``) and a
+``dataset.json`` naming the channels and labels. The Decathlon lists its cases in ``training`` and
+``test`` (multi-channel images as 4D files); nnU-Net v2 names one file per channel
+``<case>_0000<ending>``, ``<case>_0001<ending>`` and the label ``<case><ending>``. Either way each
+case becomes one item; ``imagesTs`` cases are the official test split.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+DATASET_JSON = "dataset.json"
+
+
+class LayoutError(ValueError):
+    """A dataset folder that does not hold what its dataset.json says."""
+
+
+@dataclass(frozen=True)
+class DatasetCase:
+    case: str  # the case identifier (a file stem; may carry a patient's name, so never written)
+    channels: tuple[Path, ...]
+    mask: Path | None
+    split: Literal["test"] | None  # imagesTs: the official test split
+
+
+@dataclass(frozen=True)
+class Dataset:
+    cases: list[DatasetCase]
+    modality: str  # the first channel's name ("CT", "MRI", ...)
+    label_names: dict[int, str]
+
+
+def detect_layout(raw_dir: Path, layout: str) -> Literal["files", "decathlon"]:
+    """``auto``: a folder with dataset.json and imagesTr/ is a Decathlon/nnU-Net dataset."""
+    if layout != "auto":
+        return layout  # type: ignore[return-value]
+    found = (raw_dir / DATASET_JSON).is_file() and (raw_dir / "imagesTr").is_dir()
+    return "decathlon" if found else "files"
+
+
+def _ending(meta: dict, folder: Path) -> str:
+    if "file_ending" in meta:
+        return meta["file_ending"]
+    names = [p.name for p in folder.iterdir()] if folder.is_dir() else []
+    return (
+        ".nii.gz"
+        if any(n.endswith(".nii.gz") for n in names)
+        else Path(names[0]).suffix
+        if names
+        else ".nii.gz"
+    )
+
+
+def _label_names(meta: dict) -> dict[int, str]:
+    labels = meta.get("labels", {})
+    # the Decathlon maps value -> name, nnU-Net v2 name -> value
+    pairs = [(int(k), v) if str(k).isdigit() else (int(v), k) for k, v in labels.items()]
+    return dict(sorted(pairs))
+
+
+def _channel_names(meta: dict) -> list[str]:
+    names = meta.get("channel_names") or meta.get("modality") or {"0": "OT"}
+    return [names[k] for k in sorted(names, key=int)]
+
+
+def _nnunet_cases(folder: Path, labels: Path, ending: str, count: int, split) -> list[DatasetCase]:
+    by_case: dict[str, list[Path]] = {}
+    for path in sorted(folder.glob(f"*{ending}")):
+        stem = path.name[: -len(ending)]
+        case, channel = stem[:-5], stem[-4:]
+        if stem[-5] != "_" or not channel.isdigit():
+            raise LayoutError(f"{path}: nnU-Net images are named <case>_0000{ending}")
+        by_case.setdefault(case, []).append(path)
+    cases = []
+    for case, files in by_case.items():
+        if len(files) != count:
+            raise LayoutError(
+                f"{folder}: case {len(cases) + 1} has {len(files)} channel file(s), dataset.json names {count}"
+            )
+        mask = labels / f"{case}{ending}"
+        cases.append(DatasetCase(case, tuple(files), mask if mask.is_file() else None, split))
+    return cases
+
+
+def _decathlon_cases(raw_dir: Path, meta: dict) -> list[DatasetCase]:
+    def resolve(relative: str) -> Path:
+        return (raw_dir / relative).resolve()
+
+    cases = []
+    for entry in meta.get("training", []):
+        image, label = resolve(entry["image"]), resolve(entry["label"])
+        cases.append(DatasetCase(image.name, (image,), label, None))
+    for entry in meta.get("test", []):
+        image = resolve(entry if isinstance(entry, str) else entry["image"])
+        mask = raw_dir / "labelsTs" / image.name
+        cases.append(DatasetCase(image.name, (image,), mask if mask.is_file() else None, "test"))
+    return cases
+
+
+def read_dataset(raw_dir: Path) -> Dataset:
+    """The cases of a Decathlon or nnU-Net raw folder, from its dataset.json."""
+    path = raw_dir / DATASET_JSON
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise LayoutError(f"{path}: not readable JSON ({exc})") from None
+    channels = _channel_names(meta)
+    if "training" in meta:  # the Decathlon's own format lists the files
+        cases = _decathlon_cases(raw_dir, meta)
+    else:
+        ending = _ending(meta, raw_dir / "imagesTr")
+        cases = _nnunet_cases(
+            raw_dir / "imagesTr", raw_dir / "labelsTr", ending, len(channels), None
+        )
+        if (raw_dir / "imagesTs").is_dir():
+            cases += _nnunet_cases(
+                raw_dir / "imagesTs", raw_dir / "labelsTs", ending, len(channels), "test"
+            )
+    missing = [c for c in cases for f in c.channels if not f.is_file()]
+    if missing:
+        raise LayoutError(f"{path}: {len(missing)} listed image file(s) do not exist")
+    return Dataset(cases, channels[0], _label_names(meta))
