@@ -317,6 +317,9 @@ def _ingest_with(
         "label_rows_matching_no_image": sorted(labels[k].line for k in set(labels) - joined),
         "items_without_label": int(manifest["label"].isna().sum()),
         "by_split_source": dict(Counter(manifest["split_source"].dropna())),
+        "layout": "decathlon" if dataset is not None else "files",
+        # what dataset.json calls each label value: data.class_names should say the same
+        "dataset_labels": {str(k): v for k, v in dataset.label_names.items()} if dataset else None,
         "by_split": {k: int(v) for k, v in manifest["split"].value_counts().items()},
         # what this run did; not part of the data's summary, so a no-op rerun changes no file
         "run": {"converted": len(todo), "reused": len(reused), "pruned_files": pruned},

@@ -117,6 +117,12 @@ def preprocess_volume(
     also blanks what lies outside them, so only findings inside the lung are bright); then resize to
     ``target_shape`` or crop/pad it around the crop box; finally window(s) or percentile z-score.
     """
+    if image.GetNumberOfComponentsPerPixel() > 1:
+        raise Rejected(
+            "multichannel_volume",
+            f"{image.GetNumberOfComponentsPerPixel()} channels: the volume recipes take one channel "
+            "so far; ingest keeps the channels, preprocessing them is not built yet",
+        )
     image = to_canonical(image)
     mask = to_canonical(mask) if mask is not None else None
     if spec.spacing is not None:

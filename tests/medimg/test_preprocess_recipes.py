@@ -98,3 +98,10 @@ def test_blank_frames_are_rejected():
     with pytest.raises(Rejected) as failure:
         preprocess_picture(black, PreprocessParams())
     assert failure.value.code == "blank_frame" and "black" in failure.value.reason
+
+
+def test_a_multichannel_volume_is_rejected_with_a_reason_not_a_crash():
+    channel = sitk.GetImageFromArray(np.zeros((8, 8, 8), np.float32))
+    with pytest.raises(Rejected, match="2 channels") as caught:
+        preprocess_volume(sitk.Compose([channel, channel]), PreprocessParams())
+    assert caught.value.code == "multichannel_volume"
