@@ -125,7 +125,9 @@ def volume_jobs(
         return [
             ItemJob(
                 "volume_file",
-                _file_keys(salt, case.channels[0].relative_to(raw_dir.resolve()).as_posix(), None),
+                _file_keys(
+                    salt, case.channels[0].resolve().relative_to(raw_dir.resolve()).as_posix(), None
+                ),
                 volume_files=case.channels,
                 modality=dataset.modality,
                 label=LabelEntry(None, case.mask, None, 0, case.split)

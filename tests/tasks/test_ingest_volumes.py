@@ -178,11 +178,12 @@ def write_nnunet(raw: Path, cases: int = 4, test_cases: int = 2) -> None:
     )
 
 
-def test_an_nnunet_folder_is_read_as_it_comes_channels_labels_and_test_split(tmp_path):
+def test_an_nnunet_folder_is_read_as_it_comes_channels_labels_and_test_split(tmp_path, monkeypatch):
     write_nnunet(tmp_path / "raw")
-    dataset = read_dataset(tmp_path / "raw")
+    monkeypatch.chdir(tmp_path)  # relative, as params.yaml's data.raw_dir is
+    dataset = read_dataset(Path("raw"))
     assert dataset.modality == "CT" and dataset.label_names == {0: "background", 1: "lesion"}
-    summary = ingest(tmp_path / "raw", tmp_path / "out", DataParams())  # layout: auto
+    summary = ingest(Path("raw"), Path("out"), DataParams())  # layout: auto
     manifest = pd.read_parquet(tmp_path / "out/manifest.parquet")
     assert (
         summary["items"] == 6
