@@ -303,7 +303,7 @@ def _ingest_with(
         for j in jobs
     }
     return {
-        "files_found": len(files) + len(pictures) + len(other_files),
+        "files_found": len(files) + len(pictures) + len(volumes) + len(other_files),
         "dicom_frames": len(headers),
         "items": len(manifest),
         "by_status": dict(Counter(manifest["status"])),
