@@ -59,6 +59,13 @@ def load_initial_weights(model, source: Path) -> None:
 def check_items_fit(rows: pd.DataFrame, params: Params) -> None:
     info = CATALOG[params.model.name]
     dims = set(rows["ndim"].astype(int))
+    if dims == {3} and info.ndim == 3:
+        wanted = {int(c) * params.preprocess.volume_channels() for c in rows["channels"]}
+        if wanted != {params.model.in_channels}:
+            raise ParamsError(
+                f"model.in_channels: {params.model.in_channels}, but the training volumes give "
+                f"{sorted(wanted)} channel(s) (image channels x (1 + len(preprocess.extra_windows)))"
+            )
     if dims == {3} and info.ndim == 2 and info.task == "segmentation":
         return  # trains on axial slices (sampling.slices)
     if dims != {info.ndim}:

@@ -324,10 +324,12 @@ class Params(Section):
             )
         channels = self.preprocess.volume_channels()
         info = CATALOG[self.model.name]
-        if info.ndim == 3 and self.model.in_channels != channels:
+        # each image channel (CT, or each MR sequence of a multi-channel volume) gives `channels`
+        if info.ndim == 3 and self.model.in_channels % channels:
             raise ValueError(
                 f"model.in_channels is {self.model.in_channels} but preprocess gives {channels} "
-                "channel(s) (1 + len(preprocess.extra_windows))"
+                "channel(s) per image channel (1 + len(preprocess.extra_windows)); it must be a "
+                "multiple of that"
             )
         problems = check_training(self.model, self.train, self.loss)
         patch = self.sampling.patches.size

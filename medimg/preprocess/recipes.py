@@ -116,13 +116,39 @@ def preprocess_volume(
     Steps: reorient to LPS; resample to ``spacing`` if given; crop to the body or lungs (``lungs``
     also blanks what lies outside them, so only findings inside the lung are bright); then resize to
     ``target_shape`` or crop/pad it around the crop box; finally window(s) or percentile z-score.
+    A multi-channel volume (CT + PET, MR sequences) takes its crop from the first channel and gives
+    every channel the same geometry; each is normalised on its own.
     """
-    if image.GetNumberOfComponentsPerPixel() > 1:
-        raise Rejected(
-            "multichannel_volume",
-            f"{image.GetNumberOfComponentsPerPixel()} channels: the volume recipes take one channel "
-            "so far; ingest keeps the channels, preprocessing them is not built yet",
-        )
+    count = image.GetNumberOfComponentsPerPixel()
+    channels = (
+        [image] if count == 1 else [sitk.VectorIndexSelectionCast(image, c) for c in range(count)]
+    )
+    first = _shaped(channels[0], spec, mask)
+    tensors = [_intensity(first.values, spec)] + [
+        _intensity(_shaped(channel, spec, None, first.region).values, spec)
+        for channel in channels[1:]
+    ]
+    return Prepared(
+        np.concatenate(tensors).astype(np.float32),
+        first.mask.astype(np.uint8) if first.mask is not None else None,
+        first.spacing,
+        first.grid,
+    )
+
+
+class _Shaped(NamedTuple):
+    values: np.ndarray  # (z, y, x) at the target shape, before intensity normalisation
+    mask: np.ndarray | None
+    spacing: tuple[float, ...]
+    grid: sitk.Image
+    region: tuple  # (crop box, lung mask or None): what the other channels reuse
+
+
+def _shaped(
+    image: sitk.Image, spec: PreprocessParams, mask: sitk.Image | None, region: tuple | None = None
+) -> _Shaped:
+    """One scalar channel through orientation, spacing, crop and shape; ``region`` reuses the first
+    channel's crop (computed here when None)."""
     image = to_canonical(image)
     mask = to_canonical(mask) if mask is not None else None
     if spec.spacing is not None:
@@ -133,7 +159,7 @@ def preprocess_volume(
         if mask is not None:
             mask = resample_to_spacing(mask, spec.spacing, sitk.sitkNearestNeighbor)
     values = sitk.GetArrayFromImage(image).astype(np.float32)
-    box, lungs = _crop_box(values, spec)
+    box, lungs = region if region is not None else _crop_box(values, spec)
     if lungs is not None:
         values = np.where(
             lungs, values, spec.window.bounds()[0] if spec.normalize == "window" else values.min()
@@ -166,10 +192,7 @@ def preprocess_volume(
             mask_values = sitk.GetArrayFromImage(shrunk)
         spacing = _spacing(resized)
         grid = _grid_of(resized, spec.target_shape)
-    tensor = _intensity(values, spec).astype(np.float32)
-    return Prepared(
-        tensor, mask_values.astype(np.uint8) if mask_values is not None else None, spacing, grid
-    )
+    return _Shaped(values, mask_values, spacing, grid, (box, lungs))
 
 
 def preprocess_picture(

@@ -100,8 +100,17 @@ def test_blank_frames_are_rejected():
     assert failure.value.code == "blank_frame" and "black" in failure.value.reason
 
 
-def test_a_multichannel_volume_is_rejected_with_a_reason_not_a_crash():
-    channel = sitk.GetImageFromArray(np.zeros((8, 8, 8), np.float32))
-    with pytest.raises(Rejected, match="2 channels") as caught:
-        preprocess_volume(sitk.Compose([channel, channel]), PreprocessParams())
-    assert caught.value.code == "multichannel_volume"
+def test_a_multichannel_volume_shares_one_geometry_and_normalises_each_channel():
+    rng = np.random.default_rng(3)
+    first = sitk.GetImageFromArray(rng.normal(100.0, 20.0, (8, 12, 12)).astype(np.float32))
+    second = sitk.GetImageFromArray(rng.normal(-5.0, 1.0, (8, 12, 12)).astype(np.float32))
+    for channel in (first, second):
+        channel.SetSpacing((2.0, 2.0, 4.0))
+    label = sitk.GetImageFromArray(np.pad(np.ones((2, 4, 4), np.uint8), ((3, 3), (4, 4), (4, 4))))
+    label.CopyInformation(first)
+    spec = PreprocessParams(normalize="percentile_zscore", crop="none", target_shape=[8, 12, 12])
+    tensor, mask, spacing, _ = preprocess_volume(sitk.Compose([first, second]), spec, label)
+    assert tensor.shape == (2, 8, 12, 12) and mask.shape == (8, 12, 12) and mask.sum() == 32
+    alone = [preprocess_volume(channel, spec).tensor[0] for channel in (first, second)]
+    assert np.allclose(tensor[0], alone[0]) and np.allclose(tensor[1], alone[1])
+    assert np.allclose(tensor.reshape(2, -1).mean(1), 0.0, atol=0.05) and spacing == (4.0, 2.0, 2.0)

@@ -18,17 +18,11 @@ from medimg.io.paths import ProjectPaths
 from tasks.ingest import run_ingest
 from tasks.preprocess import run_preprocess
 from tests.conftest import REPO, tiny_params
+from tests.datasets import volume, write_nnunet
 
 PYRADIOMICS = REPO.parent / "shared/corpora/real_small/pyradiomics_mr"
 SALT = b"volume-files-salt-012345"
 FILES = DataParams(label_join="image", label_column="label", mask_column="mask", layout="files")
-
-
-def volume(values: np.ndarray, spacing=(1.5, 1.5, 3.0), origin=(-20.0, 10.0, 5.0)) -> sitk.Image:
-    image = sitk.GetImageFromArray(values)
-    image.SetSpacing(spacing)
-    image.SetOrigin(origin)
-    return image
 
 
 def ingest(raw: Path, out: Path, data: DataParams = FILES) -> dict:
@@ -148,34 +142,6 @@ def test_a_4d_file_becomes_one_item_with_a_channel_per_volume(tmp_path):
     written = sitk.ReadImage(str(tmp_path / "out" / row["volume_path"]))
     assert written.GetNumberOfComponentsPerPixel() == 3
     assert np.array_equal(sitk.GetArrayFromImage(written)[0, 0, 0], [0.0, 1.0, 2.0])
-
-
-def write_nnunet(raw: Path, cases: int = 4, test_cases: int = 2) -> None:
-    rng = np.random.default_rng(1)
-    for folder in ("imagesTr", "labelsTr", "imagesTs", "labelsTs"):
-        (raw / folder).mkdir(parents=True)
-    for i in range(cases + test_cases):
-        images, labels = ("imagesTr", "labelsTr") if i < cases else ("imagesTs", "labelsTs")
-        case = f"DOE_JOHN_{i:03d}"  # file names can carry a patient's name
-        for channel in range(2):
-            sitk.WriteImage(
-                volume(rng.normal(size=(8, 12, 12)).astype(np.float32)),
-                str(raw / images / f"{case}_{channel:04d}.nii.gz"),
-            )
-        mask = np.zeros((8, 12, 12), np.uint8)
-        if i % 2 == 0:
-            mask[3:5, 4:8, 4:8] = 1
-        sitk.WriteImage(volume(mask), str(raw / labels / f"{case}.nii.gz"))
-    (raw / "dataset.json").write_text(
-        json.dumps(
-            {
-                "channel_names": {"0": "CT", "1": "PET"},
-                "labels": {"background": 0, "lesion": 1},
-                "numTraining": cases,
-                "file_ending": ".nii.gz",
-            }
-        )
-    )
 
 
 def test_an_nnunet_folder_is_read_as_it_comes_channels_labels_and_test_split(tmp_path, monkeypatch):

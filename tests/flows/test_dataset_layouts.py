@@ -1,0 +1,57 @@
+"""An nnU-Net raw folder (two channels, dataset.json, imagesTs) through `dvc repro` with the ct-seg-3d
+preset, changed only in params: no labels.csv is written by hand."""
+
+import json
+import sys
+
+import pandas as pd
+
+from medimg.config.presets import use_preset
+from tests.datasets import write_nnunet
+from tests.flows.conftest import edit_params, make_dvc_project, ran_stages, run
+
+
+def shrink(params: dict) -> None:
+    params["data"].update(raw_dir="data/raw/lesions", class_names=["background", "lesion"])
+    params["model"].update(in_channels=2, width=4)
+    params["preprocess"].update(
+        normalize="percentile_zscore", crop="none", target_shape=[32, 32, 32]
+    )
+    params["sampling"]["patches"].update(size=[32, 32, 32], per_volume=2)
+    params["train"].update(batch_size=4, bn_recompute_batches=2)
+    for stage in params["train"]["stages"]:
+        stage["epochs"] = 1
+    params["export"].update(parity_samples=4, calibration_samples=4)
+
+
+def test_a_two_channel_nnunet_folder_runs_through_dvc_repro_as_it_comes(tmp_path):
+    project = make_dvc_project(tmp_path / "clone", "sqlite:///mlflow.db")
+    write_nnunet(project / "data/raw/lesions", cases=12, test_cases=4, shape=(32, 32, 32))
+    use_preset("ct-seg-3d", project / "params.yaml")
+    edit_params(project, shrink)
+    ran = ran_stages(run([sys.executable, "-m", "dvc", "repro"], project))
+    assert {"ingest", "preprocess", "train_freeze", "train_unfreeze", "evaluate", "export"} <= ran
+    manifest = pd.read_parquet(project / "data/interim/manifest.parquet")
+    assert (
+        len(manifest) == 16
+        and (manifest["status"] == "ok").all()
+        and (manifest["channels"] == 2).all()
+    )
+    official = manifest[manifest["split_source"] == "labels.csv"]
+    assert len(official) == 4 and (official["split"] == "test").all()
+    summary = json.loads((project / "reports/ingest_summary.json").read_text())
+    assert summary["layout"] == "decathlon" and summary["dataset_labels"] == {
+        "0": "background",
+        "1": "lesion",
+    }
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    assert "dice_present_mean" in metrics and metrics["n"] == int(
+        (manifest["split"] == "test").sum()
+    )
+    bundle = json.loads((project / "artifacts/preprocess.json").read_text())
+    assert bundle["input_shape"] == [2, 32, 32, 32]
+    report = json.loads((project / "artifacts/export_report.json").read_text())
+    assert (
+        report["parity"]["max_abs_diff"]
+        <= report["parity"]["atol"] + report["parity"]["rtol"] * report["parity"]["max_abs_logit"]
+    )
