@@ -1,4 +1,5 @@
-"""Step 0: generate the bundled demo datasets (ct-nodule DICOM series, fundus-dr photos)."""
+"""Step 0: generate the bundled demo datasets (ct-nodule DICOM series, fundus-dr photos, skin-lesion
+photos with masks)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import SimpleITK as sitk
 from pydicom.uid import generate_uid
 from tqdm import tqdm
 
-from medimg.config.schema import CtNoduleDemo, FundusDemo, Params
+from medimg.config.schema import CtNoduleDemo, FundusDemo, Params, SkinLesionDemo
 from medimg.demo.ct_phantom import PhantomGeometry, make_chest_ct
 from medimg.demo.dicom_series import PatientIdentity, StudyInfo, write_ct_series
 from medimg.demo.fundus import make_fundus
+from medimg.demo.skin import make_skin_lesion
 from medimg.io import atomic
 from medimg.io.paths import ProjectPaths
 
@@ -169,6 +171,37 @@ def generate_fundus_dr(cfg: FundusDemo, seed: int, out: Path) -> dict:
     return {"images": len(rows), "patients": cfg.patients}
 
 
+def generate_skin_lesion(cfg: SkinLesionDemo, seed: int, out: Path) -> dict:
+    """Dermoscopy-like JPEG photos and PNG lesion masks of the same stem, as ISIC ships them."""
+    rng = np.random.default_rng(seed + 2)
+    build = atomic.fresh_build_dir(out)
+    (build / "images").mkdir()
+    (build / "masks").mkdir()
+    rows = []
+    for _p in tqdm(range(cfg.patients), desc="demo skin-lesion", unit="patient"):
+        patient_id = f"MRN{rng.integers(10**6, 10**7)}"
+        for _photo in range(cfg.photos_per_patient):
+            stem = _random_name(rng, 0.0)
+            rgb, mask = make_skin_lesion(rng, cfg.size)
+            cv2.imwrite(
+                str(build / f"images/{stem}.jpg"),
+                cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                [cv2.IMWRITE_JPEG_QUALITY, 92],
+            )
+            cv2.imwrite(str(build / f"masks/{stem}.png"), mask * 255)
+            rows.append(
+                {
+                    "image": f"images/{stem}.jpg",
+                    "mask": f"masks/{stem}.png",
+                    "patient_id": patient_id,
+                    "lesion": 1,
+                }
+            )
+    _write_csv(build / "labels.csv", rows)
+    atomic.replace_dir(build, out)
+    return {"images": len(rows), "patients": cfg.patients}
+
+
 def _write_csv(path: Path, rows: list[dict]) -> None:
     with open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
@@ -181,4 +214,5 @@ def run_demo_data(params: Params, paths: ProjectPaths) -> dict:
     out = paths.root / params.demo.out_dir
     ct = generate_ct_nodule(params.demo.ct_nodule, params.demo.seed, out / "ct-nodule")
     fundus = generate_fundus_dr(params.demo.fundus_dr, params.demo.seed, out / "fundus-dr")
-    return {"ct-nodule": ct, "fundus-dr": fundus, "out_dir": str(out)}
+    skin = generate_skin_lesion(params.demo.skin_lesion, params.demo.seed, out / "skin-lesion")
+    return {"ct-nodule": ct, "fundus-dr": fundus, "skin-lesion": skin, "out_dir": str(out)}

@@ -92,7 +92,7 @@ def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = 
 def demo_outputs(params: Params) -> set[Path]:
     """Raw folders the demo-data step creates, so a check can tell 'not generated yet' from 'missing'."""
     out = Path(params.demo.out_dir)
-    return {out / "ct-nodule", out / "fundus-dr"}
+    return {out / "ct-nodule", out / "fundus-dr", out / "skin-lesion"}
 
 
 def check_paths(params: Params, root: Path = Path(".")) -> list[str]:

@@ -112,11 +112,18 @@ class FundusDemo(Section):
     size: Annotated[int, Field(ge=32)] = 128
 
 
+class SkinLesionDemo(Section):
+    patients: PositiveInt = 200
+    photos_per_patient: PositiveInt = 2
+    size: Annotated[int, Field(ge=32)] = 128
+
+
 class DemoParams(Section):
     seed: int = 7
     out_dir: str = "data/raw"
     ct_nodule: CtNoduleDemo = CtNoduleDemo()
     fundus_dr: FundusDemo = FundusDemo()
+    skin_lesion: SkinLesionDemo = SkinLesionDemo()
 
 
 FixOrQuarantine = Literal["fix", "quarantine"]

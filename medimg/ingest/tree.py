@@ -65,6 +65,11 @@ def _file_keys(salt: bytes, relative: str, label: LabelEntry | None) -> dict[str
     }
 
 
+def _mask_files(labels: dict[str, LabelEntry]) -> set[Path]:
+    """Files labels.csv names as masks: they belong to their image and are not items of their own."""
+    return {entry.mask for entry in labels.values() if entry.mask}
+
+
 def plan_jobs(
     raw_dir: Path,
     out_dir: Path,
@@ -94,7 +99,8 @@ def plan_jobs(
         )
         plan = SeriesPlan(header.series_uid, header.instance_uid, [header])
         jobs.append(ItemJob("dicom_picture", keys, plan=plan, label=label, **common))
-    for picture in pictures:
+    masks = _mask_files(labels)
+    for picture in (p for p in pictures if p not in masks):  # a mask is not an item of its own
         relative = picture.relative_to(raw_dir).as_posix()
         label = labels.get(_join_value(data, raw_dir, None, picture))
         jobs.append(
@@ -137,7 +143,7 @@ def volume_jobs(
             )
             for case in dataset.cases
         ]
-    masks = {entry.mask for entry in labels.values() if entry.mask}
+    masks = _mask_files(labels)
     jobs = []
     for volume in volumes:
         if volume in masks:  # a label map named in labels.csv is not an item of its own

@@ -17,11 +17,20 @@ import yaml
 
 from medimg.config.loading import load_params
 from medimg.config.presets import use_preset
-from medimg.config.schema import FundusDemo
+from medimg.config.schema import FundusDemo, SkinLesionDemo
 from medimg.io.paths import ProjectPaths
 from tests.conftest import REPO, predict_without_torch
 
 SHRINK_3D = {"ct-seg-2d": [16, 32, 32], "ct-seg-3d": [32, 32, 48]}
+
+
+@pytest.fixture(scope="session")
+def skin_raw(tmp_path_factory):
+    from tasks.demo_data import generate_skin_lesion
+
+    out = tmp_path_factory.mktemp("skin") / "skin-lesion"
+    generate_skin_lesion(SkinLesionDemo(patients=10, photos_per_patient=2, size=64), 3, out)
+    return out
 
 
 @pytest.fixture(scope="session")
@@ -107,6 +116,24 @@ def test_fundus_grading_runs_end_to_end(tmp_path, fundus_raw):
     result = json.loads(proc.stdout)[0]
     assert set(result["probabilities"]) == set(params.data.class_names)
     assert result["prediction"] == max(result["probabilities"], key=result["probabilities"].get)
+
+
+def test_skin_lesion_segmentation_runs_end_to_end_and_predicts_masks_at_the_photos_size(
+    tmp_path, skin_raw
+):
+    params, paths = _project(tmp_path, "skin-lesion-seg", skin_raw)
+    assert params.model.name == "deeplabv3_mobilenet_v3_large" and params.loss.name == "bce_dice"
+    metrics, exported = _run_pipeline(params, paths)
+    for key in ("dice_mean", "dice_present_mean", "hd95_mm_median"):
+        assert key in metrics
+    assert set(exported["quality"]["ort_fp32"]) & {"dice_present", "dice"}
+    _assert_parity(paths)
+    photo = sorted((skin_raw / "images").glob("*.jpg"))[0]
+    proc = predict_without_torch(photo, paths.artifacts, "--out", str(tmp_path / "masks"))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)[0]
+    mask = sitk.ReadImage(result["mask"])
+    assert mask.GetSize()[:2] == sitk.ReadImage(str(photo)).GetSize()[:2] == (64, 64)
 
 
 @pytest.mark.parametrize("preset", ["ct-seg-2d", "ct-seg-3d"])
