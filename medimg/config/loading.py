@@ -8,7 +8,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from medimg.config.schema import Params, ParamsError
+from medimg.config.schema import DataParams, Params, ParamsError
+from medimg.io.dataset_json import DatasetJsonError, class_names_of
 
 
 def _key_path(loc: tuple[Any, ...]) -> str:
@@ -83,10 +84,27 @@ def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = 
         raise ParamsError(f"{path}: expected a mapping of sections at the top level")
     for assignment in overrides or []:
         apply_override(raw, *parse_override(assignment))
+    _class_names_from_dataset(raw, path)
     try:
         return Params.model_validate(raw)
     except ValidationError as err:
         raise ParamsError(format_validation_error(err, str(path))) from None
+
+
+FROM_DATASET = "from_dataset"
+
+
+def _class_names_from_dataset(raw: dict[str, Any], path: Path) -> None:
+    """``data.class_names: from_dataset`` takes the label names of raw_dir's dataset.json (a
+    Decathlon or nnU-Net folder); any list in params says otherwise and wins."""
+    data = raw.get("data")
+    if not isinstance(data, dict) or data.get("class_names") != FROM_DATASET:
+        return
+    folder = path.parent / data.get("raw_dir", DataParams().raw_dir)
+    try:
+        data["class_names"] = class_names_of(folder)
+    except DatasetJsonError as exc:
+        raise ParamsError(f"{path}: data.class_names is {FROM_DATASET}, but {exc}") from None
 
 
 def demo_outputs(params: Params) -> set[Path]:

@@ -64,6 +64,7 @@ class DataParams(Section):
     patient_column: str | None = None  # labels.csv column naming the patient of PNG/JPEG pictures
     label_column: str = "label"
     mask_column: str | None = None
+    # from_dataset: raw_dir's dataset.json labels, resolved when params are loaded (config/loading.py)
     class_names: list[str] = Field(default_factory=lambda: ["negative", "positive"], min_length=2)
     # how raw_dir is organised: files (DICOM, pictures, volumes + labels.csv), decathlon (a Medical
     # Segmentation Decathlon or nnU-Net raw folder with dataset.json), or auto (decathlon if it looks so)

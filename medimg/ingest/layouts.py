@@ -9,12 +9,11 @@ case becomes one item; ``imagesTs`` cases are the official test split.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-DATASET_JSON = "dataset.json"
+from medimg.io.dataset_json import DATASET_JSON, channel_names, label_names, read_dataset_json
 
 
 class LayoutError(ValueError):
@@ -57,18 +56,6 @@ def _ending(meta: dict, folder: Path) -> str:
     )
 
 
-def _label_names(meta: dict) -> dict[int, str]:
-    labels = meta.get("labels", {})
-    # the Decathlon maps value -> name, nnU-Net v2 name -> value
-    pairs = [(int(k), v) if str(k).isdigit() else (int(v), k) for k, v in labels.items()]
-    return dict(sorted(pairs))
-
-
-def _channel_names(meta: dict) -> list[str]:
-    names = meta.get("channel_names") or meta.get("modality") or {"0": "OT"}
-    return [names[k] for k in sorted(names, key=int)]
-
-
 def _nnunet_cases(folder: Path, labels: Path, ending: str, count: int, split) -> list[DatasetCase]:
     by_case: dict[str, list[Path]] = {}
     for path in sorted(folder.glob(f"*{ending}")):
@@ -106,11 +93,8 @@ def _decathlon_cases(raw_dir: Path, meta: dict) -> list[DatasetCase]:
 def read_dataset(raw_dir: Path) -> Dataset:
     """The cases of a Decathlon or nnU-Net raw folder, from its dataset.json."""
     path = raw_dir / DATASET_JSON
-    try:
-        meta = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise LayoutError(f"{path}: not readable JSON ({exc})") from None
-    channels = _channel_names(meta)
+    meta = read_dataset_json(raw_dir)
+    channels = channel_names(meta)
     if "training" in meta:  # the Decathlon's own format lists the files
         cases = _decathlon_cases(raw_dir, meta)
     else:
@@ -125,4 +109,4 @@ def read_dataset(raw_dir: Path) -> Dataset:
     missing = [c for c in cases for f in c.channels if not f.is_file()]
     if missing:
         raise LayoutError(f"{path}: {len(missing)} listed image file(s) do not exist")
-    return Dataset(cases, channels[0], _label_names(meta))
+    return Dataset(cases, channels[0], label_names(meta))

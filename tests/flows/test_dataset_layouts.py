@@ -12,7 +12,7 @@ from tests.flows.conftest import edit_params, make_dvc_project, ran_stages, run
 
 
 def shrink(params: dict) -> None:
-    params["data"].update(raw_dir="data/raw/lesions", class_names=["background", "lesion"])
+    params["data"].update(raw_dir="data/raw/lesions", class_names="from_dataset")
     params["model"].update(in_channels=2, width=4)
     params["preprocess"].update(
         normalize="percentile_zscore", crop="none", target_shape=[32, 32, 32]
@@ -48,6 +48,8 @@ def test_a_two_channel_nnunet_folder_runs_through_dvc_repro_as_it_comes(tmp_path
     assert "dice_present_mean" in metrics and metrics["n"] == int(
         (manifest["split"] == "test").sum()
     )
+    evaluation = json.loads((project / "reports/evaluation.json").read_text())
+    assert evaluation["class_names"] == ["background", "lesion"]  # from dataset.json
     bundle = json.loads((project / "artifacts/preprocess.json").read_text())
     assert bundle["input_shape"] == [2, 32, 32, 32]
     report = json.loads((project / "artifacts/export_report.json").read_text())

@@ -82,3 +82,25 @@ def test_cli_rejects_bad_params_fast_without_traceback(tmp_path):
     assert time.perf_counter() - tic < 5
     assert proc.returncode == 2
     assert "train.stages[0].lr_head" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_class_names_from_dataset_come_from_dataset_json_unless_params_list_them(tmp_path):
+    import json
+
+    import yaml
+
+    from medimg.config.loading import load_params
+    from medimg.config.schema import ParamsError
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["data"].update(raw_dir="data/raw/liver", class_names="from_dataset")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ParamsError, match="data.class_names is from_dataset, but .*dataset.json"):
+        load_params(tmp_path / "params.yaml")
+    (tmp_path / "data/raw/liver").mkdir(parents=True)
+    (tmp_path / "data/raw/liver/dataset.json").write_text(
+        json.dumps({"labels": {"background": 0, "liver": 1}})
+    )
+    assert load_params(tmp_path / "params.yaml").data.class_names == ["background", "liver"]
+    listed = load_params(tmp_path / "params.yaml", ["data.class_names=[absent, present]"])
+    assert listed.data.class_names == ["absent", "present"]
