@@ -44,16 +44,13 @@ def detect_layout(raw_dir: Path, layout: str) -> Literal["files", "decathlon"]:
 
 
 def _ending(meta: dict, folder: Path) -> str:
+    """nnU-Net's ``file_ending``; without it, .nii.gz if the images use it, else their suffix."""
     if "file_ending" in meta:
         return meta["file_ending"]
     names = [p.name for p in folder.iterdir()] if folder.is_dir() else []
-    return (
-        ".nii.gz"
-        if any(n.endswith(".nii.gz") for n in names)
-        else Path(names[0]).suffix
-        if names
-        else ".nii.gz"
-    )
+    if not names or any(n.endswith(".nii.gz") for n in names):
+        return ".nii.gz"
+    return Path(names[0]).suffix
 
 
 def _nnunet_cases(folder: Path, labels: Path, ending: str, count: int, split) -> list[DatasetCase]:
