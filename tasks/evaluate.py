@@ -191,8 +191,14 @@ def _evaluate_segmentation(params: Params, paths: ProjectPaths) -> dict:
     keys = rows[["series_key", "patient_key", *spec.subgroups]].reset_index(drop=True)
     cases = cases.join(keys, on="case")
     report = segmentation_report(cases, names, spec.subgroups, spec)
+    photos = bool((rows["modality"] == "photo").all())  # no physical spacing: distances in pixels
     report.update(
-        split=spec.split, class_names=names, checkpoint=str(final_checkpoint(params, paths))
+        split=spec.split,
+        class_names=names,
+        checkpoint=str(final_checkpoint(params, paths)),
+        distance_units="pixels (photos carry no spacing; the _mm figures are pixels)"
+        if photos
+        else "mm",
     )
     figures_by_name: dict = {"n": report["cases"]}
     for name, block in report["classes"].items():

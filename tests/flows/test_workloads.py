@@ -128,6 +128,8 @@ def test_skin_lesion_segmentation_runs_end_to_end_and_predicts_masks_at_the_phot
         assert key in metrics
     assert set(exported["quality"]["ort_fp32"]) & {"dice_present", "dice"}
     _assert_parity(paths)
+    evaluation = json.loads((paths.reports / "evaluation.json").read_text())
+    assert evaluation["distance_units"].startswith("pixels")
     photo = sorted((skin_raw / "images").glob("*.jpg"))[0]
     proc = predict_without_torch(photo, paths.artifacts, "--out", str(tmp_path / "masks"))
     assert proc.returncode == 0, proc.stderr
@@ -144,6 +146,7 @@ def test_ct_segmentation_runs_end_to_end(tmp_path, demo_raw, tiny, preset):
         assert key in metrics
     _assert_parity(paths)
     assert set(exported["quality"]["ort_int8_static"]) & {"dice_present", "dice"}
+    assert json.loads((paths.reports / "evaluation.json").read_text())["distance_units"] == "mm"
     bundle = json.loads((paths.artifacts / "preprocess.json").read_text())
     report = json.loads((paths.artifacts / "export_report.json").read_text())
     if preset == "ct-seg-2d":  # a 2D network run slice by slice over the volume
