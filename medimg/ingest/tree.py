@@ -154,6 +154,16 @@ def volume_jobs(
     return jobs
 
 
+def _reused_label(job: ItemJob, old_rows: dict[str, dict]):
+    """A reused item's label: labels.csv's current value (it may have changed), or, for a dataset
+    case whose label came from its mask, the one conversion found."""
+    if job.label is None:
+        return None
+    if job.label.label is None:
+        return old_rows[job.keys["series_key"]]["label"]
+    return job.label.label
+
+
 def _previous_manifest(out_dir: Path) -> pd.DataFrame | None:
     path = out_dir / "manifest.parquet"
     if not path.exists():
@@ -276,10 +286,7 @@ def _ingest_with(
     ]
     reused_keys = {j.keys["series_key"] for j in reused}
     todo = [j for j in jobs if j.keys["series_key"] not in reused_keys]
-    rows = [
-        {**old_rows[j.keys["series_key"]], "label": j.label.label if j.label else None}
-        for j in reused
-    ]
+    rows = [{**old_rows[j.keys["series_key"]], "label": _reused_label(j, old_rows)} for j in reused]
     rows += _convert_all(todo, pool, map_items)
 
     frame = pd.DataFrame(rows, columns=COLUMNS)

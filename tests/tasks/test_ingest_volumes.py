@@ -162,6 +162,9 @@ def test_an_nnunet_folder_is_read_as_it_comes_channels_labels_and_test_split(tmp
     assert len(test) == 2 and (test["split"] == "test").all()
     assert manifest["mask_path"].notna().all()
     assert not manifest.astype(str).apply(lambda c: c.str.contains("DOE")).any().any()
+    again = ingest(Path("raw"), Path("out"), DataParams())  # a rerun reuses every case, labels kept
+    assert again["run"] == {"converted": 0, "reused": 6, "pruned_files": 0}
+    assert pd.read_parquet("out/manifest.parquet").equals(manifest)
 
 
 def test_a_decathlon_folder_lists_its_cases_in_dataset_json_with_4d_images(tmp_path):
