@@ -9,6 +9,7 @@ import torch
 from medimg import __version__
 from medimg.config.catalog import CATALOG
 from medimg.config.schema import Params
+from medimg.export.gate import changes, gate_variant, variant_threshold
 from medimg.export.onnx_model import (
     check_parity,
     dynamic_axes,
@@ -24,10 +25,12 @@ from medimg.export.quantization import (
 )
 from medimg.export.scoring import (
     VARIANTS,
-    load_test_split,
+    load_split,
     model_inputs,
     operating_threshold,
+    run_on_items,
     score_session,
+    variant_metrics,
 )
 from medimg.io import atomic
 from medimg.io.paths import ProjectPaths
@@ -59,25 +62,34 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
     quantize_int8_dynamic(onnx_path, art / VARIANTS["ort_int8_dynamic"])
     sessions = {name: ort_session(art / file, spec.threads) for name, file in VARIANTS.items()}
 
-    images, targets = load_test_split(params, paths)
+    # every variant gets its own operating point on val and is gated there; test only reports
+    classes = params.model.num_classes
+    val_images, val_targets = load_split(params, paths, "val")
+    images, targets = load_split(params, paths, "test")
     threshold = operating_threshold(paths)
-    quality, clinical = {}, {}
+    thresholds, on_val, clinical = {}, {}, {}
     for name, session in sessions.items():
-        metric, clinical[name] = score_session(session, params, images, targets, threshold)
-        quality[name] = {metric: clinical[name][metric]}
-    reference = quality["ort_fp32"][metric]
-    for name, figures in quality.items():
-        delta = (
-            None if reference is None or figures[metric] is None else figures[metric] - reference
+        val_logits = run_on_items(session, val_images, info.task, info.ndim, params)
+        thresholds[name] = variant_threshold(
+            info.task, classes, val_targets, val_logits, params.evaluate
         )
-        figures.update(delta=delta, deployable=delta is not None and delta >= -spec.max_metric_drop)
-        figures["clinical_deltas"] = {
-            k: (
-                v - clinical["ort_fp32"][k]
-                if v is not None and clinical["ort_fp32"][k] is not None
-                else None
-            )
-            for k, v in clinical[name].items()
+        at = threshold if thresholds[name] is None else thresholds[name]
+        metric, on_val[name] = variant_metrics(info.task, classes, val_targets, val_logits, at)
+        _, clinical[name] = score_session(session, params, images, targets, at)
+    quality = {}
+    for name in sessions:
+        reasons = gate_variant(
+            metric, on_val[name], on_val["ort_fp32"], spec.max_metric_drop, spec.max_operating_drop
+        )
+        quality[name] = {
+            metric: clinical[name][metric],
+            "threshold": thresholds[name],
+            "delta": changes(clinical[name], clinical["ort_fp32"])[metric],
+            "deployable": not reasons,
+            "reasons": reasons,
+            "val": on_val[name],
+            "val_deltas": changes(on_val[name], on_val["ort_fp32"]),
+            "clinical_deltas": changes(clinical[name], clinical["ort_fp32"]),
         }
 
     if spec.threads:
@@ -107,6 +119,7 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
         "model": params.model.name,
         "class_names": params.data.class_names,
         "positive_threshold": threshold,
+        "thresholds": thresholds,  # each variant's own, chosen on val: what predict applies
         "input_name": "input",
         "input_shape": list(batch.shape[1:]),
         "models": VARIANTS,
@@ -138,6 +151,9 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
         "quality": quality,
         "clinical": clinical,
         "max_metric_drop": spec.max_metric_drop,
+        "max_operating_drop": spec.max_operating_drop,
+        "gate_rule": "decided on val, each variant at its own threshold: the key metric may drop by "
+        "max_metric_drop, sensitivity and specificity may move by max_operating_drop",
         "latency_ms": latency,
         "latency_rule": "median of 20 runs after 3 warm-up runs",
         "threads": spec.threads or "runtime default",

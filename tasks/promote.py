@@ -16,7 +16,7 @@ from pathlib import Path
 
 from medimg.config.schema import Params, ParamsError
 from medimg.export.onnx_model import ort_session
-from medimg.export.scoring import load_test_split, operating_threshold, score_session
+from medimg.export.scoring import load_split, operating_threshold, score_session
 from medimg.io import atomic
 from medimg.io.paths import ProjectPaths
 from medimg.io.tracking import tracking_run, tracking_uri
@@ -99,7 +99,7 @@ def run_promote(params: Params, paths: ProjectPaths) -> dict:
         )
         return _record(params, paths, record, client)
 
-    images, targets = load_test_split(params, paths)
+    images, targets = load_split(params, paths)
     record["test_items"] = len(images)
     key, record["challenger"]["figures"] = score_session(
         ort_session(paths.artifacts / "model.onnx"),

@@ -291,6 +291,8 @@ class ExportParams(Section):
     max_metric_drop: Annotated[float, Field(ge=0, le=1)] = (
         0.02  # key metric (AUC, kappa, Dice) a variant may lose
     )
+    # sensitivity and specificity a variant's own operating point (chosen on val) may move
+    max_operating_drop: Annotated[float, Field(ge=0, le=1)] = 0.02
     threads: NonNegInt = 0  # CPU threads for the latency figures; 0: the runtime's default
     int8_conv3d: bool = (
         False  # quantize 3D convolutions too (slower than fp32 on onnxruntime's CPU kernels)

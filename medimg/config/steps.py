@@ -119,7 +119,16 @@ STEPS: tuple[Step, ...] = (
     Step(
         "export",
         "tasks.export:run_export",
-        ("data.class_names", "export", "ingest.geometry", "model", "preprocess", "sampling"),
+        (
+            "data.class_names",
+            "evaluate.target_sensitivity",
+            "evaluate.threshold",
+            "export",
+            "ingest.geometry",
+            "model",
+            "preprocess",
+            "sampling",
+        ),
         (
             "medimg/deploy",
             "medimg/evaluate/metrics",

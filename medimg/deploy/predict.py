@@ -165,7 +165,9 @@ def predict(
             )
         else:
             probs = softmax(logits)[0]
-            threshold = spec.get("positive_threshold", 0.5)
+            # each variant's own operating point, chosen on val at export (older bundles: one for all)
+            threshold = (spec.get("thresholds") or {}).get(variant)
+            threshold = spec.get("positive_threshold", 0.5) if threshold is None else threshold
             if len(names) == 2:
                 label = names[1] if probs[1] >= threshold else names[0]
             else:

@@ -56,10 +56,12 @@ def run_on_items(
     return np.concatenate(outputs)
 
 
-def load_test_split(params: Params, paths: ProjectPaths) -> tuple[np.ndarray, np.ndarray]:
-    """The whole test split as arrays: images (items as the evaluate step sees them) and targets."""
+def load_split(
+    params: Params, paths: ProjectPaths, split: str = "test"
+) -> tuple[np.ndarray, np.ndarray]:
+    """A whole split as arrays: images (items as the evaluate step sees them) and targets."""
     test = task_dataset(
-        CATALOG[params.model.name].task, read_split(paths.index, "test"), paths.processed
+        CATALOG[params.model.name].task, read_split(paths.index, split), paths.processed
     )
     return (
         np.stack([test[i][0].numpy() for i in range(len(test))]),

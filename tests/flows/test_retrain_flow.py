@@ -12,7 +12,7 @@ from onnx import TensorProto, helper
 
 from flows.retrain import retrain
 from medimg.config.loading import load_params
-from medimg.export.scoring import load_test_split
+from medimg.export.scoring import load_split
 from medimg.io.paths import ProjectPaths
 from tests.flows.conftest import edit_params, make_dvc_project
 
@@ -53,7 +53,7 @@ def register_champion(params, paths, correct: bool) -> str:
     import mlflow
     import mlflow.onnx
 
-    images, targets = load_test_split(params, paths)
+    images, targets = load_split(params, paths)
     sign = 1.0 if correct else -1.0
     # logits of ±20 saturate the softmax: the wrong one is the worst possible on every metric, Brier included
     table = np.stack([-sign * (2 * targets - 1), sign * (2 * targets - 1)], axis=1) * 20.0

@@ -98,9 +98,17 @@ def test_export_report_evaluates_and_times_every_variant(tiny, exported):
     assert set(report["quality"]) == {"ort_fp32", "ort_fp16", "ort_int8_static", "ort_int8_dynamic"}
     assert report["key_metric"] == "auc" and report["quality"]["ort_fp32"]["delta"] == 0.0
     for figures in report["quality"].values():
-        assert figures["deployable"] == (
-            figures["delta"] is not None and figures["delta"] >= -params.export.max_metric_drop
-        )
+        # decided on val, each variant at its own threshold; the reasons say why not
+        assert figures["deployable"] == (figures["reasons"] == [])
+        assert 0.0 <= figures["threshold"] <= 1.0 and "sensitivity" in figures["val"]
+        for name in ("sensitivity", "specificity"):
+            moved = figures["val_deltas"][name]
+            if moved is not None and abs(moved) > params.export.max_operating_drop:
+                assert not figures["deployable"] and any(
+                    r.startswith(name) for r in figures["reasons"]
+                )
+    bundle = json.loads((paths.artifacts / "preprocess.json").read_text())
+    assert bundle["thresholds"] == {k: v["threshold"] for k, v in report["quality"].items()}
     assert report["bytes"]["ort_int8_static"] < report["bytes"]["ort_fp32"]
     for size in ("batch1", "batch8"):
         assert set(report["latency_ms"][size]) == {
@@ -139,6 +147,10 @@ def test_predict_reads_a_dicom_series_without_torch(tiny, exported):
     result = json.loads(proc.stdout)
     assert len(result) == 1 and result[0]["prediction"] in params.data.class_names
     assert abs(sum(result[0]["probabilities"].values()) - 1.0) < 1e-5
+    bundle = json.loads((paths.artifacts / "preprocess.json").read_text())
+    assert result[0]["threshold"] == bundle["thresholds"]["ort_fp32"]  # the variant's own
+    int8 = predict_without_torch(series[0], paths.artifacts, "--variant", "ort_int8_static")
+    assert json.loads(int8.stdout)[0]["threshold"] == bundle["thresholds"]["ort_int8_static"]
 
 
 def test_a_segmentation_model_is_evaluated_in_mm_exported_and_predicts_masks_in_the_input_geometry(

@@ -1,0 +1,63 @@
+"""Whether an exported variant may be deployed: each variant gets its own operating point, chosen on
+val by the evaluate step's rule, and must keep both the key metric and that operating point.
+
+An INT8 variant can keep its AUC while its scores shift, so that at fp32's threshold specificity
+falls by 0.1: the validated operating point is then not the deployed one. Choosing each variant's
+threshold on val and gating on sensitivity and specificity at it catches that. The decision is made
+on val; the test split only reports.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from medimg.config.schema import EvaluateParams
+from medimg.deploy.predict import softmax
+from medimg.evaluate.metrics.classification import choose_threshold
+
+OPERATING_POINT = ("sensitivity", "specificity")
+
+
+def variant_threshold(
+    task: str, classes: int, targets: np.ndarray, logits: np.ndarray, rule: EvaluateParams
+) -> float | None:
+    """The positive-class threshold for a binary classifier's ``logits`` on val, by the evaluate
+    step's rule; None where a threshold means nothing (graded classes, segmentation)."""
+    if task != "classification" or classes != 2:
+        return None
+    scores = softmax(logits)[:, 1]
+    return float(choose_threshold(rule.threshold, targets, scores, rule.target_sensitivity))
+
+
+def gate_variant(
+    key: str, figures: dict, reference: dict, max_metric_drop: float, max_operating_drop: float
+) -> list[str]:
+    """Why ``figures`` (a variant on val, at its own threshold) may not be deployed beside
+    ``reference`` (fp32 on val): an empty list means deployable. The operating point may not move
+    either way by more than ``max_operating_drop``: the validated point must be the deployed one."""
+    reasons = []
+    value, base = figures.get(key), reference.get(key)
+    if value is None and base is not None:
+        reasons.append(f"{key} is undefined on val")
+    elif value is not None and base is not None and base - value > max_metric_drop:
+        reasons.append(
+            f"{key} {value:.3f} against {base:.3f} (drop {base - value:.3f} > {max_metric_drop})"
+        )
+    for name in OPERATING_POINT:
+        if figures.get(name) is None or reference.get(name) is None:
+            continue
+        moved = figures[name] - reference[name]
+        if abs(moved) > max_operating_drop:
+            reasons.append(
+                f"{name} {figures[name]:.3f} against {reference[name]:.3f} at its own threshold "
+                f"(moved {moved:+.3f}, more than {max_operating_drop})"
+            )
+    return reasons
+
+
+def changes(figures: dict, reference: dict) -> dict:
+    """Each figure's change from the reference (None where either is undefined)."""
+    return {
+        k: (v - reference[k] if v is not None and reference.get(k) is not None else None)
+        for k, v in figures.items()
+    }
