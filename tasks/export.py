@@ -81,15 +81,16 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
         reasons = gate_variant(
             metric, on_val[name], on_val["ort_fp32"], spec.max_metric_drop, spec.max_operating_drop
         )
+        on_test = changes(clinical[name], clinical["ort_fp32"])
         quality[name] = {
             metric: clinical[name][metric],
             "threshold": thresholds[name],
-            "delta": changes(clinical[name], clinical["ort_fp32"])[metric],
+            "delta": on_test[metric],
             "deployable": not reasons,
             "reasons": reasons,
             "val": on_val[name],
             "val_deltas": changes(on_val[name], on_val["ort_fp32"]),
-            "clinical_deltas": changes(clinical[name], clinical["ort_fp32"]),
+            "clinical_deltas": on_test,
         }
 
     if spec.threads:

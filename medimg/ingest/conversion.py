@@ -81,9 +81,12 @@ def _units(modality: str) -> str:
 
 def _base_row(job: ItemJob) -> dict:
     first: SliceHeader | None = job.plan.first if job.plan else None
-    modality = first.modality if first else job.modality or "photo"
-    if job.kind == "volume_file":
+    if first is not None:
+        modality = first.modality
+    elif job.kind == "volume_file":
         modality = job.modality or "OT"  # DICOM's "other": the file does not say
+    else:
+        modality = "photo"
     return {
         **job.keys,
         "modality": modality,

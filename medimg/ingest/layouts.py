@@ -22,7 +22,6 @@ class LayoutError(ValueError):
 
 @dataclass(frozen=True)
 class DatasetCase:
-    case: str  # the case identifier (a file stem; may carry a patient's name, so never written)
     channels: tuple[Path, ...]
     mask: Path | None
     split: Literal["test"] | None  # imagesTs: the official test split
@@ -68,7 +67,7 @@ def _nnunet_cases(folder: Path, labels: Path, ending: str, count: int, split) ->
                 f"{folder}: case {len(cases) + 1} has {len(files)} channel file(s), dataset.json names {count}"
             )
         mask = labels / f"{case}{ending}"
-        cases.append(DatasetCase(case, tuple(files), mask if mask.is_file() else None, split))
+        cases.append(DatasetCase(tuple(files), mask if mask.is_file() else None, split))
     return cases
 
 
@@ -79,11 +78,11 @@ def _decathlon_cases(raw_dir: Path, meta: dict) -> list[DatasetCase]:
     cases = []
     for entry in meta.get("training", []):
         image, label = resolve(entry["image"]), resolve(entry["label"])
-        cases.append(DatasetCase(image.name, (image,), label, None))
+        cases.append(DatasetCase((image,), label, None))
     for entry in meta.get("test", []):
         image = resolve(entry if isinstance(entry, str) else entry["image"])
         mask = raw_dir / "labelsTs" / image.name
-        cases.append(DatasetCase(image.name, (image,), mask if mask.is_file() else None, "test"))
+        cases.append(DatasetCase((image,), mask if mask.is_file() else None, "test"))
     return cases
 
 

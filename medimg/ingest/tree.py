@@ -65,11 +65,6 @@ def _file_keys(salt: bytes, relative: str, label: LabelEntry | None) -> dict[str
     }
 
 
-def _mask_files(labels: dict[str, LabelEntry]) -> set[Path]:
-    """Files labels.csv names as masks: they belong to their image and are not items of their own."""
-    return {entry.mask for entry in labels.values() if entry.mask}
-
-
 def plan_jobs(
     raw_dir: Path,
     out_dir: Path,
@@ -99,8 +94,8 @@ def plan_jobs(
         )
         plan = SeriesPlan(header.series_uid, header.instance_uid, [header])
         jobs.append(ItemJob("dicom_picture", keys, plan=plan, label=label, **common))
-    masks = _mask_files(labels)
-    for picture in (p for p in pictures if p not in masks):  # a mask is not an item of its own
+    masks = {entry.mask for entry in labels.values() if entry.mask}  # not items of their own
+    for picture in (p for p in pictures if p not in masks):
         relative = picture.relative_to(raw_dir).as_posix()
         label = labels.get(_join_value(data, raw_dir, None, picture))
         jobs.append(
@@ -112,7 +107,9 @@ def plan_jobs(
                 **common,
             )
         )
-    jobs += volume_jobs(raw_dir, salt, data, list(volumes), labels, dataset, common)
+    jobs += volume_jobs(
+        raw_dir, salt, data, [v for v in volumes if v not in masks], labels, dataset, common
+    )
     return [replace(job, fingerprint=fingerprint(job, raw_dir)) for job in jobs]
 
 
@@ -125,8 +122,9 @@ def volume_jobs(
     dataset: Dataset | None,
     common: dict,
 ) -> list[ItemJob]:
-    """One job per volume file (its label row joined by relative path, as pictures are), or per case
-    of a Decathlon/nnU-Net dataset (its channel files, label map and official test split)."""
+    """One job per volume file (its label row joined by relative path, as pictures are; masks
+    already left out), or per case of a Decathlon/nnU-Net dataset (its channel files, label map and
+    official test split)."""
     if dataset is not None:
         return [
             ItemJob(
@@ -143,11 +141,8 @@ def volume_jobs(
             )
             for case in dataset.cases
         ]
-    masks = _mask_files(labels)
     jobs = []
     for volume in volumes:
-        if volume in masks:  # a label map named in labels.csv is not an item of its own
-            continue
         label = labels.get(_join_value(data, raw_dir, None, volume))
         keys = _file_keys(salt, volume.relative_to(raw_dir).as_posix(), label)
         jobs.append(ItemJob("volume_file", keys, volume_files=(volume,), label=label, **common))
