@@ -15,9 +15,14 @@ import torch
 from medimg.config.catalog import CATALOG
 from medimg.config.schema import Params
 from medimg.evaluate import figures
-from medimg.evaluate.classification_report import classification_report
+from medimg.evaluate.classification_report import calibration_report, classification_report
 from medimg.evaluate.gradcam import grad_cam, hottest_slice
-from medimg.evaluate.metrics.calibration import calibration_bins
+from medimg.evaluate.metrics.calibration import (
+    calibration_bins,
+    fit_temperature,
+    log_probabilities,
+    scaled_probabilities,
+)
 from medimg.evaluate.metrics.classification import CLINICAL_METRICS
 from medimg.evaluate.model_card import render_model_card, render_segmentation_card
 from medimg.evaluate.plot_data import confusion_rows, pr_points, roc_band, roc_points
@@ -56,6 +61,18 @@ def _predict(model, rows: pd.DataFrame, params: Params, paths: ProjectPaths, dev
     }
 
 
+def calibrate(val: dict, evaluated: dict, enabled: bool) -> float:
+    """Fit a temperature on val and replace both splits' probabilities with the scaled ones (in
+    place), so the threshold, every reported figure and the bundle use the calibrated scores.
+    Returns the temperature (1.0 when disabled)."""
+    if not enabled:
+        return 1.0
+    temperature = fit_temperature(log_probabilities(val["probs"]), val["labels"])
+    for split in (val, evaluated):
+        split["probs"] = scaled_probabilities(log_probabilities(split["probs"]), temperature)
+    return temperature
+
+
 def headline(report: dict) -> dict:
     """The scalar figures `dvc metrics show` lists: value, and the 95% interval as _low/_high."""
     out: dict = {"n": report["n"]}
@@ -64,6 +81,9 @@ def headline(report: dict) -> dict:
             threshold=report["operating_point"]["threshold"],
             threshold_rule=report["operating_point"]["rule"],
         )
+    if "calibration" in report:
+        out["temperature"] = report["calibration"]["temperature"]
+        out["ece_uncalibrated"] = report["calibration"]["metrics"]["ece_before"]
     for name in CLINICAL_METRICS:
         if name not in report["metrics"]:
             continue
@@ -284,7 +304,13 @@ def run_evaluate(params: Params, paths: ProjectPaths) -> dict:
     subgroups = {
         column: rows[column].fillna("unknown").astype(str).to_numpy() for column in spec.subgroups
     }
+    raw = evaluated["probs"]
+    temperature = calibrate(val, evaluated, spec.calibrate)
     report = classification_report(val, evaluated, subgroups, spec)
+    if spec.calibrate:
+        report["calibration"] = calibration_report(
+            evaluated["labels"], raw, evaluated["probs"], evaluated["patients"], temperature, spec
+        )
     report.update(
         split=spec.split, class_names=names, checkpoint=str(final_checkpoint(params, paths))
     )
@@ -336,7 +362,12 @@ def run_evaluate(params: Params, paths: ProjectPaths) -> dict:
             )
         written.append(
             figures.calibration_figure(
-                calibration, m["brier"], m["ece"], figs / "calibration.png"
+                calibration,
+                m["brier"],
+                m["ece"],
+                figs / "calibration.png",
+                calibration_bins(labels, raw[:, 1], spec.ece_bins) if spec.calibrate else None,
+                report.get("calibration", {}).get("metrics", {}).get("ece_before"),
             ).name
         )
         written += _explain(model, rows, evaluated, threshold, params, paths)

@@ -27,7 +27,7 @@ from medimg.export.scoring import (
     VARIANTS,
     load_split,
     model_inputs,
-    operating_threshold,
+    operating_point,
     run_on_items,
     score_session,
     variant_metrics,
@@ -66,16 +66,18 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
     classes = params.model.num_classes
     val_images, val_targets = load_split(params, paths, "val")
     images, targets = load_split(params, paths, "test")
-    threshold = operating_threshold(paths)
+    threshold, temperature = operating_point(paths)
     thresholds, on_val, clinical = {}, {}, {}
     for name, session in sessions.items():
         val_logits = run_on_items(session, val_images, info.task, info.ndim, params)
         thresholds[name] = variant_threshold(
-            info.task, classes, val_targets, val_logits, params.evaluate
+            info.task, classes, val_targets, val_logits, params.evaluate, temperature
         )
         at = threshold if thresholds[name] is None else thresholds[name]
-        metric, on_val[name] = variant_metrics(info.task, classes, val_targets, val_logits, at)
-        _, clinical[name] = score_session(session, params, images, targets, at)
+        metric, on_val[name] = variant_metrics(
+            info.task, classes, val_targets, val_logits, at, temperature
+        )
+        _, clinical[name] = score_session(session, params, images, targets, at, temperature)
     quality = {}
     for name in sessions:
         reasons = gate_variant(
@@ -120,6 +122,7 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
         "model": params.model.name,
         "class_names": params.data.class_names,
         "positive_threshold": threshold,
+        "temperature": temperature,  # predict reports softmax(logits / temperature), fitted on val
         "thresholds": thresholds,  # each variant's own, chosen on val: what predict applies
         "input_name": "input",
         "input_shape": list(batch.shape[1:]),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from medimg.config.schema import Params, ParamsError
 from medimg.export.onnx_model import ort_session
-from medimg.export.scoring import load_split, operating_threshold, score_session
+from medimg.export.scoring import load_split, operating_point, score_session
 from medimg.io import atomic
 from medimg.io.paths import ProjectPaths
 from medimg.io.tracking import tracking_run, tracking_uri
@@ -106,7 +106,7 @@ def run_promote(params: Params, paths: ProjectPaths) -> dict:
         params,
         images,
         targets,
-        operating_threshold(paths),
+        *operating_point(paths),
     )
     champion_figures = None
     if champion is not None:
@@ -124,7 +124,12 @@ def run_promote(params: Params, paths: ProjectPaths) -> dict:
                 )
                 return _record(params, paths, record, client)
             _, champion_figures = score_session(
-                ort_session(model), params, images, targets, champion_bundle["positive_threshold"]
+                ort_session(model),
+                params,
+                images,
+                targets,
+                champion_bundle["positive_threshold"],
+                champion_bundle.get("temperature", 1.0),
             )
         record["champion"]["figures"] = champion_figures
     record.update(

@@ -277,6 +277,8 @@ class EvaluateParams(Section):
         default_factory=lambda: ["manufacturer"]
     )  # manifest columns to report metrics by
     ece_bins: Annotated[int, Field(ge=2, le=50)] = 10
+    # temperature scaling fitted on val: the threshold, the reports and the bundle use its scores
+    calibrate: bool = True
     explain_cases: NonNegInt = 2  # Grad-CAM figures per kind (true and false positives)
 
 

@@ -164,7 +164,7 @@ def predict(
                 }
             )
         else:
-            probs = softmax(logits)[0]
+            probs = softmax(logits / spec.get("temperature", 1.0))[0]  # calibrated on val
             # each variant's own operating point, chosen on val at export (older bundles: one for all)
             threshold = (spec.get("thresholds") or {}).get(variant)
             threshold = spec.get("positive_threshold", 0.5) if threshold is None else threshold

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from medimg.config.schema import EvaluateParams
+from medimg.evaluate.metrics.calibration import calibration_errors
 from medimg.evaluate.metrics.classification import (
     BINARY_INTERVALS,
     binary_metrics,
@@ -21,6 +22,7 @@ MULTICLASS_INTERVALS = (
     "quadratic_kappa",
     "macro_auc",
     "brier",
+    "ece",
 )
 
 
@@ -41,10 +43,10 @@ def _binary_block(labels, scores, patients, threshold: float, spec: EvaluatePara
 
 
 def _multiclass_block(labels, probs, patients, spec: EvaluateParams) -> dict:
-    point = multiclass_metrics(labels, probs)
+    point = multiclass_metrics(labels, probs, spec.ece_bins)
 
     def statistic(idx: np.ndarray) -> dict:
-        values = multiclass_metrics(labels[idx], probs[idx])
+        values = multiclass_metrics(labels[idx], probs[idx], spec.ece_bins)
         return {k: values[k] for k in MULTICLASS_INTERVALS}
 
     return {
@@ -91,3 +93,36 @@ def classification_report(
         for column, values in subgroups.items()
     }
     return report
+
+
+def calibration_report(
+    labels: np.ndarray,
+    before: np.ndarray,
+    after: np.ndarray,
+    patients: np.ndarray,
+    temperature: float,
+    spec: EvaluateParams,
+) -> dict:
+    """ECE and Brier of the probabilities ``before`` and ``after`` temperature scaling on the
+    evaluated split, and their change, each with a 95% interval. The change's interval comes from
+    the same patient resamples for both, so it says by how much calibration moved them."""
+
+    def statistic(idx: np.ndarray) -> dict:
+        old = calibration_errors(labels[idx], before[idx], spec.ece_bins)
+        new = calibration_errors(labels[idx], after[idx], spec.ece_bins)
+        out = {}
+        for name in ("ece", "brier"):
+            out[f"{name}_before"], out[f"{name}_after"] = old[name], new[name]
+            defined = old[name] is not None and new[name] is not None
+            out[f"{name}_change"] = new[name] - old[name] if defined else None
+        return out
+
+    return {
+        "method": "temperature scaling (one scalar dividing the logits, fitted on val by NLL)",
+        "fitted_on": "val",
+        "temperature": temperature,
+        "metrics": statistic(np.arange(len(labels))),
+        "ci95": bootstrap_intervals(
+            statistic, patients, spec.bootstrap.resamples, spec.bootstrap.seed
+        ),
+    }

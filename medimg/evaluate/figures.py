@@ -95,23 +95,28 @@ def confusion_figure(matrix: list[list[int]], class_names: list[str], target: Pa
 
 
 def calibration_figure(
-    bins: list[dict], brier: float | None, ece: float | None, target: Path
+    bins: list[dict],
+    brier: float | None,
+    ece: float | None,
+    target: Path,
+    before: list[dict] | None = None,
+    ece_before: float | None = None,
 ) -> Path:
+    """A reliability diagram; with ``before``, the uncalibrated curve beside the calibrated one."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4.4, 4.2))
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8, label="perfect calibration")
-    sizes = [20 + 200 * b["count"] / max(sum(c["count"] for c in bins), 1) for b in bins]
-    ax.plot(
-        [b["mean_predicted"] for b in bins], [b["observed_rate"] for b in bins], color="tab:green"
-    )
-    ax.scatter(
-        [b["mean_predicted"] for b in bins],
-        [b["observed_rate"] for b in bins],
-        s=sizes,
-        color="tab:green",
-        label="bins (size: share of cases)",
-    )
-    label = ", ".join(f"{n} {v:.3f}" for n, v in (("Brier", brier), ("ECE", ece)) if v is not None)
+    curves = [(bins, "tab:green", "calibrated" if before is not None else "bins")]
+    if before is not None:
+        curves.insert(0, (before, "tab:orange", "before calibration"))
+    for cells, color, name in curves:
+        total = max(sum(c["count"] for c in cells), 1)
+        x = [b["mean_predicted"] for b in cells]
+        y = [b["observed_rate"] for b in cells]
+        ax.plot(x, y, color=color)
+        ax.scatter(x, y, s=[20 + 200 * b["count"] / total for b in cells], color=color, label=name)
+    figures = (("Brier", brier), ("ECE", ece), ("ECE before", ece_before))
+    label = ", ".join(f"{n} {v:.3f}" for n, v in figures if v is not None)
     ax.set(
         xlabel="predicted probability",
         ylabel="observed rate",
@@ -119,7 +124,8 @@ def calibration_figure(
         xlim=(0, 1),
         ylim=(0, 1),
     )
-    ax.legend(loc="upper left", fontsize=7)
+    ax.set_title(ax.get_title(), fontsize=8)
+    ax.legend(loc="upper left", fontsize=7, title="point size: share of cases", title_fontsize=6)
     return _save(fig, target)
 
 

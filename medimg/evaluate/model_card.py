@@ -52,6 +52,28 @@ def _counts_table(counts: dict[str, dict[str, int]], class_names: list[str]) -> 
     return lines
 
 
+def _calibration_lines(calibration: dict | None) -> list[str]:
+    if not calibration:
+        return []
+    m, ci = calibration["metrics"], calibration["ci95"]
+    return [
+        "",
+        "## Calibration",
+        "",
+        f"The probabilities above are calibrated by {calibration['method']}: temperature "
+        f"**{calibration['temperature']:.3f}**. The threshold was chosen on the calibrated scores, "
+        "and the exported bundle applies the same temperature.",
+        "",
+        "| | before | after | change (95% CI) |",
+        "|---|---|---|---|",
+        *(
+            f"| {NAMES[name]} | {_with_ci(m, ci, name + '_before')} | "
+            f"{_with_ci(m, ci, name + '_after')} | {_with_ci(m, ci, name + '_change')} |"
+            for name in ("ece", "brier")
+        ),
+    ]
+
+
 def render_model_card(context: dict) -> str:
     """``context``: model, stages, class_names, counts (split → class → n), quarantined, report,
     split, figures (names), task_description."""
@@ -118,6 +140,7 @@ def render_model_card(context: dict) -> str:
             f"At the operating point: {metrics['tp']} true positives, {metrics['fn']} missed positives, "
             f"{metrics['fp']} false alarms, {metrics['tn']} true negatives.",
         ]
+    lines += _calibration_lines(report.get("calibration"))
     if report["subgroups"]:
         key = "auc" if op else "quadratic_kappa"
         lines += [

@@ -19,13 +19,19 @@ OPERATING_POINT = ("sensitivity", "specificity")
 
 
 def variant_threshold(
-    task: str, classes: int, targets: np.ndarray, logits: np.ndarray, rule: EvaluateParams
+    task: str,
+    classes: int,
+    targets: np.ndarray,
+    logits: np.ndarray,
+    rule: EvaluateParams,
+    temperature: float = 1.0,
 ) -> float | None:
     """The positive-class threshold for a binary classifier's ``logits`` on val, by the evaluate
-    step's rule; None where a threshold means nothing (graded classes, segmentation)."""
+    step's rule, on the calibrated scores softmax(logits / temperature) that predict reports; None
+    where a threshold means nothing (graded classes, segmentation)."""
     if task != "classification" or classes != 2:
         return None
-    scores = softmax(logits)[:, 1]
+    scores = softmax(logits / temperature)[:, 1]
     return float(choose_threshold(rule.threshold, targets, scores, rule.target_sensitivity))
 
 

@@ -69,29 +69,43 @@ def load_split(
     )
 
 
-def operating_threshold(paths: ProjectPaths) -> float:
-    """The positive-class threshold the evaluate step chose on validation (0.5 before it ran)."""
+def operating_point(paths: ProjectPaths) -> tuple[float, float]:
+    """The positive-class threshold the evaluate step chose on validation and the temperature it
+    fitted there (0.5 and 1.0 before it ran): the scores that threshold applies to are
+    softmax(logits / temperature)."""
     metrics_path = paths.reports / "metrics.json"
-    return (
-        json.loads(metrics_path.read_text()).get("threshold", 0.5) if metrics_path.exists() else 0.5
-    )
+    figures = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    return figures.get("threshold", 0.5), figures.get("temperature", 1.0)
 
 
 def score_session(
-    session, params: Params, images: np.ndarray, targets: np.ndarray, threshold: float
+    session,
+    params: Params,
+    images: np.ndarray,
+    targets: np.ndarray,
+    threshold: float,
+    temperature: float = 1.0,
 ) -> tuple[str, dict]:
     """An ONNX model's key metric name and clinical figures on ``images``: how export grades its
     variants and retraining grades champion against challenger."""
     info = CATALOG[params.model.name]
     logits = run_on_items(session, images, info.task, info.ndim, params)
-    return variant_metrics(info.task, params.model.num_classes, targets, logits, threshold)
+    return variant_metrics(
+        info.task, params.model.num_classes, targets, logits, threshold, temperature
+    )
 
 
 def variant_metrics(
-    task: str, classes: int, targets: np.ndarray, logits: np.ndarray, threshold: float
+    task: str,
+    classes: int,
+    targets: np.ndarray,
+    logits: np.ndarray,
+    threshold: float,
+    temperature: float = 1.0,
 ) -> tuple[str, dict]:
     """The key figure a variant must keep (AUC, quadratic kappa, or Dice over the cases that have the
-    structure) and the clinical metrics the evaluate step reports, at the same operating threshold."""
+    structure) and the clinical metrics the evaluate step reports, at the same operating threshold,
+    on the probabilities softmax(logits / temperature) that the bundle reports."""
     if task == "segmentation":
         truth = torch.from_numpy(targets)
         dice = dice_per_case(torch.from_numpy(logits.argmax(1)), truth, classes)
@@ -102,7 +116,7 @@ def variant_metrics(
         }
         # the gate reads Dice over the cases with the structure: empty cases' free 1s hide a worse model
         return ("dice_present" if present.any() else "dice"), figures
-    probs = softmax(logits)
+    probs = softmax(logits / temperature)
     if classes == 2:
         figures = binary_metrics(targets, probs[:, 1], threshold)
         return "auc", {k: v for k, v in figures.items() if k in CLINICAL_METRICS}

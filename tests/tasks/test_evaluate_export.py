@@ -29,6 +29,7 @@ def test_metrics_and_predictions_cover_the_test_split_without_identifiers(tiny, 
     ).all()
     for name in ("sensitivity", "specificity", "auc", "pr_auc", "brier", "ece", "kappa"):
         assert name in metrics
+        assert metrics["temperature"] > 0 and metrics["ece_uncalibrated"] is not None
         if metrics[name] is not None and f"{name}_low" in metrics:
             assert (
                 metrics[f"{name}_low"] <= metrics[name] + 1e-12
@@ -36,9 +37,14 @@ def test_metrics_and_predictions_cover_the_test_split_without_identifiers(tiny, 
             )
 
 
-def test_the_threshold_is_chosen_on_val_and_applied_unchanged(tiny, evaluated):
+def test_the_threshold_is_chosen_on_val_calibrated_scores_and_applied_unchanged(tiny, evaluated):
     import torch
 
+    from medimg.evaluate.metrics.calibration import (
+        fit_temperature,
+        log_probabilities,
+        scaled_probabilities,
+    )
     from medimg.evaluate.metrics.classification import binary_metrics, youden_threshold
     from medimg.train.checkpoint import load_final_model
     from medimg.train.datasets import read_split
@@ -48,8 +54,12 @@ def test_the_threshold_is_chosen_on_val_and_applied_unchanged(tiny, evaluated):
     model = load_final_model(params, paths)
     val = _predict(model, read_split(paths.index, "val"), params, paths, torch.device("cpu"))
     report = json.loads((paths.reports / "evaluation.json").read_text())
-    assert report["operating_point"]["threshold"] == youden_threshold(
-        val["labels"], val["probs"][:, 1]
+    logits = log_probabilities(val["probs"])
+    temperature = fit_temperature(logits, val["labels"])
+    assert report["calibration"]["temperature"] == pytest.approx(temperature, rel=1e-6)
+    calibrated = scaled_probabilities(logits, temperature)[:, 1]
+    assert report["operating_point"]["threshold"] == pytest.approx(
+        youden_threshold(val["labels"], calibrated), rel=1e-9
     )
     predictions = pd.read_parquet(paths.reports / "predictions.parquet")
     recomputed = binary_metrics(
@@ -73,6 +83,7 @@ def test_figures_plot_data_and_a_model_card_are_written(tiny, evaluated):
     for heading in (
         "## Data",
         "## Operating point",
+        "## Calibration",
         "## Performance",
         "## Subgroups",
         "## Intended use",
@@ -152,6 +163,17 @@ def test_predict_reads_a_dicom_series_without_torch(tiny, exported):
     assert abs(sum(result[0]["probabilities"].values()) - 1.0) < 1e-5
     bundle = json.loads((paths.artifacts / "preprocess.json").read_text())
     assert result[0]["threshold"] == bundle["thresholds"]["ort_fp32"]  # the variant's own
+    metrics = json.loads((paths.reports / "metrics.json").read_text())
+    assert bundle["temperature"] == metrics["temperature"]
+    # predict reports the calibrated probability: softmax of the ONNX logits over the temperature
+    from medimg.config.schema import PreprocessParams
+    from medimg.deploy.predict import preprocess_volume, read_inputs, session_runner, softmax
+
+    image = read_inputs(series[0], bundle)[0]
+    tensor = preprocess_volume(image, PreprocessParams.model_validate(bundle["preprocess"])).tensor
+    logits = session_runner(ort_session(paths.artifacts / "model.onnx"))(tensor[None])
+    expected = softmax(logits / bundle["temperature"])[0]
+    assert list(result[0]["probabilities"].values()) == pytest.approx(expected.tolist(), abs=1e-5)
     int8 = predict_without_torch(series[0], paths.artifacts, "--variant", "ort_int8_static")
     assert json.loads(int8.stdout)[0]["threshold"] == bundle["thresholds"]["ort_int8_static"]
 

@@ -11,7 +11,11 @@ import numpy as np
 from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, cohen_kappa_score, roc_curve
 
-from medimg.evaluate.metrics.calibration import brier_score, expected_calibration_error
+from medimg.evaluate.metrics.calibration import (
+    brier_score,
+    calibration_errors,
+    expected_calibration_error,
+)
 
 # the binary figures that get a bootstrap interval (counts and the threshold itself do not)
 BINARY_INTERVALS = (
@@ -136,9 +140,10 @@ def binary_metrics(
     }
 
 
-def multiclass_metrics(labels: np.ndarray, probs: np.ndarray) -> dict:
+def multiclass_metrics(labels: np.ndarray, probs: np.ndarray, ece_bins: int = 10) -> dict:
     """Graded or multi-class labels: accuracy, balanced accuracy, kappa (plain and quadratic),
-    one-vs-rest AUC per class and their macro mean, multi-class Brier and the confusion matrix."""
+    one-vs-rest AUC per class and their macro mean, multi-class Brier, top-label ECE and the
+    confusion matrix."""
     labels = np.asarray(labels).astype(int)
     classes = probs.shape[1]
     predicted = probs.argmax(1)
@@ -148,7 +153,6 @@ def multiclass_metrics(labels: np.ndarray, probs: np.ndarray) -> dict:
     present = [r for r in recalls if r is not None]
     per_class_auc = one_vs_rest_aucs(labels, probs)
     varied = len(np.unique(np.concatenate([labels, predicted]))) > 1
-    onehot = np.eye(classes)[labels]
     return {
         "n": int(len(labels)),
         "accuracy": float((predicted == labels).mean()),
@@ -159,6 +163,6 @@ def multiclass_metrics(labels: np.ndarray, probs: np.ndarray) -> dict:
         "macro_auc": None
         if any(v is None for v in per_class_auc)
         else float(np.mean(per_class_auc)),
-        "brier": float(((probs - onehot) ** 2).sum(1).mean()),
+        **calibration_errors(labels, probs, ece_bins),
         "confusion_matrix": matrix.tolist(),
     }
