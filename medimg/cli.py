@@ -17,6 +17,7 @@ from pathlib import Path
 from medimg.config.loading import check_dvc_train_stages, load_checked_params, load_params
 from medimg.config.schema import ParamsError
 from medimg.config.steps import STEP_NAMES, step
+from medimg.config.variants import BACKENDS, VARIANTS, default_variant
 
 EXIT_BAD_PARAMS, EXIT_BAD_INPUT = 2, 1
 
@@ -114,12 +115,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="where segmentation masks go (default: the current folder)",
     )
     predict.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="runtime: onnxruntime (default) or openvino; picks that runtime's fp32 variant "
+        "unless --variant names another",
+    )
+    predict.add_argument(
         "--variant",
-        default="ort_fp32",
-        choices=["ort_fp32", "ort_fp16", "ort_int8_static", "ort_int8_dynamic"],
-        help="which exported model to run (default ort_fp32)",
+        default=None,
+        choices=list(VARIANTS),
+        help="which exported model to run (default: the backend's fp32 variant, ort_fp32)",
     )
     return parser
+
+
+def chosen_variant(backend: str | None, variant: str | None) -> str:
+    """The variant ``--backend`` and ``--variant`` ask for; a ValueError if they disagree."""
+    if variant is None:
+        return default_variant(backend or "onnxruntime")
+    if backend is not None and VARIANTS[variant].backend != backend:
+        raise ValueError(
+            f"--variant {variant} runs on {VARIANTS[variant].backend}, not --backend {backend}"
+        )
+    return variant
 
 
 def _load_checked(args: argparse.Namespace, step: str | None = None):
@@ -209,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "predict":
             from medimg.deploy.predict import predict
 
-            print(json.dumps(predict(args.input, args.model, args.out, args.variant), indent=2))
+            variant = chosen_variant(args.backend, args.variant)
+            print(json.dumps(predict(args.input, args.model, args.out, variant), indent=2))
             return 0
         if args.command == "edge-cases":
             from medimg.demo.edge_cases import CASES, write_edge_cases

@@ -1,5 +1,6 @@
-"""Step 5: export the final model to ONNX (fp32, fp16, INT8 static and dynamic), prove parity on real
-validation samples, evaluate every variant on the test split, time them, and write the bundle."""
+"""Step 5: export the final model to ONNX (fp32, fp16, INT8 static and dynamic) and OpenVINO (fp32,
+INT8), prove parity on real validation samples, gate every variant on val at its own operating
+point, report it on the test split, time them, and write the bundle."""
 
 from __future__ import annotations
 
@@ -9,22 +10,24 @@ import torch
 from medimg import __version__
 from medimg.config.catalog import CATALOG
 from medimg.config.schema import Params
+from medimg.config.variants import REFERENCE, VARIANTS, variant_files
+from medimg.deploy.cpu import SAFE_ON, cpu_class, cpu_description, resolve_int8_target
+from medimg.deploy.runners import open_runner
 from medimg.export.gate import changes, gate_variant, variant_threshold
-from medimg.export.onnx_model import (
-    check_parity,
-    dynamic_axes,
-    export_onnx,
-    median_latency_ms,
-    ort_session,
+from medimg.export.onnx_model import check_parity, dynamic_axes, export_onnx, median_latency_ms
+from medimg.export.openvino_model import (
+    convert_openvino,
+    openvino_available,
+    quantize_openvino_int8,
 )
 from medimg.export.quantization import (
     DYNAMIC_OPS,
     convert_fp16,
+    int8_format,
     quantize_int8_dynamic,
     quantize_int8_static,
 )
 from medimg.export.scoring import (
-    VARIANTS,
     load_split,
     model_inputs,
     operating_point,
@@ -38,29 +41,50 @@ from medimg.io.tracking import flatten, pipeline_key, tracking_run
 from medimg.train.checkpoint import final_checkpoint, load_final_model
 
 
+def _write_variants(params: Params, art, onnx_path, calibration, cpu: str) -> list[str]:
+    """Every variant beside the fp32 ONNX model; returns the nodes the ORT INT8 model keeps fp32."""
+    spec = params.export
+    samples = [item.numpy() for item in calibration]
+    convert_fp16(onnx_path, art / VARIANTS["ort_fp16"].file)
+    _, kept_fp32 = quantize_int8_static(
+        onnx_path,
+        art / VARIANTS["ort_int8_static"].file,
+        "input",
+        iter(samples),
+        spec.int8_conv3d,
+        cpu,
+    )
+    quantize_int8_dynamic(onnx_path, art / VARIANTS["ort_int8_dynamic"].file, cpu=cpu)
+    convert_openvino(onnx_path, art / VARIANTS["openvino_fp32"].file)
+    quantize_openvino_int8(onnx_path, art / VARIANTS["openvino_int8"].file, samples, cpu)
+    return kept_fp32
+
+
 def run_export(params: Params, paths: ProjectPaths) -> dict:
-    """Write artifacts/model*.onnx, preprocess.json (the recipe predict replays) and export_report.json."""
+    """Write artifacts/model*.onnx, the OpenVINO IR variants, preprocess.json (the recipe predict
+    replays) and export_report.json."""
+    if not openvino_available():
+        raise RuntimeError(
+            "the export step writes OpenVINO variants, but openvino and nncf are not installed: "
+            "pip install -c constraints.txt -e '.[openvino]'"
+        )
     atomic.sweep_leftovers(paths.artifacts)  # a killed run's half-written files
     spec, info = params.export, CATALOG[params.model.name]
     model = load_final_model(params, paths)
     batch = model_inputs(params, paths, "val", spec.parity_samples)
     art = paths.artifacts
-    onnx_path = export_onnx(model, batch[:1], art / VARIANTS["ort_fp32"], spec.opset)
+    onnx_path = export_onnx(model, batch[:1], art / VARIANTS[REFERENCE].file, spec.opset)
     parity = check_parity(
-        model, ort_session(onnx_path), batch, spec.parity_atol, spec.parity_rtol
+        model, open_runner(art, REFERENCE), batch, spec.parity_atol, spec.parity_rtol
     )  # raises if off
 
+    cpu = resolve_int8_target(spec.int8_target)
     calibration = model_inputs(params, paths, "train", spec.calibration_samples)
-    convert_fp16(onnx_path, art / VARIANTS["ort_fp16"])
-    _, kept_fp32 = quantize_int8_static(
-        onnx_path,
-        art / VARIANTS["ort_int8_static"],
-        "input",
-        (item.numpy() for item in calibration),
-        spec.int8_conv3d,
+    kept_fp32 = _write_variants(params, art, onnx_path, calibration, cpu)
+    parity_openvino = check_parity(
+        model, open_runner(art, "openvino_fp32"), batch, spec.parity_atol, spec.parity_rtol
     )
-    quantize_int8_dynamic(onnx_path, art / VARIANTS["ort_int8_dynamic"])
-    sessions = {name: ort_session(art / file, spec.threads) for name, file in VARIANTS.items()}
+    sessions = {name: open_runner(art, name, spec.threads) for name in VARIANTS}
 
     # every variant gets its own operating point on val and is gated there; test only reports
     classes = params.model.num_classes
@@ -68,8 +92,8 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
     images, targets = load_split(params, paths, "test")
     threshold, temperature = operating_point(paths)
     thresholds, on_val, clinical = {}, {}, {}
-    for name, session in sessions.items():
-        val_logits = run_on_items(session, val_images, info.task, info.ndim, params)
+    for name, run in sessions.items():
+        val_logits = run_on_items(run, val_images, info.task, info.ndim, params)
         thresholds[name] = variant_threshold(
             info.task, classes, val_targets, val_logits, params.evaluate, temperature
         )
@@ -77,13 +101,13 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
         metric, on_val[name] = variant_metrics(
             info.task, classes, val_targets, val_logits, at, temperature
         )
-        _, clinical[name] = score_session(session, params, images, targets, at, temperature)
+        _, clinical[name] = score_session(run, params, images, targets, at, temperature)
     quality = {}
     for name in sessions:
         reasons = gate_variant(
-            metric, on_val[name], on_val["ort_fp32"], spec.max_metric_drop, spec.max_operating_drop
+            metric, on_val[name], on_val[REFERENCE], spec.max_metric_drop, spec.max_operating_drop
         )
-        on_test = changes(clinical[name], clinical["ort_fp32"])
+        on_test = changes(clinical[name], clinical[REFERENCE])
         quality[name] = {
             metric: clinical[name][metric],
             "threshold": thresholds[name],
@@ -91,7 +115,7 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
             "deployable": not reasons,
             "reasons": reasons,
             "val": on_val[name],
-            "val_deltas": changes(on_val[name], on_val["ort_fp32"]),
+            "val_deltas": changes(on_val[name], on_val[REFERENCE]),
             "clinical_deltas": on_test,
         }
 
@@ -102,14 +126,10 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
         example = torch.from_numpy(np.resize(batch.numpy(), (size, *batch.shape[1:])))
         with torch.no_grad():
             latency[f"batch{size}"] = {"torch_eager": median_latency_ms(lambda: model(example))}
-        for name, session in sessions.items():
-            if (
-                name == "ort_fp16"
-            ):  # meant for GPUs; CPU runs it through casts, so its CPU time misleads
-                continue
-            latency[f"batch{size}"][name] = median_latency_ms(
-                lambda: session.run(None, {"input": example.numpy()})
-            )
+        for name, run in sessions.items():
+            if VARIANTS[name].precision == "fp16":
+                continue  # meant for GPUs; CPU runs it through casts, so its CPU time misleads
+            latency[f"batch{size}"][name] = median_latency_ms(lambda: run(example.numpy()))
 
     patches = params.sampling.patches if info.task == "segmentation" and info.ndim == 3 else None
     bundle = {
@@ -126,7 +146,10 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
         "thresholds": thresholds,  # each variant's own, chosen on val: what predict applies
         "input_name": "input",
         "input_shape": list(batch.shape[1:]),
-        "models": VARIANTS,
+        "models": {name: v.file for name, v in VARIANTS.items()},
+        "backends": {name: v.backend for name, v in VARIANTS.items()},
+        "int8_target": cpu,  # the format the INT8 variants were quantized in
+        "int8_validated_on": cpu_class(),  # the CPU class the gate measured them on
         "preprocess": params.preprocess.model_dump(exclude={"workers"}),
         "ingest_geometry": params.ingest.geometry.model_dump(),
     }
@@ -135,6 +158,14 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
         "checkpoint": str(final_checkpoint(params, paths)),
         "opset": spec.opset,
         "parity": parity,
+        "parity_openvino": parity_openvino,
+        "int8": {
+            "target": cpu,
+            "requested": spec.int8_target,
+            "format": int8_format(cpu),
+            "safe_on": list(SAFE_ON[cpu]),
+            "validated_on": cpu_description(),
+        },
         "dynamic_axes": dynamic_axes(onnx_path),
         "int8_kept_fp32": {
             "nodes": len(kept_fp32),
@@ -148,7 +179,9 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
             "why": "onnxruntime's dynamic INT8 convolutions "
             "are slower than fp32 on CPU; convolutions are quantized statically",
         },
-        "bytes": {name: (art / file).stat().st_size for name, file in VARIANTS.items()},
+        "bytes": {
+            name: sum((art / f).stat().st_size for f in variant_files(name)) for name in VARIANTS
+        },
         "test_items": len(images),
         "key_metric": metric,
         "threshold": threshold,
@@ -186,7 +219,7 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
             onnx_path,
             params.tracking.registered_model,
             example,
-            sessions["ort_fp32"].run(None, {"input": example})[0],
+            sessions[REFERENCE](example),
         )
         report["registered_model"] = {"name": params.tracking.registered_model, "version": version}
         atomic.write_json(art / "export_report.json", report)

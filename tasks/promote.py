@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from medimg.config.schema import Params, ParamsError
-from medimg.export.onnx_model import ort_session
+from medimg.deploy.runners import onnxruntime_runner
 from medimg.export.scoring import load_split, operating_point, score_session
 from medimg.io import atomic
 from medimg.io.paths import ProjectPaths
@@ -102,7 +102,7 @@ def run_promote(params: Params, paths: ProjectPaths) -> dict:
     images, targets = load_split(params, paths)
     record["test_items"] = len(images)
     key, record["challenger"]["figures"] = score_session(
-        ort_session(paths.artifacts / "model.onnx"),
+        onnxruntime_runner(paths.artifacts / "model.onnx"),
         params,
         images,
         targets,
@@ -124,7 +124,7 @@ def run_promote(params: Params, paths: ProjectPaths) -> dict:
                 )
                 return _record(params, paths, record, client)
             _, champion_figures = score_session(
-                ort_session(model),
+                onnxruntime_runner(model),
                 params,
                 images,
                 targets,

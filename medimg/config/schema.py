@@ -296,6 +296,10 @@ class ExportParams(Section):
     # sensitivity and specificity a variant's own operating point (chosen on val) may move
     max_operating_drop: Annotated[float, Field(ge=0, le=1)] = 0.02
     threads: NonNegInt = 0  # CPU threads for the latency figures; 0: the runtime's default
+    # the CPUs the INT8 variants must behave the same on (medimg/deploy/cpu.py): avx2 uses 7-bit
+    # weights, safe everywhere; vnni and arm64 use all 8 bits, which saturate on AVX2-only CPUs;
+    # auto: the class of the machine that exports
+    int8_target: Literal["auto", "avx2", "vnni", "arm64"] = "avx2"
     int8_conv3d: bool = (
         False  # quantize 3D convolutions too (slower than fp32 on onnxruntime's CPU kernels)
     )

@@ -2,20 +2,24 @@
 
 It reads a DICOM series folder, a NIfTI volume, or a 2D picture (PNG/JPEG or a single-frame DICOM
 such as a radiograph), replays the training recipe from preprocess.json (the same functions the
-preprocess step used) and runs onnxruntime. Segmentation masks are written as NIfTI in the
+preprocess step used) and runs the chosen variant on onnxruntime or OpenVINO. Segmentation masks are written as NIfTI in the
 input's original geometry.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import SimpleITK as sitk
 
 from medimg.config.schema import GeometryPolicy, PreprocessParams
+from medimg.config.variants import REFERENCE, VARIANTS
+from medimg.deploy.cpu import int8_warning
+from medimg.deploy.runners import Runner, open_runner
 from medimg.deploy.sliding_window import segment_volume
 from medimg.ingest.dicom.convert import read_folder_volumes
 from medimg.io import atomic
@@ -28,18 +32,32 @@ class BundleError(ValueError):
     pass
 
 
-def load_bundle(folder: Path, variant: str = "ort_fp32") -> tuple[dict, ort.InferenceSession]:
+def load_bundle(folder: Path, variant: str = REFERENCE) -> tuple[dict, Runner]:
+    """The bundle's spec and a runner for ``variant``; a clear error for anything missing."""
     spec_path = folder / "preprocess.json"
     if not spec_path.exists():
         raise BundleError(f"{spec_path}: missing; point --model at an exported artifacts folder")
     spec = json.loads(spec_path.read_text())
-    models = spec.get("models", {"ort_fp32": "model.onnx"})
+    models = spec.get("models", {REFERENCE: "model.onnx"})
     if variant not in models:
         raise BundleError(f"--variant {variant}: this bundle has {sorted(models)}")
     model_path = folder / models[variant]
     if not model_path.exists():
         raise BundleError(f"{model_path}: missing; re-run the export step")
-    return spec, ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    if VARIANTS[variant].backend == "openvino" and importlib.util.find_spec("openvino") is None:
+        raise BundleError(
+            f"--variant {variant} runs on OpenVINO, which is not installed: "
+            "pip install -e '.[openvino]', or use an ort_ variant"
+        )
+    return spec, open_runner(folder, variant)
+
+
+def cpu_warning(spec: dict, variant: str) -> str | None:
+    """Why an INT8 variant may not behave here as it did where the export step validated it."""
+    validated = spec.get("int8_validated_on")
+    if VARIANTS[variant].precision != "int8" or not validated:
+        return None
+    return int8_warning(spec.get("int8_target", "vnni"), validated)
 
 
 def read_inputs(source: Path, spec: dict) -> list[sitk.Image]:
@@ -79,16 +97,6 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
-def session_runner(session: ort.InferenceSession):
-    """``x`` → the session's first output, fed as the contiguous float32 array onnxruntime wants."""
-    name = session.get_inputs()[0].name
-
-    def run(x: np.ndarray) -> np.ndarray:
-        return session.run(None, {name: np.ascontiguousarray(x, dtype=np.float32)})[0]
-
-    return run
-
-
 def mask_in_original_geometry(
     labels: np.ndarray, grid: sitk.Image, original: sitk.Image
 ) -> sitk.Image:
@@ -112,13 +120,15 @@ def picture_mask(labels: np.ndarray, picture: sitk.Image) -> sitk.Image:
 
 
 def predict(
-    source: Path, bundle: Path, out_dir: Path | None = None, variant: str = "ort_fp32"
+    source: Path, bundle: Path, out_dir: Path | None = None, variant: str = REFERENCE
 ) -> list[dict]:
-    spec, session = load_bundle(bundle, variant)
+    spec, run = load_bundle(bundle, variant)
     recipe = PreprocessParams.model_validate(spec["preprocess"])
     names = spec["class_names"]
     segment = spec.get("task") == "segmentation"
-    run = session_runner(session)
+    warning = cpu_warning(spec, variant)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     results = []
     for index, image in enumerate(read_inputs(source, spec)):
         prepared = (preprocess_picture if spec.get("ndim", 3) == 2 else preprocess_volume)(
@@ -141,6 +151,8 @@ def predict(
             "model": spec["model"],
             "variant": variant,
         }
+        if warning:
+            result["cpu_warning"] = warning
         if segment:
             labels = logits[0].argmax(0)
             mask = (

@@ -8,9 +8,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import torch
 
+from medimg.deploy.runners import Runner, ort_session
 from medimg.io import atomic
 
 
@@ -89,27 +89,21 @@ def export_onnx(model: torch.nn.Module, example: torch.Tensor, target: Path, ops
     return atomic.write_with(target, write, suffix=".onnx")
 
 
-def ort_session(path: Path, threads: int = 0) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
 def check_parity(
     model: torch.nn.Module,
-    session: ort.InferenceSession,
+    run: Runner,
     batch: torch.Tensor,
     atol: float,
     rtol: float = 0.0,
 ) -> dict:
-    """torch vs ORT logits, each within atol + rtol·(the sample's largest |logit|); raises ParityError
+    """torch vs exported logits (``run``: a variant's runner), each within atol + rtol·(the sample's largest |logit|); raises ParityError
     if not. The relative part scales with the whole sample, not the element, because float32
     reordering error grows with the activations it sums. Within that tolerance a predicted class can
     differ only where torch's top two logits are themselves within twice of it, a tie: such flips
     (a segmentation has a few voxels like that) are counted in ``flips_at_ties``, not failed."""
     with torch.no_grad():
         expected = model.eval()(batch).numpy()
-    got = session.run(None, {session.get_inputs()[0].name: batch.numpy()})[0]
+    got = run(batch.numpy())
     difference = np.abs(expected - got)
     max_abs = float(np.max(difference))
     scale = (

@@ -23,6 +23,14 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from medimg.io import atomic
 
+# INT8 format per CPU target (medimg/deploy/cpu.py says why): 7-bit weights on AVX2, full 8 elsewhere
+REDUCED_RANGE = {"avx2": True, "vnni": False, "arm64": False}
+
+
+def int8_format(target: str) -> str:
+    bits = "7-bit" if REDUCED_RANGE[target] else "8-bit"
+    return f"uint8 activations x int8 weights ({bits} weights, per output channel; target {target})"
+
 
 class ArrayCalibration(CalibrationDataReader):
     """Feeds calibration samples one at a time, as onnxruntime's calibrators expect."""
@@ -54,10 +62,16 @@ def conv3d_nodes(model_path: Path) -> list[str]:
 
 
 def quantize_int8_static(
-    source: Path, target: Path, input_name: str, samples: Iterator[np.ndarray], conv3d: bool = False
+    source: Path,
+    target: Path,
+    input_name: str,
+    samples: Iterator[np.ndarray],
+    conv3d: bool = False,
+    cpu: str = "avx2",
 ) -> tuple[Path, list[str]]:
     """INT8 weights and activations in QDQ form, weights per output channel, activation ranges from
-    ``samples`` (training images, MinMax calibration). Returns the file and the nodes kept in fp32.
+    ``samples`` (training images, MinMax calibration), in the format that is safe on ``cpu``
+    (REDUCED_RANGE). Returns the file and the nodes kept in fp32.
 
     3D convolutions stay fp32 unless ``conv3d``: onnxruntime's CPU kernels for INT8 3D convolution are
     slower than its fp32 ones (6x on the demo's 3D ResNet, bench/export.py), while INT8 2D convolution
@@ -77,6 +91,7 @@ def quantize_int8_static(
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
                 nodes_to_exclude=excluded,
+                reduce_range=REDUCED_RANGE[cpu],
             )
 
         return atomic.write_with(target, write, suffix=".onnx"), excluded
@@ -89,11 +104,16 @@ DYNAMIC_OPS = ("MatMul", "Gemm")
 
 
 def quantize_int8_dynamic(
-    source: Path, target: Path, op_types: tuple[str, ...] | None = DYNAMIC_OPS, conv3d: bool = False
+    source: Path,
+    target: Path,
+    op_types: tuple[str, ...] | None = DYNAMIC_OPS,
+    conv3d: bool = False,
+    cpu: str = "avx2",
 ) -> Path:
-    """INT8 weights; activations quantized on the fly at run time (no calibration data needed).
-    Only ``op_types`` are quantized (None: every supported op; then 3D convolutions stay fp32 unless
-    ``conv3d``, see quantize_int8_static). A graph without such ops is written unchanged."""
+    """INT8 weights; activations quantized on the fly at run time (no calibration data needed), in
+    the format that is safe on ``cpu``. Only ``op_types`` are quantized (None: every supported op;
+    then 3D convolutions stay fp32 unless ``conv3d``, see quantize_int8_static). A graph without
+    such ops is written unchanged."""
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         prepared = _prepared(source, Path(tmp))
         excluded = [] if conv3d or op_types is not None else conv3d_nodes(prepared)
@@ -104,6 +124,7 @@ def quantize_int8_dynamic(
                 str(path),
                 weight_type=QuantType.QInt8,
                 nodes_to_exclude=excluded,
+                reduce_range=REDUCED_RANGE[cpu],
                 op_types_to_quantize=list(op_types) if op_types is not None else None,
             ),
             suffix=".onnx",

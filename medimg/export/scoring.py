@@ -10,7 +10,8 @@ import torch
 
 from medimg.config.catalog import CATALOG
 from medimg.config.schema import Params
-from medimg.deploy.predict import session_runner, softmax
+from medimg.deploy.predict import softmax
+from medimg.deploy.runners import Runner
 from medimg.deploy.sliding_window import segment_volume
 from medimg.evaluate.metrics.classification import (
     CLINICAL_METRICS,
@@ -20,13 +21,6 @@ from medimg.evaluate.metrics.classification import (
 from medimg.evaluate.metrics.segmentation import dice_per_case
 from medimg.io.paths import ProjectPaths
 from medimg.train.datasets import read_split, task_dataset, training_samples
-
-VARIANTS = {
-    "ort_fp32": "model.onnx",
-    "ort_fp16": "model.fp16.onnx",
-    "ort_int8_static": "model.int8.onnx",
-    "ort_int8_dynamic": "model.int8-dynamic.onnx",
-}
 
 
 def model_inputs(params: Params, paths: ProjectPaths, split: str, count: int) -> torch.Tensor:
@@ -42,10 +36,10 @@ def model_inputs(params: Params, paths: ProjectPaths, split: str, count: int) ->
 
 
 def run_on_items(
-    session, images: np.ndarray, task: str, model_ndim: int, params: Params, batch: int = 8
+    run: Runner, images: np.ndarray, task: str, model_ndim: int, params: Params, batch: int = 8
 ) -> np.ndarray:
-    """Logits of whole items through an onnxruntime session, slice- or window-wise as evaluation does."""
-    run = session_runner(session)
+    """Logits of whole items through an exported model's runner, slice- or window-wise as
+    evaluation does."""
     patches = params.sampling.patches
     outputs = [
         segment_volume(run, images[i : i + batch], model_ndim, patches.size, patches.overlap)
@@ -79,7 +73,7 @@ def operating_point(paths: ProjectPaths) -> tuple[float, float]:
 
 
 def score_session(
-    session,
+    run: Runner,
     params: Params,
     images: np.ndarray,
     targets: np.ndarray,
@@ -89,7 +83,7 @@ def score_session(
     """An ONNX model's key metric name and clinical figures on ``images``: how export grades its
     variants and retraining grades champion against challenger."""
     info = CATALOG[params.model.name]
-    logits = run_on_items(session, images, info.task, info.ndim, params)
+    logits = run_on_items(run, images, info.task, info.ndim, params)
     return variant_metrics(
         info.task, params.model.num_classes, targets, logits, threshold, temperature
     )

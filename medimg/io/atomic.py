@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,14 +48,18 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
 
 
 def sweep_leftovers(*folders: str | Path) -> int:
-    """Delete the '.tmp-*' files a killed run left under ``folders``; returns how many. Call it when a
-    step starts, before anything of its own is being written there."""
+    """Delete the '.tmp-*' files and staging folders a killed run left under ``folders``; returns
+    how many. Call it when a step starts, before anything of its own is being written there."""
     removed = 0
     for folder in map(Path, folders):
-        for leftover in folder.rglob(".tmp-*") if folder.is_dir() else []:
-            if leftover.is_file():
+        for leftover in list(folder.rglob(".tmp-*")) if folder.is_dir() else []:
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            elif leftover.exists():
                 leftover.unlink(missing_ok=True)
-                removed += 1
+            else:
+                continue  # inside a staging folder removed above
+            removed += 1
     return removed
 
 

@@ -5,7 +5,8 @@ at a tie within that tolerance is counted, not failed."""
 import pytest
 import torch
 
-from medimg.export.onnx_model import ParityError, check_parity, export_onnx, ort_session
+from medimg.deploy.runners import onnxruntime_runner
+from medimg.export.onnx_model import ParityError, check_parity, export_onnx
 
 
 class Shifted(torch.nn.Module):
@@ -24,7 +25,7 @@ def identity_session(tmp_path_factory):
     path = export_onnx(
         Shifted([0.0, 0.0]), torch.zeros(1, 2), tmp_path_factory.mktemp("onnx") / "id.onnx", 18
     )
-    return ort_session(path)
+    return onnxruntime_runner(path)
 
 
 def test_noise_on_a_small_logit_beside_a_large_one_passes(identity_session):

@@ -4,8 +4,10 @@ import onnx
 import pandas as pd
 import pytest
 
+from medimg.config.variants import VARIANTS
+from medimg.deploy.runners import onnxruntime_runner
 from medimg.export.gate import gate_variant
-from medimg.export.onnx_model import ParityError, check_parity, ort_session
+from medimg.export.onnx_model import ParityError, check_parity
 from tests.conftest import predict_without_torch
 
 
@@ -107,7 +109,7 @@ def test_onnx_export_matches_torch_and_has_a_dynamic_batch(tiny, exported):
 def test_export_report_evaluates_and_times_every_variant(tiny, exported):
     params, paths = tiny
     report = json.loads((paths.artifacts / "export_report.json").read_text())
-    assert set(report["quality"]) == {"ort_fp32", "ort_fp16", "ort_int8_static", "ort_int8_dynamic"}
+    assert set(report["quality"]) == set(VARIANTS)
     assert report["key_metric"] == "auc" and report["quality"]["ort_fp32"]["delta"] == 0.0
     reference = report["quality"]["ort_fp32"]["val"]
     for figures in report["quality"].values():
@@ -125,11 +127,8 @@ def test_export_report_evaluates_and_times_every_variant(tiny, exported):
     assert bundle["thresholds"] == {k: v["threshold"] for k, v in report["quality"].items()}
     assert report["bytes"]["ort_int8_static"] < report["bytes"]["ort_fp32"]
     for size in ("batch1", "batch8"):
-        assert set(report["latency_ms"][size]) == {
-            "torch_eager",
-            "ort_fp32",
-            "ort_int8_static",
-            "ort_int8_dynamic",
+        assert set(report["latency_ms"][size]) == {"torch_eager"} | {
+            name for name, v in VARIANTS.items() if v.precision != "fp16"
         }
         assert all(v > 0 for v in report["latency_ms"][size].values())
 
@@ -143,7 +142,10 @@ def test_parity_check_fails_loudly_on_a_different_model(tiny, exported):
     other = build_model(params.model).eval()
     with pytest.raises(ParityError, match="parity failed"):
         check_parity(
-            other, ort_session(paths.artifacts / "model.onnx"), torch.rand(2, 1, 32, 32, 32), 1e-4
+            other,
+            onnxruntime_runner(paths.artifacts / "model.onnx"),
+            torch.rand(2, 1, 32, 32, 32),
+            1e-4,
         )
 
 
@@ -167,11 +169,11 @@ def test_predict_reads_a_dicom_series_without_torch(tiny, exported):
     assert bundle["temperature"] == metrics["temperature"]
     # predict reports the calibrated probability: softmax of the ONNX logits over the temperature
     from medimg.config.schema import PreprocessParams
-    from medimg.deploy.predict import preprocess_volume, read_inputs, session_runner, softmax
+    from medimg.deploy.predict import preprocess_volume, read_inputs, softmax
 
     image = read_inputs(series[0], bundle)[0]
     tensor = preprocess_volume(image, PreprocessParams.model_validate(bundle["preprocess"])).tensor
-    logits = session_runner(ort_session(paths.artifacts / "model.onnx"))(tensor[None])
+    logits = onnxruntime_runner(paths.artifacts / "model.onnx")(tensor[None])
     expected = softmax(logits / bundle["temperature"])[0]
     assert list(result[0]["probabilities"].values()) == pytest.approx(expected.tolist(), abs=1e-5)
     int8 = predict_without_torch(series[0], paths.artifacts, "--variant", "ort_int8_static")
@@ -263,3 +265,69 @@ def test_export_registers_the_model_with_its_signature_in_mlflow(tiny, exported)
     mlflow.set_tracking_uri(params.tracking.uri)
     info = mlflow.models.get_model_info(source)
     assert list(info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"][1:]) == [1, 32, 32, 32]
+
+
+def _first_series(paths):
+    return sorted(
+        {
+            p.parent
+            for p in paths.raw.rglob("*")
+            if p.is_file() and p.parent.parent.parent == paths.raw
+        }
+    )[0]
+
+
+def test_openvino_variants_match_onnxruntime_and_predict_runs_them_without_torch(tiny, exported):
+    params, paths = tiny
+    report = json.loads((paths.artifacts / "export_report.json").read_text())
+    parity = report["parity_openvino"]
+    assert (
+        parity["max_abs_diff"]
+        <= params.export.parity_atol + params.export.parity_rtol * (parity["max_abs_logit"])
+    )
+    series = _first_series(paths)
+    ort_result = json.loads(predict_without_torch(series, paths.artifacts).stdout)[0]
+    proc = predict_without_torch(series, paths.artifacts, "--backend", "openvino")
+    assert proc.returncode == 0, proc.stderr
+    ov_result = json.loads(proc.stdout)[0]
+    assert ov_result["variant"] == "openvino_fp32"
+    for name, p in ort_result["probabilities"].items():
+        assert ov_result["probabilities"][name] == pytest.approx(p, abs=1e-4)
+    int8 = predict_without_torch(series, paths.artifacts, "--variant", "openvino_int8")
+    assert int8.returncode == 0, int8.stderr
+    assert json.loads(int8.stdout)[0]["prediction"] in params.data.class_names
+    clash = predict_without_torch(
+        series, paths.artifacts, "--backend", "openvino", "--variant", "ort_fp32"
+    )
+    assert clash.returncode != 0 and "runs on onnxruntime, not --backend openvino" in clash.stderr
+
+
+def test_the_report_records_the_int8_format_and_cpu_and_predict_warns_elsewhere(
+    tiny, exported, tmp_path
+):
+    import shutil
+
+    from medimg.deploy.cpu import cpu_class
+
+    params, paths = tiny
+    report = json.loads((paths.artifacts / "export_report.json").read_text())
+    int8 = report["int8"]
+    assert int8["target"] == "avx2" and "7-bit" in int8["format"]
+    assert int8["validated_on"]["cpu_class"] == cpu_class()
+    bundle = json.loads((paths.artifacts / "preprocess.json").read_text())
+    assert (bundle["int8_target"], bundle["int8_validated_on"]) == ("avx2", cpu_class())
+    series = _first_series(paths)
+    same = predict_without_torch(series, paths.artifacts, "--variant", "ort_int8_static")
+    assert "cpu_warning" not in json.loads(same.stdout)[0] and "warning" not in same.stderr
+    # the same bundle as if it had been validated on another class of CPU
+    moved = tmp_path / "bundle"
+    shutil.copytree(paths.artifacts, moved)
+    other = "arm64" if cpu_class() != "arm64" else "vnni"
+    relabelled = {**bundle, "int8_validated_on": other, "int8_target": "vnni"}
+    (moved / "preprocess.json").write_text(json.dumps(relabelled))
+    warned = predict_without_torch(series, moved, "--variant", "ort_int8_static")
+    assert warned.returncode == 0, warned.stderr
+    assert f"validated on a {other} CPU" in json.loads(warned.stdout)[0]["cpu_warning"]
+    assert "warning:" in warned.stderr
+    fp32 = predict_without_torch(series, moved)
+    assert "cpu_warning" not in json.loads(fp32.stdout)[0]  # only INT8 arithmetic depends on it
