@@ -105,7 +105,12 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
     quality = {}
     for name in sessions:
         reasons = gate_variant(
-            metric, on_val[name], on_val[REFERENCE], spec.max_metric_drop, spec.max_operating_drop
+            metric,
+            on_val[name],
+            on_val[REFERENCE],
+            spec.max_metric_drop,
+            spec.max_operating_drop,
+            spec.max_hd95_increase,
         )
         on_test = changes(clinical[name], clinical[REFERENCE])
         quality[name] = {
@@ -189,8 +194,10 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
         "clinical": clinical,
         "max_metric_drop": spec.max_metric_drop,
         "max_operating_drop": spec.max_operating_drop,
+        "max_hd95_increase": spec.max_hd95_increase,
         "gate_rule": "decided on val, each variant at its own threshold: the key metric may drop by "
-        "max_metric_drop, sensitivity and specificity may move by max_operating_drop",
+        "max_metric_drop, sensitivity and specificity may move by max_operating_drop, a "
+        "segmentation's median HD95 (voxels) may grow by max_hd95_increase",
         "latency_ms": latency,
         "latency_rule": "median of 20 runs after 3 warm-up runs",
         "threads": spec.threads or "runtime default",

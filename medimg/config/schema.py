@@ -295,6 +295,8 @@ class ExportParams(Section):
     )
     # sensitivity and specificity a variant's own operating point (chosen on val) may move
     max_operating_drop: Annotated[float, Field(ge=0, le=1)] = 0.02
+    # median HD95 (voxels of the model's grid) a segmentation variant may add
+    max_hd95_increase: Annotated[float, Field(ge=0)] = 1.0
     threads: NonNegInt = 0  # CPU threads for the latency figures; 0: the runtime's default
     # the CPUs the INT8 variants must behave the same on (medimg/deploy/cpu.py): avx2 uses 7-bit
     # weights, safe everywhere; vnni and arm64 use all 8 bits, which saturate on AVX2-only CPUs;

@@ -16,6 +16,7 @@ from medimg.deploy.predict import softmax
 from medimg.evaluate.metrics.classification import choose_threshold
 
 OPERATING_POINT = ("sensitivity", "specificity")
+HD95 = "hd95_voxels"  # a segmentation's median HD95 on the model's grid
 
 
 def variant_threshold(
@@ -36,12 +37,27 @@ def variant_threshold(
 
 
 def gate_variant(
-    key: str, figures: dict, reference: dict, max_metric_drop: float, max_operating_drop: float
+    key: str,
+    figures: dict,
+    reference: dict,
+    max_metric_drop: float,
+    max_operating_drop: float,
+    max_hd95_increase: float = 1.0,
 ) -> list[str]:
     """Why ``figures`` (a variant on val, at its own threshold) may not be deployed beside
     ``reference`` (fp32 on val): an empty list means deployable. The operating point may not move
-    either way by more than ``max_operating_drop``: the validated point must be the deployed one."""
+    either way by more than ``max_operating_drop``: the validated point must be the deployed one.
+    A segmentation's median HD95 may not grow by more than ``max_hd95_increase`` voxels: boundary
+    errors that barely move Dice."""
     reasons = []
+    worse = (figures.get(HD95) or 0.0) - (reference.get(HD95) or 0.0)
+    if reference.get(HD95) is not None and figures.get(HD95) is None:
+        reasons.append(f"{HD95} is undefined on val (fp32: {reference[HD95]:.2f})")
+    elif reference.get(HD95) is not None and worse > max_hd95_increase:
+        reasons.append(
+            f"{HD95} {figures[HD95]:.2f} against {reference[HD95]:.2f} "
+            f"(grew {worse:.2f} > {max_hd95_increase})"
+        )
     value, base = figures.get(key), reference.get(key)
     if value is None and base is not None:
         reasons.append(f"{key} is undefined on val")

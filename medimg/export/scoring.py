@@ -18,7 +18,7 @@ from medimg.evaluate.metrics.classification import (
     binary_metrics,
     multiclass_metrics,
 )
-from medimg.evaluate.metrics.segmentation import dice_per_case
+from medimg.evaluate.metrics.segmentation import case_metrics, dice_per_case
 from medimg.io.paths import ProjectPaths
 from medimg.train.datasets import read_split, task_dataset, training_samples
 
@@ -89,6 +89,19 @@ def score_session(
     )
 
 
+def median_hd95(predicted: np.ndarray, targets: np.ndarray, classes: int) -> float | None:
+    """Median HD95, in voxels of the model's grid, over the (case, class) pairs whose reference has
+    the structure; a pair the model leaves empty counts as the case's diagonal, the worst distance."""
+    values = []
+    for prediction, truth in zip(predicted, targets):
+        for c in range(1, classes):
+            if not (truth == c).any():
+                continue
+            hd95 = case_metrics(prediction == c, truth == c, (1.0,) * truth.ndim)["hd95_mm"]
+            values.append(float(np.linalg.norm(truth.shape)) if hd95 is None else hd95)
+    return float(np.median(values)) if values else None
+
+
 def variant_metrics(
     task: str,
     classes: int,
@@ -107,6 +120,7 @@ def variant_metrics(
         figures = {
             "dice": float(dice.mean()),
             "dice_present": float(dice[present].mean()) if present.any() else None,
+            "hd95_voxels": median_hd95(logits.argmax(1), targets, classes),
         }
         # the gate reads Dice over the cases with the structure: empty cases' free 1s hide a worse model
         return ("dice_present" if present.any() else "dice"), figures

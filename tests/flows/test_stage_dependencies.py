@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from medimg.config.steps import STEPS, code_digest, code_files, step
+from medimg.config.variants import VARIANTS, variant_files
 from tests.conftest import REPO
 
 PROJECT_PACKAGES = ("medimg", "tasks", "flows")
@@ -91,6 +92,12 @@ def test_dvc_yaml_lists_the_code_and_params_the_registry_names(name):
 def test_every_dvc_stage_is_a_registered_step():
     registered = {stage for s in STEPS for stage in stage_names(s.name)}
     assert set(dvc_stages()) == registered
+
+
+def test_the_export_stage_outputs_every_variant_file_the_variant_table_names():
+    outs = {o if isinstance(o, str) else next(iter(o)) for o in dvc_stages()["export"]["outs"]}
+    files = {f"${{data.artifacts_dir}}/{f}" for v in VARIANTS for f in variant_files(v)}
+    assert outs == files | {"${data.artifacts_dir}/preprocess.json"}
 
 
 @pytest.mark.parametrize("name", [s.name for s in STEPS])

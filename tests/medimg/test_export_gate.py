@@ -54,3 +54,24 @@ def test_changes_are_none_where_either_side_is_undefined():
         "a": pytest.approx(0.25),
         "b": None,
     }
+
+
+def test_a_segmentation_whose_boundaries_drift_is_not_deployable_though_dice_holds():
+    fp32 = {"dice_present": 0.71, "hd95_voxels": 2.0}
+    assert gate_variant("dice_present", {**fp32, "hd95_voxels": 2.9}, fp32, 0.02, 0.02, 1.0) == []
+    reasons = gate_variant("dice_present", {**fp32, "hd95_voxels": 4.5}, fp32, 0.02, 0.02, 1.0)
+    assert reasons == ["hd95_voxels 4.50 against 2.00 (grew 2.50 > 1.0)"]
+    assert gate_variant("dice_present", {**fp32, "hd95_voxels": None}, fp32, 0.02, 0.02, 1.0)
+
+
+def test_median_hd95_counts_a_missed_structure_as_the_worst_distance():
+    from medimg.export.scoring import median_hd95
+
+    truth = np.zeros((3, 8, 8), int)
+    truth[:, 2:5, 2:5] = 1
+    predicted = truth.copy()
+    predicted[0, 2:5, 5] = 1  # one column too wide: HD95 1 voxel
+    predicted[2] = 0  # missed
+    value = median_hd95(predicted, truth, 2)
+    assert value == pytest.approx(1.0)  # median of 1, 0 and the diagonal
+    assert median_hd95(np.zeros_like(truth), np.zeros_like(truth), 2) is None
