@@ -59,12 +59,13 @@ def quantize_openvino_int8(
     source: Path, target: Path, samples: Iterable[np.ndarray], cpu: str = "avx2"
 ) -> Path:
     """INT8 OpenVINO IR by NNCF post-training quantization of every convolution and matrix
-    product (3D included), activation ranges from ``samples`` (training items), weights in the
-    format that is safe on ``cpu``."""
+    product (3D included), activation ranges (min and max) from ``samples`` (training items),
+    weights in the format that is safe on ``cpu``."""
     # NNCF's switch to its telemetry stub, set before its first import: nothing is sent out
     os.environ.setdefault("NNCF_CI", "1")
     import nncf
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
+    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
     items = [np.asarray(s, dtype=np.float32)[None] for s in samples]
     quantized = nncf.quantize(
@@ -74,7 +75,11 @@ def quantize_openvino_int8(
         preset=nncf.QuantizationPreset.PERFORMANCE,  # symmetric, as the CPU plugin runs fastest
         target_device=nncf.TargetDevice.CPU,
         advanced_parameters=AdvancedQuantizationParameters(
-            overflow_fix=OverflowFix(OVERFLOW_FIX[cpu])
+            overflow_fix=OverflowFix(OVERFLOW_FIX[cpu]),
+            # each activation's full range over the samples, as onnxruntime's MinMax calibration:
+            # NNCF's default averages per-sample extremes, which clipped the demo's 3D ResNet
+            # (largest logit error 7.5 on val against 0.3 with the full range)
+            activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX,
         ),
     )
     return _save_ir(quantized, target)
