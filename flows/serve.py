@@ -40,9 +40,19 @@ def local_server(host: str, port: int, startup_timeout_s: float = 120.0):
     api_url = f"http://{host}:{port}/api"
     if server_healthy(api_url):
         raise RuntimeError(f"something already answers on {host}:{port}; choose another --port")
+    # `prefect server start --port` moves the API but not the URL the UI calls, which Prefect
+    # derives from these settings (4200 by default): set them so the UI follows the served address
+    env = {
+        **os.environ,
+        "PREFECT_SERVER_API_HOST": host,
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_API_URL": api_url,
+        "PREFECT_UI_API_URL": api_url,
+    }
     server = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
         stdin=subprocess.DEVNULL,
+        env=env,
     )
     try:
         deadline = time.monotonic() + startup_timeout_s

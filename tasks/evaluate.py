@@ -96,6 +96,39 @@ def headline(report: dict) -> dict:
     return out
 
 
+# what `dvc metrics show` lists (reports/metrics.json), by kind of model; each key with an
+# interval gets _low/_high too. Everything else is in evaluation.json and the MLflow run.
+HEADLINE = {
+    "binary": (("auc", True), ("sensitivity", False), ("specificity", False), ("ece", False)),
+    "graded": (
+        ("quadratic_kappa", True),
+        ("accuracy", False),
+        ("macro_auc", False),
+        ("ece", False),
+    ),
+    "segmentation": (("dice_mean", True), ("dice_present_mean", False), ("hd95_mm_median", False)),
+}
+
+
+def dvc_headline(figures: dict, kind: str, prefixes: tuple[str, ...] = ("",)) -> dict:
+    """The few figures of ``figures`` (the flat scalars the evaluate step logs) that
+    reports/metrics.json keeps, so `dvc metrics show` and `dvc exp show` stay readable.
+    ``prefixes``: one per segmented class when there are several ("liver_", "tumour_")."""
+    out = {"n": figures["n"]}
+    for prefix in prefixes:
+        for name, interval in HEADLINE[kind]:
+            key = prefix + name
+            if key in figures:
+                out[key] = figures[key]
+                if interval and f"{key}_low" in figures:
+                    out[f"{key}_low"] = figures[f"{key}_low"]
+                    out[f"{key}_high"] = figures[f"{key}_high"]
+    for name in ("threshold", "temperature"):  # the operating point the export step applies
+        if name in figures:
+            out[name] = figures[name]
+    return out
+
+
 def _counts(index: pd.DataFrame, class_names: list[str]) -> dict:
     table = index.groupby(["split", "label"]).size()
     return {
@@ -229,7 +262,10 @@ def _evaluate_segmentation(params: Params, paths: ProjectPaths) -> dict:
                 figures_by_name[f"{prefix}{key}_low"] = block["ci95"][key]["low"]
                 figures_by_name[f"{prefix}{key}_high"] = block["ci95"][key]["high"]
     reports = paths.reports
-    atomic.write_json(reports / "metrics.json", {"split": spec.split, **figures_by_name})
+    prefixes = ("",) if len(report["classes"]) == 1 else tuple(f"{n}_" for n in report["classes"])
+    atomic.write_json(
+        reports / "metrics.json", dvc_headline(figures_by_name, "segmentation", prefixes)
+    )
     atomic.write_json(reports / "evaluation.json", report)
     table = cases.drop(columns=[c for c in spec.subgroups if c in cases]).assign(
         split=spec.split, **{"class": [names[int(c)] for c in cases["class"]]}
@@ -320,7 +356,8 @@ def run_evaluate(params: Params, paths: ProjectPaths) -> dict:
     predicted = (probs[:, 1] >= threshold).astype(int) if binary else probs.argmax(1)
 
     reports, plots, figs = paths.reports, paths.reports / "plots", paths.reports / "figures"
-    atomic.write_json(reports / "metrics.json", {"split": spec.split, **headline(report)})
+    kind = "binary" if probs.shape[1] == 2 else "graded"
+    atomic.write_json(reports / "metrics.json", dvc_headline(headline(report), kind))
     atomic.write_json(reports / "evaluation.json", report)
     frame = pd.DataFrame(
         {

@@ -13,7 +13,7 @@ from medimg.config.schema import Params
 from medimg.config.variants import REFERENCE, VARIANTS, variant_files
 from medimg.deploy.cpu import SAFE_ON, cpu_class, cpu_description, resolve_int8_target
 from medimg.deploy.runners import open_runner
-from medimg.export.gate import changes, gate_variant, variant_threshold
+from medimg.export.gate import changes, gate_headline, gate_variant, variant_threshold
 from medimg.export.onnx_model import check_parity, dynamic_axes, export_onnx, median_latency_ms
 from medimg.export.openvino_model import (
     convert_openvino,
@@ -230,6 +230,7 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
         )
         report["registered_model"] = {"name": params.tracking.registered_model, "version": version}
         atomic.write_json(art / "export_report.json", report)
+        atomic.write_json(art / "export_metrics.json", gate_headline(quality, latency))
         for path in (art / "export_report.json", art / "preprocess.json"):
             tracker.log_artifact(path, "bundle")
     return {

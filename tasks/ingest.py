@@ -6,13 +6,14 @@ from __future__ import annotations
 from medimg.config.schema import Params
 from medimg.config.steps import MapItems
 from medimg.ingest import deid
-from medimg.ingest.tree import ingest_tree
+from medimg.ingest.tree import headline_counts, ingest_tree
 from medimg.io import atomic
 from medimg.io.paths import ProjectPaths
 
 
 def run_ingest(params: Params, paths: ProjectPaths, map_items: MapItems | None = None) -> dict:
-    """The pipeline's ingest step: data.raw_dir → data/interim, summary in reports/ingest_summary.json."""
+    """The pipeline's ingest step: data.raw_dir → data/interim, summary in reports/ingest_summary.json
+    and its headline counts in reports/ingest_metrics.json."""
     atomic.sweep_leftovers(paths.interim)  # a killed run's half-written files
     salt = deid.load_salt(params.ingest.salt_env, paths.root / params.ingest.salt_file)
     summary = ingest_tree(
@@ -20,4 +21,7 @@ def run_ingest(params: Params, paths: ProjectPaths, map_items: MapItems | None =
     )
     report = {k: v for k, v in summary.items() if k != "run"}
     atomic.write_json(paths.reports / "ingest_summary.json", report, unless_equal=True)
+    atomic.write_json(
+        paths.reports / "ingest_metrics.json", headline_counts(report), unless_equal=True
+    )
     return {"manifest": str(paths.manifest), "summary": summary}

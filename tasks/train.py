@@ -96,6 +96,14 @@ def _fingerprint(
     )
 
 
+def stage_headline(summary: dict) -> dict:
+    """What `dvc metrics show` lists for a stage (models/<stage>/metrics.json): the best epoch and
+    its figure, epochs run and items; device and model stay in summary.json."""
+    best = next(k for k in summary if k.startswith("best_") and k != "best_epoch")
+    keys = ("best_epoch", best, "epochs_run", "train_items", "val_items")
+    return {k: summary[k] for k in keys}
+
+
 def run_train(params: Params, paths: ProjectPaths, stage_name: str, fresh: bool = False) -> dict:
     """Train ``stage_name``; writes models/<stage>/ckpt.pt (best weights), last.pt, history.json,
     summary.json and curves.png. ``fresh`` ignores a resumable last.pt."""
@@ -217,6 +225,7 @@ def run_train(params: Params, paths: ProjectPaths, stage_name: str, fresh: bool 
         if ranks.is_main:
             atomic.write_json(stage_dir / "history.json", {"history": run.history})
             atomic.write_json(stage_dir / "summary.json", summary)
+            atomic.write_json(stage_dir / "metrics.json", stage_headline(summary))
             plot_curves(
                 run.history,
                 stage.early_stopping.metric,

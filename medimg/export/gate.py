@@ -83,3 +83,20 @@ def changes(figures: dict, reference: dict) -> dict:
         k: (v - reference[k] if v is not None and reference.get(k) is not None else None)
         for k, v in figures.items()
     }
+
+
+def gate_headline(quality: dict, latency: dict) -> dict:
+    """What `dvc metrics show` lists for the export (artifacts/export_metrics.json): how many
+    variants passed the gate, the fastest of those at batch 1, and fp32 and torch beside it; the
+    reasons and every figure stay in export_report.json."""
+    row = latency["batch1"]
+    timed = [n for n, q in quality.items() if q["deployable"] and n in row]
+    fastest = min(timed, key=row.get) if timed else None
+    return {
+        "variants": len(quality),
+        "deployable": sum(q["deployable"] for q in quality.values()),
+        "fastest": fastest,
+        "fastest_ms": row[fastest] if fastest else None,
+        "fp32_ms": row.get("ort_fp32"),
+        "torch_ms": row.get("torch_eager"),
+    }

@@ -336,6 +336,19 @@ def _ingest_with(
     }
 
 
+def headline_counts(summary: dict) -> dict:
+    """The ingest figures `dvc metrics show` lists (reports/ingest_metrics.json): items by status
+    and split, and files skipped; the reasons stay in reports/ingest_summary.json."""
+    status, split = summary["by_status"], summary["by_split"]
+    return {
+        "items": summary["items"],
+        "ok": status.get("ok", 0),
+        "quarantined": status.get("quarantined", 0),
+        "skipped_files": sum(summary["skipped_files_by_reason"].values()),
+        **{name: split.get(name, 0) for name in ("train", "val", "test")},
+    }
+
+
 def format_summary(summary: dict) -> str:
     """The summary as a few lines for people; reports/ingest_summary.json has the same figures."""
     lines = [

@@ -34,7 +34,9 @@ def test_repro_builds_every_output_then_reruns_only_what_an_edit_touches(project
     for stage in ("freeze", "unfreeze"):
         assert (project / "models" / stage / "ckpt.pt").stat().st_size > 0
     metrics = json.loads((project / "reports/metrics.json").read_text())
-    assert {"auc", "sensitivity", "specificity"} <= set(metrics)
+    assert {"auc", "auc_low", "sensitivity", "specificity", "threshold", "temperature"} <= set(
+        metrics
+    )
     assert (
         json.loads((project / "artifacts/export_report.json").read_text())["parity"]["max_abs_diff"]
         < 1e-3
@@ -43,6 +45,33 @@ def test_repro_builds_every_output_then_reruns_only_what_an_edit_touches(project
 
     assert ran_stages(run([sys.executable, "-m", "dvc", "repro"], project)) == set()
     assert "up to date" in run([sys.executable, "-m", "dvc", "status"], project)
+
+    # one experiment from the command line, as a sweep would queue them: only what reads the param reruns
+    experiment = run(
+        [sys.executable, "-m", "dvc", "exp", "run", "-S", "evaluate.bootstrap.resamples=150"],
+        project,
+    )
+    # export reruns only if the headline it reads (threshold, temperature, intervals) changed
+    assert "evaluate" in ran_stages(experiment) <= {"evaluate", "export"}
+    shown = json.loads(
+        run([sys.executable, "-m", "dvc", "exp", "show", "--json"], project, stderr=False)
+    )
+    experiments = [
+        rev["data"]
+        for baseline in shown
+        for exp in baseline.get("experiments") or []
+        for rev in exp["revs"]
+    ]
+    [ours] = [
+        e
+        for e in experiments
+        if e["params"]["params.yaml"]["data"]["evaluate"]["bootstrap"]["resamples"] == 150
+    ]
+    assert "auc" in ours["metrics"].get("reports/metrics.json", {}).get("data", {}), ours["metrics"]
+    assert (
+        yaml.safe_load((project / "params.yaml").read_text())["evaluate"]["bootstrap"]["resamples"]
+        == 150
+    )
 
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["train"]["stages"][1]["lr_head"] = 0.0005
@@ -62,3 +91,23 @@ def test_repro_builds_every_output_then_reruns_only_what_an_edit_touches(project
     )
     assert set(changed) == {"train_freeze", "train_unfreeze", "evaluate", "export"}
     assert "medimg/train" in json.dumps(changed["train_freeze"])
+
+
+def test_each_metrics_file_fits_a_terminal_in_dvc_metrics_show(project):
+    """Metrics files hold headline figures only; the full reports are outputs beside them."""
+    files = sorted(
+        json.loads(
+            run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], project, stderr=False)
+        )[""]["data"]
+    )
+    assert {
+        "reports/ingest_metrics.json",
+        "models/freeze/metrics.json",
+        "models/unfreeze/metrics.json",
+        "reports/metrics.json",
+        "artifacts/export_metrics.json",
+    } == set(files)
+    for name in files:
+        table = run([sys.executable, "-m", "dvc", "metrics", "show", name], project, stderr=False)
+        widest = max(len(line.rstrip()) for line in table.splitlines())
+        assert widest <= 120, f"dvc metrics show {name} is {widest} columns wide:\n{table}"

@@ -84,6 +84,9 @@ def test_serve_schedules_retraining_on_a_local_server_and_stops_it(tmp_path):
             and schedule["schedule"]["timezone"] == "Europe/Berlin"
         )
         assert deployment["parameters"]["root"] == str(tmp_path)
+        # the UI calls the API that is served here, not Prefect's default port
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ui-settings", timeout=10) as r:
+            assert json.load(r)["api_url"] == base
         runs = wait_for(
             "scheduled run",
             lambda: api(

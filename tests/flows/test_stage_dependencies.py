@@ -97,7 +97,8 @@ def test_every_dvc_stage_is_a_registered_step():
 def test_the_export_stage_outputs_every_variant_file_the_variant_table_names():
     outs = {o if isinstance(o, str) else next(iter(o)) for o in dvc_stages()["export"]["outs"]}
     files = {f"${{data.artifacts_dir}}/{f}" for v in VARIANTS for f in variant_files(v)}
-    assert outs == files | {"${data.artifacts_dir}/preprocess.json"}
+    reports = {"preprocess.json", "export_report.json"}
+    assert outs == files | {f"${{data.artifacts_dir}}/{name}" for name in reports}
 
 
 @pytest.mark.parametrize("name", [s.name for s in STEPS])
