@@ -18,6 +18,7 @@ from pathlib import Path
 from prefect import Flow, flow
 from prefect.runtime import flow_run
 
+from flows.artifacts import publish
 from flows.steps import DvcRecord, as_task, fan_out, launch_torchrun
 from medimg.config.loading import demo_outputs, load_checked_params
 from medimg.config.schema import OrchestrationParams, Params, ParamsError
@@ -87,6 +88,7 @@ def _run_steps(params_file: str, overrides: list[str], root: str, until: str | N
     results: dict = {}
     for name, fn, args in plan:
         results[name] = as_task(fn, name, orch, dvc)(*args)
+        publish(name, paths)  # up to date or not, the UI shows the step's current figures
         if name == until:
             break
     return results

@@ -17,11 +17,13 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import dvc_stages
+from flows.artifacts import publish
 from flows.pipeline import pipeline_for
 from flows.steps import DvcRecord, as_task
 from medimg.config.loading import load_checked_params
 from medimg.config.schema import Params, ParamsError
 from medimg.io.paths import ProjectPaths
+from medimg.io.tracking import tracking_uri
 from medimg.retrain.snapshot import restore_snapshot, take_snapshot
 from tasks.promote import now_utc, run_promote, write_decision
 
@@ -75,8 +77,10 @@ def retrain(params_file: str = "params.yaml", root: str = ".") -> dict:
                 "outputs, dvc.lock and the champion are as they were",
             },
         )
+        publish("promote", paths, tracking_uri(params.tracking))
         raise
     shutil.rmtree(store)
+    publish("promote", paths, tracking_uri(params.tracking))
     return decision
 
 

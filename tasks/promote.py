@@ -37,6 +37,10 @@ def write_decision(paths: ProjectPaths, record: dict) -> Path:
     return atomic.write_json(folder / "latest.json", record)
 
 
+def _run_of(client, name: str, version: str | None) -> str | None:
+    return client.get_model_version(name, version).run_id if version is not None else None
+
+
 def champion_version(client, name: str) -> str | None:
     """The version behind the ``champion`` alias, or None when no model holds it yet."""
     from mlflow.exceptions import MlflowException
@@ -88,8 +92,9 @@ def run_promote(params: Params, paths: ProjectPaths) -> dict:
     record = {
         "time_utc": now_utc(),
         "model": name,
-        "challenger": {"version": challenger},
-        "champion": {"version": champion},
+        # the MLflow runs behind each version, for whoever reads the decision
+        "challenger": {"version": challenger, "run_id": _run_of(client, name, challenger)},
+        "champion": {"version": champion, "run_id": _run_of(client, name, champion)},
         "margin": params.retrain.margin,
         "tolerance": params.retrain.tolerance,
     }

@@ -21,6 +21,18 @@ def _task_run_states(flow_run_id) -> dict[str, list[str]]:
         }
 
 
+def _artifacts(flow_run_id) -> dict:
+    """Artifact key → (type, data) of one flow run, read back through the Prefect API."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+    return {a.key: (a.type, a.data) for a in found}
+
+
 def test_the_flow_runs_every_step_as_a_task_and_writes_the_same_outputs(tmp_path, prefect_server):
     write_tiny_params(tmp_path)
     # preprocess fails once with a transient fault; its retry must carry the flow to the end
@@ -59,6 +71,27 @@ def test_the_flow_runs_every_step_as_a_task_and_writes_the_same_outputs(tmp_path
         == results["evaluate"]["n"]
     )
     assert (tmp_path / "artifacts" / "model.onnx").exists()
+
+    # the figures people read in the Prefect UI, under stable keys
+    artifacts = _artifacts(state.state_details.flow_run_id)
+    assert set(artifacts) == {
+        "medimg-ingest-summary",
+        "medimg-test-metrics",
+        "medimg-export-gate",
+    }
+    assert all(kind == "table" for kind, _ in artifacts.values())
+    ingest = json.loads(artifacts["medimg-ingest-summary"][1])
+    assert {"group": "status", "name": "ok", "count": 12} in ingest
+    metrics = {r["metric"]: r for r in json.loads(artifacts["medimg-test-metrics"][1])}
+    reported = json.loads((tmp_path / "reports" / "evaluation.json").read_text())
+    assert metrics["auc"]["value"] == round(reported["metrics"]["auc"], 4)
+    assert metrics["auc"]["ci95_low"] == round(reported["ci95"]["auc"]["low"], 4)
+    gate = json.loads(artifacts["medimg-export-gate"][1])
+    report = json.loads((tmp_path / "artifacts" / "export_report.json").read_text())
+    assert {r["variant"]: r["deployable"] for r in gate} == {
+        name: q["deployable"] for name, q in report["quality"].items()
+    }
+    assert all(r["batch 1 ms"] for r in gate if r["variant"] != "ort_fp16")
 
 
 def test_fault_injection_fails_only_the_named_step_and_only_its_first_attempts():

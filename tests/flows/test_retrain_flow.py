@@ -106,6 +106,19 @@ def training_runs(params) -> int:
     )
 
 
+def latest_artifact(key: str):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    with get_client(sync_client=True) as client:
+        return client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
+        )[0]
+
+
 def test_retraining_promotes_only_a_better_model_and_a_failed_run_changes_nothing(
     tmp_path_factory, prefect_server
 ):
@@ -149,6 +162,11 @@ def test_retraining_promotes_only_a_better_model_and_a_failed_run_changes_nothin
     assert (
         not decision["promote"] and "margin" in decision["reason"] and champion(params) == perfect
     )
+    # the Prefect UI shows the decision, champion beside challenger, with their MLflow runs
+    note = latest_artifact("medimg-retrain-decision")
+    assert note.type == "markdown" and "champion kept" in note.data
+    assert f"| version | v{trained}, run `{decision['challenger']['run_id']}`" in note.data
+    assert f"v{perfect}, run `" in note.data and "| auc | " in note.data
 
     before, trainings = (
         digests(root, ["models", "reports", "artifacts", "dvc.lock"]),
