@@ -4,6 +4,8 @@ point, report it on the test split, time them, and write the bundle."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
 
@@ -13,6 +15,7 @@ from medimg.config.schema import Params
 from medimg.config.variants import REFERENCE, VARIANTS, variant_files
 from medimg.deploy.cpu import SAFE_ON, cpu_class, cpu_description, resolve_int8_target
 from medimg.deploy.runners import open_runner
+from medimg.export.description import version_description
 from medimg.export.gate import changes, gate_headline, gate_variant, variant_threshold
 from medimg.export.onnx_model import check_parity, dynamic_axes, export_onnx, median_latency_ms
 from medimg.export.openvino_model import (
@@ -36,6 +39,7 @@ from medimg.export.scoring import (
     variant_metrics,
 )
 from medimg.io import atomic
+from medimg.io.digest import file_digest, settings_fingerprint
 from medimg.io.paths import ProjectPaths
 from medimg.io.tracking import flatten, pipeline_key, tracking_run
 from medimg.train.checkpoint import final_checkpoint, load_final_model
@@ -58,6 +62,38 @@ def _write_variants(params: Params, art, onnx_path, calibration, cpu: str) -> li
     convert_openvino(onnx_path, art / VARIANTS["openvino_fp32"].file)
     quantize_openvino_int8(onnx_path, art / VARIANTS["openvino_int8"].file, samples, cpu)
     return kept_fp32
+
+
+# the figure reports/metrics.json names for each key metric the gate reads
+HEADLINE_KEY = {
+    "auc": "auc",
+    "quadratic_kappa": "quadratic_kappa",
+    "dice_present": "dice_present_mean",
+    "dice": "dice_mean",
+}
+
+
+def _describe_version(params: Params, paths: ProjectPaths, tracker, version, metric, quality):
+    """Log the model card with the registered version's run and describe the version with the
+    headline figures, the gate's verdicts and the data and training digests."""
+    card = paths.reports / "model_card.md"
+    tracker.log_artifact(card, "model_card")
+    metrics_path = paths.reports / "metrics.json"
+    headline = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    training = params.model_dump(include={"model", "train", "augment", "loss", "sampling"})
+    text = version_description(
+        params.model.name,
+        f"{CATALOG[params.model.name].task} of {', '.join(params.data.class_names)}",
+        headline,
+        HEADLINE_KEY[metric],
+        quality,
+        {
+            "data": file_digest(paths.index)[:16] if paths.index.exists() else "n/a",
+            "training": settings_fingerprint(training),
+        },
+        tracker.artifact_link("model_card/model_card.md") if card.exists() else None,
+    )
+    tracker.describe_version(params.tracking.registered_model, version, text)
 
 
 def run_export(params: Params, paths: ProjectPaths) -> dict:
@@ -229,6 +265,8 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
             sessions[REFERENCE](example),
         )
         report["registered_model"] = {"name": params.tracking.registered_model, "version": version}
+        if version is not None:
+            _describe_version(params, paths, tracker, version, metric, quality)
         atomic.write_json(art / "export_report.json", report)
         atomic.write_json(art / "export_metrics.json", gate_headline(quality, latency))
         for path in (art / "export_report.json", art / "preprocess.json"):

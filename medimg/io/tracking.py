@@ -80,6 +80,19 @@ class Tracker:
         )
         return str(info.registered_model_version)
 
+    def describe_version(self, registered_name: str, version: str, text: str) -> None:
+        """Set a registered model version's description (markdown on its registry page)."""
+        if self._mlflow:
+            self._mlflow.MlflowClient().update_model_version(
+                registered_name, version, description=text
+            )
+
+    def artifact_link(self, path: str) -> str | None:
+        """The runs:/ URI of an artifact logged to this run."""
+        if not self._mlflow:
+            return None
+        return f"runs:/{self._mlflow.active_run().info.run_id}/{path}"
+
     def log_artifact(self, path: Path, folder: str | None = None) -> None:
         if self._mlflow and Path(path).exists():
             self._mlflow.log_artifact(str(path), artifact_path=folder)

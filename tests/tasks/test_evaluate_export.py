@@ -331,3 +331,21 @@ def test_the_report_records_the_int8_format_and_cpu_and_predict_warns_elsewhere(
     assert "warning:" in warned.stderr
     fp32 = predict_without_torch(series, moved)
     assert "cpu_warning" not in json.loads(fp32.stdout)[0]  # only INT8 arithmetic depends on it
+
+
+def test_the_registered_version_describes_itself_and_carries_the_model_card(tiny, exported):
+    import mlflow
+
+    params, paths = tiny
+    report = json.loads((paths.artifacts / "export_report.json").read_text())
+    metrics = json.loads((paths.reports / "metrics.json").read_text())
+    name, version = report["registered_model"]["name"], report["registered_model"]["version"]
+    client = mlflow.MlflowClient(params.tracking.uri)
+    entry = client.get_model_version(name, version)
+    text = entry.description
+    assert f"auc {metrics['auc']:.3f} (95% CI {metrics['auc_low']:.3f}-" in text
+    assert f"Operating threshold {metrics['threshold']:.3f}" in text
+    assert "Deployable variants: " in text and "Data fingerprint `" in text
+    assert f"runs:/{entry.run_id}/model_card/model_card.md" in text
+    cards = [a.path for a in client.list_artifacts(entry.run_id, "model_card")]
+    assert cards == ["model_card/model_card.md"]
