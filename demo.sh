@@ -12,12 +12,14 @@ time dvc repro
 cat <<MSG
 
 Done. Results:
-  test metrics        reports/metrics.json      (dvc metrics show)
+  test metrics        reports/metrics.json (headline, dvc metrics show), reports/evaluation.json (all)
+  model card          reports/model_card.md
   predictions         reports/predictions.parquet
   ROC / training plots reports/plots/roc.json, models/*/history.json  (dvc plots show)
   checkpoints         models/freeze/ckpt.pt, models/unfreeze/ckpt.pt
-  deployable bundle   artifacts/model.onnx + artifacts/preprocess.json (medimg predict INPUT --model artifacts)
-  export report       artifacts/export_report.json
+  deployable bundle   artifacts/ (ONNX and OpenVINO variants + preprocess.json; medimg predict INPUT --model artifacts)
+  export gate         artifacts/export_metrics.json (headline), artifacts/export_report.json (all)
+  documentation       docs/ (mkdocs serve)
   MLflow runs         mlflow.db   (mlflow ui --backend-store-uri sqlite:///mlflow.db)
 MSG
 .venv/bin/python - <<'PY'

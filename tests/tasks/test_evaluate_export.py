@@ -25,18 +25,25 @@ def test_metrics_and_predictions_cover_the_test_split_without_identifiers(tiny, 
         "score",
         "prediction",
     }
-    assert metrics["threshold_rule"].startswith("youden") and 0.0 <= metrics["threshold"] <= 1.0
+    report = json.loads((paths.reports / "evaluation.json").read_text())
+    assert report["operating_point"]["rule"].startswith("youden")
+    assert 0.0 <= metrics["threshold"] == report["operating_point"]["threshold"] <= 1.0
     assert (
         (predictions["score"] >= metrics["threshold"]) == predictions["prediction"].astype(bool)
     ).all()
+    # metrics.json is the headline `dvc metrics show` lists; evaluation.json has every figure
+    assert set(metrics) == {
+        "n",
+        *("auc", "auc_low", "auc_high", "sensitivity", "specificity", "ece"),
+        *("threshold", "temperature"),
+    }
+    assert metrics["auc_low"] == report["ci95"]["auc"]["low"]
+    assert metrics["temperature"] == report["calibration"]["temperature"] > 0
     for name in ("sensitivity", "specificity", "auc", "pr_auc", "brier", "ece", "kappa"):
-        assert name in metrics
-        assert metrics["temperature"] > 0 and metrics["ece_uncalibrated"] is not None
-        if metrics[name] is not None and f"{name}_low" in metrics:
-            assert (
-                metrics[f"{name}_low"] <= metrics[name] + 1e-12
-                and metrics[name] <= metrics[f"{name}_high"] + 1e-12
-            )
+        value, interval = report["metrics"][name], report["ci95"].get(name)
+        assert metrics.get(name, value) == value
+        if value is not None and interval:
+            assert interval["low"] <= value + 1e-12 and value <= interval["high"] + 1e-12
 
 
 def test_the_threshold_is_chosen_on_val_calibrated_scores_and_applied_unchanged(tiny, evaluated):

@@ -14,10 +14,9 @@ def test_segmentation_variants_are_gated_on_dice_over_cases_with_the_structure()
     nothing[:, 0] = 1.0  # background everywhere
     metric, figures = variant_metrics("segmentation", 2, targets, nothing, 0.5)
     assert metric == "dice_present"
-    assert figures == {
-        "dice": 0.5,
-        "dice_present": 0.0,
-    }  # the empty case's free 1 no longer hides the miss
+    # the empty case's free 1 no longer hides the miss; the missed structure's HD95 is the
+    # worst distance there is, the image diagonal
+    assert figures == {"dice": 0.5, "dice_present": 0.0, "hd95_voxels": float(np.hypot(4, 4))}
     metric, figures = variant_metrics("segmentation", 2, targets[1:], nothing[1:], 0.5)
     assert metric == "dice" and figures["dice_present"] is None
 
