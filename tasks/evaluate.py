@@ -123,9 +123,8 @@ def dvc_headline(figures: dict, kind: str, prefixes: tuple[str, ...] = ("",)) ->
                 if interval and f"{key}_low" in figures:
                     out[f"{key}_low"] = figures[f"{key}_low"]
                     out[f"{key}_high"] = figures[f"{key}_high"]
-    for name in ("threshold", "temperature"):  # the operating point the export step applies
-        if name in figures:
-            out[name] = figures[name]
+    if "threshold" in figures:  # the operating point; its temperature is in evaluation.json
+        out["threshold"] = figures["threshold"]
     return out
 
 

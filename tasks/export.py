@@ -92,6 +92,7 @@ def _describe_version(params: Params, paths: ProjectPaths, tracker, version, met
             "training": settings_fingerprint(training),
         },
         tracker.artifact_link("model_card/model_card.md") if card.exists() else None,
+        operating_point(paths)[1],
     )
     tracker.describe_version(params.tracking.registered_model, version, text)
 

@@ -125,7 +125,7 @@ def calibration_figure(
         ylim=(0, 1),
     )
     ax.set_title(ax.get_title(), fontsize=8)
-    ax.legend(loc="upper left", fontsize=7, title="point size: share of cases", title_fontsize=6)
+    ax.legend(loc="lower right", fontsize=7, title="point size: share of cases", title_fontsize=6)
     return _save(fig, target)
 
 

@@ -22,6 +22,7 @@ def version_description(
     quality: dict,
     fingerprints: dict[str, str],
     card_link: str | None,
+    temperature: float | None = None,
 ) -> str:
     """Markdown for the registry page. ``headline``: reports/metrics.json; ``key``: the key metric
     as the headline names it; ``quality``: the export report's per-variant verdicts;
@@ -39,9 +40,9 @@ def version_description(
         lines.append(
             f"Operating threshold {headline['threshold']:.3f} (chosen on val){': ' + extra if extra else ''}."
         )
-    if headline.get("temperature") is not None:
+    if temperature is not None and temperature != 1.0:
         lines.append(
-            f"Probabilities calibrated by temperature {headline['temperature']:.3f}; ECE "
+            f"Probabilities calibrated by temperature {temperature:.3f}; ECE "
             f"{_figure(headline, 'ece')}."
         )
     passed = [name for name, q in quality.items() if q["deployable"]]

@@ -65,11 +65,12 @@ def load_split(
 
 def operating_point(paths: ProjectPaths) -> tuple[float, float]:
     """The positive-class threshold the evaluate step chose on validation and the temperature it
-    fitted there (0.5 and 1.0 before it ran): the scores that threshold applies to are
-    softmax(logits / temperature)."""
-    metrics_path = paths.reports / "metrics.json"
-    figures = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
-    return figures.get("threshold", 0.5), figures.get("temperature", 1.0)
+    fitted there (0.5 and 1.0 before it ran, or where they do not apply): the scores that threshold
+    applies to are softmax(logits / temperature)."""
+    report_path = paths.reports / "evaluation.json"
+    report = json.loads(report_path.read_text()) if report_path.exists() else {}
+    threshold = report.get("operating_point", {}).get("threshold", 0.5)
+    return threshold, report.get("calibration", {}).get("temperature", 1.0)
 
 
 def score_session(
