@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from medimg.deploy.runners import openvino_core
+
 # NNCF's overflow fix quantizes weights to 7 bits, the same remedy for AVX2's saturating INT8
 # products as onnxruntime's reduce_range (medimg/deploy/cpu.py)
 OVERFLOW_FIX = {"avx2": "enable", "vnni": "disable", "arm64": "disable"}
@@ -45,9 +47,7 @@ def _read_onnx(source: Path):
     """The ONNX graph as an OpenVINO model, read by the runtime's ONNX frontend. (ov.convert_model
     would do the same but reports usage to Intel's telemetry unless the user opted out; a hospital's
     pipeline sends nothing out.)"""
-    import openvino as ov
-
-    return ov.Core().read_model(str(source))
+    return openvino_core().read_model(str(source))
 
 
 def convert_openvino(source: Path, target: Path) -> Path:
