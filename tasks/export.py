@@ -73,7 +73,9 @@ HEADLINE_KEY = {
 }
 
 
-def _describe_version(params: Params, paths: ProjectPaths, tracker, version, metric, quality):
+def _describe_version(
+    params: Params, paths: ProjectPaths, tracker, version, metric, quality, temperature
+):
     """Log the model card with the registered version's run and describe the version with the
     headline figures, the gate's verdicts and the data and training digests."""
     card = paths.reports / "model_card.md"
@@ -92,7 +94,7 @@ def _describe_version(params: Params, paths: ProjectPaths, tracker, version, met
             "training": settings_fingerprint(training),
         },
         tracker.artifact_link("model_card/model_card.md") if card.exists() else None,
-        operating_point(paths)[1],
+        temperature,
     )
     tracker.describe_version(params.tracking.registered_model, version, text)
 
@@ -267,7 +269,7 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
         )
         report["registered_model"] = {"name": params.tracking.registered_model, "version": version}
         if version is not None:
-            _describe_version(params, paths, tracker, version, metric, quality)
+            _describe_version(params, paths, tracker, version, metric, quality, temperature)
         atomic.write_json(art / "export_report.json", report)
         atomic.write_json(art / "export_metrics.json", gate_headline(quality, latency))
         for path in (art / "export_report.json", art / "preprocess.json"):

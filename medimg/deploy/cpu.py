@@ -29,9 +29,9 @@ def _cpuinfo_lines() -> list[str]:
         return []
 
 
-def cpu_flags() -> set[str]:
+def cpu_flags(lines: list[str] | None = None) -> set[str]:
     """The instruction-set flags the kernel reports (x86 ``flags``, ARM ``Features``)."""
-    for line in _cpuinfo_lines():
+    for line in _cpuinfo_lines() if lines is None else lines:
         if line.startswith(("flags", "Features")):
             return set(line.split(":", 1)[1].split())
     return set()
@@ -58,13 +58,10 @@ def resolve_int8_target(target: str, here: str | None = None) -> str:
 
 def cpu_description() -> dict:
     """What the INT8 figures were measured on: the CPU class, model name and the relevant flags."""
-    flags = cpu_flags()
+    lines = _cpuinfo_lines()
+    flags = cpu_flags(lines)
     model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in _cpuinfo_lines()
-            if line.startswith("model name")
-        ),
+        (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
         platform.processor() or platform.machine(),
     )
     relevant = sorted(flags & {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16"})

@@ -15,10 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from medimg.deploy.runners import openvino_core
-
-# NNCF's overflow fix quantizes weights to 7 bits, the same remedy for AVX2's saturating INT8
-# products as onnxruntime's reduce_range (medimg/deploy/cpu.py)
-OVERFLOW_FIX = {"avx2": "enable", "vnni": "disable", "arm64": "disable"}
+from medimg.export.quantization import REDUCED_RANGE
 
 
 def openvino_available() -> bool:
@@ -75,7 +72,8 @@ def quantize_openvino_int8(
         preset=nncf.QuantizationPreset.PERFORMANCE,  # symmetric, as the CPU plugin runs fastest
         target_device=nncf.TargetDevice.CPU,
         advanced_parameters=AdvancedQuantizationParameters(
-            overflow_fix=OverflowFix(OVERFLOW_FIX[cpu]),
+            # NNCF's overflow fix is its 7-bit weights: the same format choice as onnxruntime's
+            overflow_fix=OverflowFix.ENABLE if REDUCED_RANGE[cpu] else OverflowFix.DISABLE,
             # each activation's full range over the samples, as onnxruntime's MinMax calibration:
             # NNCF's default averages per-sample extremes, which clipped the demo's 3D ResNet
             # (largest logit error 7.5 on val against 0.3 with the full range)

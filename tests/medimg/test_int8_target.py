@@ -9,7 +9,7 @@ import torch
 from medimg.config.schema import ExportParams
 from medimg.deploy.cpu import INT8_TARGETS, SAFE_ON, cpu_class, int8_warning, resolve_int8_target
 from medimg.export.onnx_model import export_onnx, ort_session
-from medimg.export.quantization import quantize_int8_dynamic, quantize_int8_static
+from medimg.export.quantization import REDUCED_RANGE, quantize_int8_dynamic, quantize_int8_static
 
 
 class Pointwise(torch.nn.Module):
@@ -74,6 +74,7 @@ def test_the_full_range_format_saturates_exactly_where_its_target_says(tmp_path)
 def test_the_params_offer_exactly_the_targets_the_cpu_module_knows():
     field = ExportParams.model_fields["int8_target"]
     assert set(field.annotation.__args__) == set(INT8_TARGETS)
+    assert set(REDUCED_RANGE) == set(SAFE_ON)  # every target has a format
     assert ExportParams().int8_target == "avx2"  # safe on the CPUs users have by default
 
 
