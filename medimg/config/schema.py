@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from medimg.config.base import NonNegInt, ParamsError, PositiveFloat, PositiveInt, Ratio, Section
 from medimg.config.catalog import CATALOG
 from medimg.config.orchestration import OrchestrationParams, RetrainParams
+from medimg.config.pacs import PacsParams, ResultsParams
 from medimg.config.training import (
     LossParams,
     ModelParams,
@@ -332,6 +333,8 @@ class Params(Section):
     tracking: TrackingParams = TrackingParams()
     orchestration: OrchestrationParams = OrchestrationParams()
     retrain: RetrainParams = RetrainParams()
+    results: ResultsParams = ResultsParams()
+    pacs: PacsParams = PacsParams()
 
     @model_validator(mode="after")
     def _labels_fit_model(self) -> Params:
@@ -350,6 +353,12 @@ class Params(Section):
                 "multiple of that"
             )
         problems = check_training(self.model, self.train, self.loss)
+        unknown = sorted({c.name for c in self.results.classes} - set(self.data.class_names))
+        if unknown:
+            problems.append(
+                f"results.classes names {unknown}, which are not in data.class_names "
+                f"{self.data.class_names}"
+            )
         patch = self.sampling.patches.size
         if patch is not None and any(p > t for p, t in zip(patch, self.preprocess.target_shape)):
             problems.append(

@@ -127,6 +127,7 @@ STEPS: tuple[Step, ...] = (
             "ingest.geometry",
             "model",
             "preprocess",
+            "results",
             "sampling",
         ),
         (

@@ -3,7 +3,8 @@
 It reads a DICOM series folder, a NIfTI volume, or a 2D picture (PNG/JPEG or a single-frame DICOM
 such as a radiograph), replays the training recipe from preprocess.json (the same functions the
 preprocess step used) and runs the chosen variant on onnxruntime or OpenVINO. Segmentation masks are written as NIfTI in the
-input's original geometry.
+input's original geometry; given DICOM, predict also writes the answer as DICOM a PACS files with
+the source study (a SEG for segmentations, an SR for classifications).
 """
 
 from __future__ import annotations
@@ -19,9 +20,17 @@ import SimpleITK as sitk
 from medimg.config.schema import GeometryPolicy, PreprocessParams
 from medimg.config.variants import REFERENCE, VARIANTS
 from medimg.deploy.cpu import int8_warning
+from medimg.deploy.dicom_results import (
+    Algorithm,
+    labels_on_source_slices,
+    model_version,
+    read_sources,
+)
+from medimg.deploy.dicom_seg import segmentation_object
+from medimg.deploy.dicom_sr import classification_report
 from medimg.deploy.runners import Runner, open_runner
 from medimg.deploy.sliding_window import segment_volume
-from medimg.ingest.dicom.convert import read_folder_volumes
+from medimg.ingest.dicom.convert import read_folder_series
 from medimg.io import atomic
 from medimg.preprocess.recipes import preprocess_picture, preprocess_volume
 
@@ -60,15 +69,18 @@ def cpu_warning(spec: dict, variant: str) -> str | None:
     return int8_warning(spec.get("int8_target", "vnni"), validated)
 
 
-def read_inputs(source: Path, spec: dict) -> list[sitk.Image]:
-    """The images to predict on: one per usable series of a DICOM folder (converted as ingest does),
-    a NIfTI volume, or one 2D picture."""
+Source = list  # the SliceHeaders an image was read from (DICOM input), else empty
+
+
+def read_inputs(source: Path, spec: dict) -> list[tuple[sitk.Image, Source]]:
+    """The images to predict on, each with the DICOM frames it came from: one per usable series of
+    a DICOM folder (converted as ingest does), a NIfTI volume, or one 2D picture."""
     policy = GeometryPolicy.model_validate(spec.get("ingest_geometry", {}))
     if spec.get("ndim", 3) == 2:
         if source.is_file() and source.suffix.lower() in PICTURE_SUFFIXES:
             from medimg.io.pictures import read_picture_file
 
-            return [read_picture_file(source)]
+            return [(read_picture_file(source), [])]
         if source.is_file():
             from medimg.ingest.dicom.convert import read_dicom_picture
             from medimg.ingest.dicom.headers import read_header
@@ -78,18 +90,18 @@ def read_inputs(source: Path, spec: dict) -> list[sitk.Image]:
                 raise BundleError(
                     f"{source}: not a readable DICOM picture ({getattr(headers, 'reason', 'no frames')})"
                 )
-            return [read_dicom_picture(headers[0])]
+            return [(read_dicom_picture(headers[0]), headers[:1])]
         raise BundleError(
             f"{source}: this model takes 2D pictures; give a PNG/JPEG or a single-frame DICOM file"
         )
     if source.is_file() and source.name.endswith((".nii", ".nii.gz")):
-        return [sitk.ReadImage(str(source))]
+        return [(sitk.ReadImage(str(source)), [])]
     if not source.is_dir():
         raise BundleError(f"{source}: expected a DICOM series folder or a .nii/.nii.gz volume")
-    images = read_folder_volumes(source, policy)
-    if not images:
+    series = read_folder_series(source, policy)
+    if not series:
         raise BundleError(f"{source}: no readable 3D DICOM series found")
-    return images
+    return series
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -130,7 +142,8 @@ def predict(
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     results = []
-    for index, image in enumerate(read_inputs(source, spec)):
+    algorithm = result_algorithm(bundle, spec, variant)
+    for index, (image, frames) in enumerate(read_inputs(source, spec)):
         prepared = (preprocess_picture if spec.get("ndim", 3) == 2 else preprocess_volume)(
             image, recipe
         )
@@ -155,7 +168,7 @@ def predict(
             result["cpu_warning"] = warning
         if segment:
             labels = logits[0].argmax(0)
-            mask = (
+            mask: sitk.Image = (
                 mask_in_original_geometry(labels, prepared.grid, image)
                 if prepared.grid is not None
                 else picture_mask(labels, image)
@@ -189,5 +202,72 @@ def predict(
                 prediction=label,
                 threshold=threshold,
             )
+        if frames:
+            result.update(
+                write_dicom_result(
+                    frames,
+                    result,
+                    mask if segment else None,
+                    spec,
+                    algorithm,
+                    out_dir or Path("."),
+                    index,
+                )
+            )
         results.append(result)
     return results
+
+
+def result_algorithm(bundle: Path, spec: dict, variant: str) -> Algorithm:
+    from medimg import __version__
+
+    return Algorithm(
+        name=f"medimg {spec['model']} {variant}",
+        version=model_version(bundle, spec, spec.get("models", {}).get(REFERENCE, "model.onnx")),
+        software=spec.get("medimg_version", __version__),
+        manufacturer=(spec.get("dicom") or {}).get("manufacturer", "medimg"),
+    )
+
+
+def write_dicom_result(
+    frames: Source,
+    result: dict,
+    mask: sitk.Image | None,
+    spec: dict,
+    algorithm: Algorithm,
+    out_dir: Path,
+    index: int,
+) -> dict:
+    """The prediction as DICOM beside the other outputs: seg_<n>.dcm (a mask) or sr_<n>.dcm.
+
+    Returns the keys to add to the result: ``dicom`` (the file), or ``dicom_skipped`` with the
+    reason when the source cannot carry one (a SEG on a multi-frame source is not written yet)."""
+    from pydicom import dcmwrite
+
+    if any(frame.frame is not None for frame in frames):
+        return {
+            "dicom_skipped": "the source is a multi-frame DICOM; only classic series get a SEG/SR"
+        }
+    sources = read_sources([frame.path for frame in frames])
+    if mask is None:
+        dataset = classification_report(
+            sources,
+            result["probabilities"],
+            result["prediction"],
+            result["threshold"],
+            spec,
+            algorithm,
+        )
+        target = out_dir / f"sr_{index}.dcm"
+    else:
+        labels = (
+            labels_on_source_slices(mask, sources)
+            if mask.GetDimension() == 3
+            else sitk.GetArrayFromImage(mask)[None]
+        )
+        dataset = segmentation_object(sources, labels, spec, algorithm)
+        target = out_dir / f"seg_{index}.dcm"
+    atomic.write_with(
+        target, lambda tmp: dcmwrite(tmp, dataset, enforce_file_format=True), suffix=".dcm"
+    )
+    return {"dicom": str(target), "dicom_sop_instance_uid": str(dataset.SOPInstanceUID)}

@@ -39,18 +39,26 @@ def read_dicom_picture(header: SliceHeader) -> sitk.Image:
     return dicom_picture_image(header, read_slices([header])[0])
 
 
-def read_folder_volumes(folder: Path, policy: GeometryPolicy) -> list[sitk.Image]:
-    """Every series in ``folder`` that converts under ``policy``, as ingest would convert it."""
+def read_folder_series(
+    folder: Path, policy: GeometryPolicy
+) -> list[tuple[sitk.Image, list[SliceHeader]]]:
+    """Every series in ``folder`` that converts under ``policy``, as ingest would convert it, with
+    the headers of the frames it was built from (what a DICOM result must reference)."""
     files = find_candidate_files(folder).dicom
     headers = [
         h for h in scan_headers(files, workers=1) if isinstance(h, SliceHeader) and not h.is_picture
     ]
-    images = []
+    series = []
     for plan in group_series(headers):
         decision = decide_geometry(plan, policy)
         if decision.problem is None and not decision.as_picture:
             try:
-                images.append(decision_to_image(decision))
+                series.append((decision_to_image(decision), list(decision.slices)))
             except ItemProblem:
                 continue
-    return images
+    return series
+
+
+def read_folder_volumes(folder: Path, policy: GeometryPolicy) -> list[sitk.Image]:
+    """Every series in ``folder`` that converts under ``policy``, as ingest would convert it."""
+    return [image for image, _ in read_folder_series(folder, policy)]

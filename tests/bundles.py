@@ -1,0 +1,144 @@
+"""Exported bundles built in code in a second, for tests of what happens after export (DICOM results,
+PACS round trips): the same preprocess.json predict reads, with an ONNX graph whose answer is known.
+
+- ``threshold_segmenter``: a 2D model applied slice by slice; class 1 wherever the windowed
+  intensity exceeds 0.5 (abdomen window: above 60 HU, enhanced soft tissue and brighter).
+- ``mean_classifier``: a 3D model; P(present) rises with the mean windowed intensity.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from medimg.config.schema import GeometryPolicy, PreprocessParams
+
+
+def _save(graph: onnx.GraphProto, path: Path) -> None:
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+def _spec(task: str, model_ndim: int, class_names: list[str], target_shape, classes=()) -> dict:
+    preprocess = PreprocessParams(
+        normalize="window",
+        window={"preset": "abdomen"},
+        crop="none",
+        target_shape=list(target_shape),
+    )
+    return {
+        "medimg_version": "0.1.0",
+        "task": task,
+        "ndim": 3,
+        "model_ndim": model_ndim,
+        "patch": None,
+        "overlap": None,
+        "model": f"test-{task}",
+        "class_names": class_names,
+        "positive_threshold": 0.5,
+        "temperature": 1.0,
+        "thresholds": {"ort_fp32": 0.5},
+        "input_name": "input",
+        "models": {"ort_fp32": "model.onnx"},
+        "backends": {"ort_fp32": "onnxruntime"},
+        "preprocess": preprocess.model_dump(exclude={"workers"}),
+        "ingest_geometry": GeometryPolicy().model_dump(),
+        "dicom": {"manufacturer": "medimg-tests", "classes": list(classes)},
+    }
+
+
+LIVER = {
+    "name": "liver",
+    "type": {"code": "10200004", "scheme": "SCT", "meaning": "Liver"},
+    "category": {"code": "123037004", "scheme": "SCT", "meaning": "Anatomical Structure"},
+}
+NODULE = {
+    "name": "present",
+    "type": {"code": "27925004", "scheme": "SCT", "meaning": "Nodule"},
+    "category": {
+        "code": "49755003",
+        "scheme": "SCT",
+        "meaning": "Morphologically Abnormal Structure",
+    },
+}
+
+
+def threshold_segmenter(folder: Path, target_shape=(3, 64, 64)) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["n", 1, "y", "x"])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 2, "y", "x"])
+    half = helper.make_tensor("half", TensorProto.FLOAT, [], [0.5])
+    nodes = [
+        helper.make_node("Sub", ["input", "half"], ["above"]),
+        helper.make_node("Neg", ["above"], ["below"]),
+        helper.make_node("Concat", ["below", "above"], ["logits"], axis=1),
+    ]
+    _save(helper.make_graph(nodes, "threshold", [x], [y], [half]), folder / "model.onnx")
+    spec = _spec("segmentation", 2, ["background", "liver"], target_shape, [LIVER])
+    (folder / "preprocess.json").write_text(json.dumps(spec))
+    return folder
+
+
+def mean_classifier(folder: Path, cut: float = 0.3, target_shape=(16, 16, 16)) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["n", 1, "z", "y", "x"])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 2])
+    inits = [
+        helper.make_tensor("axes", TensorProto.INT64, [4], [1, 2, 3, 4]),
+        helper.make_tensor("cut", TensorProto.FLOAT, [], [cut]),
+        helper.make_tensor("gain", TensorProto.FLOAT, [], [20.0]),
+    ]
+    nodes = [
+        helper.make_node("ReduceMean", ["input", "axes"], ["mean"], keepdims=0),
+        helper.make_node("Unsqueeze", ["mean", "axes_1"], ["mean_1"]),
+        helper.make_node("Sub", ["mean_1", "cut"], ["centred"]),
+        helper.make_node("Mul", ["centred", "gain"], ["score"]),
+        helper.make_node("Neg", ["score"], ["negative"]),
+        helper.make_node("Concat", ["negative", "score"], ["logits"], axis=1),
+    ]
+    inits.append(helper.make_tensor("axes_1", TensorProto.INT64, [1], [1]))
+    _save(helper.make_graph(nodes, "mean", [x], [y], inits), folder / "model.onnx")
+    spec = _spec("classification", 3, ["absent", "present"], target_shape, [NODULE])
+    (folder / "preprocess.json").write_text(json.dumps(spec))
+    return folder
+
+
+def expected_probability(hu: np.ndarray, cut: float = 0.3) -> float:
+    """What ``mean_classifier`` says of a volume of ``hu`` values (abdomen window, no crop)."""
+    windowed = np.clip((hu + 140.0) / 400.0, 0, 1)  # abdomen window: level 60, width 400
+    return float(1 / (1 + np.exp(-2 * 20.0 * (windowed.mean() - cut))))
+
+
+def write_study(folder: Path, index: int, bright: bool, shape=(12, 24, 24)) -> dict:
+    """One small CT study (one series, a file per slice) of a fake but identifiable patient: a
+    bright study (120 HU) or a dark one (air-filled, -700 HU). Returns its identifiers."""
+    from pydicom.uid import generate_uid
+
+    from medimg.demo.dicom_series import PatientIdentity, StudyInfo, write_ct_series
+
+    folder.mkdir(parents=True, exist_ok=True)
+    hu = np.full(shape, 120.0 if bright else -700.0, np.float32)
+    patient = PatientIdentity(f"CANARY^PATIENT{index:02d}", f"CANARYID{index:04d}", "19450101", "F")
+    study = StudyInfo(
+        generate_uid(entropy_srcs=["study", str(index)]),
+        f"CANARYACC{index:04d}",
+        "20260102",
+        "CANARY HOSPITAL",
+        "TestVendor",
+    )
+    series_uid = generate_uid(entropy_srcs=["series", str(index)])
+    files = [folder / f"slice{k:03d}.dcm" for k in range(shape[0])]
+    write_ct_series(hu, 2.0, 3.0, patient, study, series_uid, files, f"study{index}")
+    return {
+        "patient_id": patient.patient_id,
+        "patient_name": patient.name,
+        "accession": study.accession_number,
+        "study_uid": study.study_uid,
+        "series_uid": series_uid,
+        "hu": hu,
+    }
