@@ -18,6 +18,7 @@ from medimg.config.loading import check_dvc_train_stages, load_checked_params, l
 from medimg.config.schema import ParamsError
 from medimg.config.steps import STEP_NAMES, step
 from medimg.config.variants import BACKENDS, VARIANTS, default_variant
+from medimg.pacs.connection import PacsError
 
 EXIT_BAD_PARAMS, EXIT_BAD_INPUT = 2, 1
 
@@ -127,6 +128,39 @@ def build_parser() -> argparse.ArgumentParser:
         choices=list(VARIANTS),
         help="which exported model to run (default: the backend's fp32 variant, ort_fp32)",
     )
+    predict.add_argument(
+        "--send",
+        action="store_true",
+        help="store the DICOM results (SEG/SR) on the PACS of params.yaml's pacs section "
+        "(address from --url, $MEDIMG_PACS_URL or pacs.url; credentials from the environment)",
+    )
+    predict.add_argument("--url", help="DICOMweb root of the PACS for --send")
+    predict.add_argument("--params", default="params.yaml", help="for --send: the pacs section")
+
+    pacs = commands.add_parser("pacs", help="talk to a PACS over DICOMweb")
+    pacs_cmd = pacs.add_subparsers(dest="pacs_command", required=True)
+    pull = pacs_cmd.add_parser(
+        "pull",
+        help="find studies on the PACS and pull them into data/raw/NAME, then dvc add it",
+        description="Query the PACS (QIDO-RS) for studies matching every criterion given (or "
+        "pacs.watch.rule when none is), retrieve them (WADO-RS) into INTO/NAME/<study key>/"
+        "<series key>/<instance key>.dcm, keys being salted pseudonyms, and `dvc add` the folder. "
+        "Studies already pulled are skipped, so a rerun fetches only what is missing.",
+    )
+    pull.add_argument("name", metavar="NAME", help="dataset folder name under --into")
+    pull.add_argument("--into", type=Path, default=Path("data/raw"))
+    pull.add_argument(
+        "--accession", action="append", default=[], help="an accession number (repeatable)"
+    )
+    pull.add_argument(
+        "--accessions-file", type=Path, help="a text file of accession numbers, one a line"
+    )
+    pull.add_argument("--modality", help="ModalitiesInStudy, e.g. CT")
+    pull.add_argument("--study-date", help="YYYYMMDD or YYYYMMDD-YYYYMMDD")
+    pull.add_argument("--description", help="StudyDescription (wildcards * ?)")
+    pull.add_argument("--url", help="DICOMweb root (default: $MEDIMG_PACS_URL, then pacs.url)")
+    pull.add_argument("--no-dvc-add", action="store_true", help="leave the folder untracked by DVC")
+    pull.add_argument("--params", default="params.yaml")
     return parser
 
 
@@ -180,6 +214,91 @@ def _ingest(args: argparse.Namespace) -> dict:
     )
 
 
+def _pacs_params(args: argparse.Namespace):
+    """The params' pacs and ingest sections; their defaults where there is no params file."""
+    from medimg.config.schema import IngestParams, PacsParams
+
+    if Path(args.params).exists():
+        params = load_params(args.params)
+        return params.pacs, params.ingest
+    return PacsParams(), IngestParams()
+
+
+def _pacs_server(args: argparse.Namespace):
+    from medimg.pacs.connection import server_from_params
+
+    return server_from_params(_pacs_params(args)[0], args.url)
+
+
+def _send(server, results: list[dict]) -> None:
+    """Store each result's DICOM file on the PACS and note the outcome in the result."""
+    from medimg.pacs.connection import connect, describe_failure
+    from medimg.pacs.send import send_results
+
+    files = [Path(r["dicom"]) for r in results if "dicom" in r]
+    if not files:
+        raise PacsError("--send: this input gave no DICOM result (only DICOM input does)")
+    try:
+        sent = send_results(connect(server), files)
+    except Exception as exc:
+        raise PacsError(f"sending to {server.url} failed: {describe_failure(exc)}") from None
+    for result, outcome in zip((r for r in results if "dicom" in r), sent):
+        result["sent"] = outcome["status"]
+
+
+def _pacs_pull(args: argparse.Namespace) -> dict:
+    import subprocess
+
+    from medimg.config.pacs import RetrieveRule
+    from medimg.ingest import deid
+    from medimg.pacs.connection import (
+        connect,
+        describe_failure,
+        is_http_failure,
+        server_from_params,
+    )
+    from medimg.pacs.query import find_studies
+    from medimg.pacs.retrieve import pull_studies
+
+    pacs_params, ingest = _pacs_params(args)
+    accessions = list(args.accession)
+    if args.accessions_file:
+        accessions += [
+            a.strip() for a in args.accessions_file.read_text().splitlines() if a.strip()
+        ]
+    asked = dict(
+        modality=args.modality,
+        study_date=args.study_date,
+        study_description=args.description,
+        accession_numbers=accessions,
+    )
+    rule = (
+        RetrieveRule(**asked)
+        if any(asked.values())
+        else pacs_params.watch.rule  # no criterion given: the watcher's rule
+    )
+    server = server_from_params(pacs_params, args.url)
+    salt = deid.load_salt(ingest.salt_env, ingest.salt_file)
+    target = args.into / args.name
+    try:
+        client = connect(server)
+        studies = find_studies(client, rule)
+        records = pull_studies(client, studies, target, salt)
+    except OSError as exc:
+        if not is_http_failure(exc):  # a full disk, not the PACS: the storage message says so
+            raise
+        raise PacsError(f"pulling from {server.url} failed: {describe_failure(exc)}") from None
+    except ValueError as exc:  # what the server sent is unusable (the message names pseudonyms)
+        raise PacsError(f"pulling from {server.url} failed: {exc}") from None
+    tracked = None
+    if records and not args.no_dvc_add:
+        done = subprocess.run(["dvc", "add", str(target)], capture_output=True, text=True)
+        if done.returncode:
+            raise PacsError(f"dvc add {target} failed: {done.stderr.strip()[-400:]}")
+        tracked = f"{target}.dvc"
+    return {"folder": str(target), "studies": records, "dvc": tracked}
+
+
 def _params_command(args: argparse.Namespace) -> int:
     from medimg.config import presets as params_presets
 
@@ -229,7 +348,14 @@ def main(argv: list[str] | None = None) -> int:
             from medimg.deploy.predict import predict
 
             variant = chosen_variant(args.backend, args.variant)
-            print(json.dumps(predict(args.input, args.model, args.out, variant), indent=2))
+            server = _pacs_server(args) if args.send else None  # bad settings fail before work
+            results = predict(args.input, args.model, args.out, variant)
+            if server is not None:
+                _send(server, results)
+            print(json.dumps(results, indent=2))
+            return 0
+        if args.command == "pacs":
+            print(json.dumps(_pacs_pull(args), indent=2))
             return 0
         if args.command == "edge-cases":
             from medimg.demo.edge_cases import CASES, write_edge_cases
@@ -245,6 +371,9 @@ def main(argv: list[str] | None = None) -> int:
     except ParamsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_PARAMS
+    except PacsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         if os.environ.get("MEDIMG_DEBUG"):
             raise
