@@ -1,6 +1,7 @@
 """Scheduled retraining, one command: `python -m flows.serve`.
 
-Starts a local Prefect server (its default SQLite database under PREFECT_HOME) unless PREFECT_API_URL
+With ``--watch`` it also serves the PACS watcher (flows/watch.py) on an interval of
+``pacs.watch.poll_s`` seconds. Starts a local Prefect server (its default SQLite database under PREFECT_HOME) unless PREFECT_API_URL
 already points at one, then serves the retraining flow as a deployment with the cron schedule in
 params.yaml (retrain.cron, retrain.timezone). Run history, logs and the next scheduled runs show in
 the Prefect UI at the printed address. Ctrl-C stops serving and the server it started.
@@ -81,16 +82,34 @@ def retrain_schedule(params: Params):
     return Cron(params.retrain.cron, timezone=params.retrain.timezone)
 
 
-def serve_retraining(params: Params, params_file: str, root: Path) -> None:
-    """Serve the retraining deployment from this process until interrupted."""
+def serve_retraining(params: Params, params_file: str, root: Path, watch: bool = False) -> None:
+    """Serve the retraining deployment (and with ``watch`` the PACS watcher, polling every
+    ``pacs.watch.poll_s``) from this process until interrupted."""
+    from prefect import serve
+
     from flows.retrain import retrain
 
-    retrain.serve(
-        name=params.retrain.deployment,
-        schedules=[retrain_schedule(params)],
-        parameters={"params_file": params_file, "root": str(root)},
-        description="Scheduled retraining with champion/challenger promotion (medimg)",
-    )
+    parameters = {"params_file": params_file, "root": str(root)}
+    deployments = [
+        retrain.to_deployment(
+            name=params.retrain.deployment,
+            schedules=[retrain_schedule(params)],
+            parameters=parameters,
+            description="Scheduled retraining with champion/challenger promotion (medimg)",
+        )
+    ]
+    if watch:
+        from flows.watch import watch_pacs
+
+        deployments.append(
+            watch_pacs.to_deployment(
+                name=params.pacs.watch.deployment,
+                interval=params.pacs.watch.poll_s,
+                parameters=parameters,
+                description="Answer new PACS studies with the bundle's SEG/SR (medimg)",
+            )
+        )
+    serve(*deployments)
 
 
 def deploy_to_work_pool(params: Params, params_file: str, root: Path, work_pool: str) -> None:
@@ -131,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--work-pool", help="register with this work pool on PREFECT_API_URL instead of serving"
     )
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="also serve the PACS watcher (flows/watch.py), polling every pacs.watch.poll_s",
+    )
     args = parser.parse_args(argv)
     from medimg.config.loading import load_checked_params
 
@@ -159,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if existing:
             print(f"serving on the Prefect server at {existing}")
-            serve_retraining(params, args.params, root)
+            serve_retraining(params, args.params, root, args.watch)
             return 0
         with local_server(args.host, args.port) as api_url:
             os.environ["PREFECT_API_URL"] = api_url  # the flow runs the runner starts inherit it
@@ -168,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{params.retrain.timezone})"
             )
             with temporary_settings({PREFECT_API_URL: api_url}):
-                serve_retraining(params, args.params, root)
+                serve_retraining(params, args.params, root, args.watch)
     except KeyboardInterrupt:
         print("stopped")
     return 0

@@ -18,7 +18,6 @@ from medimg.config.loading import check_dvc_train_stages, load_checked_params, l
 from medimg.config.schema import ParamsError
 from medimg.config.steps import STEP_NAMES, step
 from medimg.config.variants import BACKENDS, VARIANTS, default_variant
-from medimg.pacs.connection import PacsError
 
 EXIT_BAD_PARAMS, EXIT_BAD_INPUT = 2, 1
 
@@ -137,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--url", help="DICOMweb root of the PACS for --send")
     predict.add_argument("--params", default="params.yaml", help="for --send: the pacs section")
 
+    add_pacs_commands(commands)
+    return parser
+
+
+def add_pacs_commands(commands) -> None:
+    """The `pacs` command group (run by medimg/pacs/commands.py, imported only then)."""
     pacs = commands.add_parser("pacs", help="talk to a PACS over DICOMweb")
     pacs_cmd = pacs.add_subparsers(dest="pacs_command", required=True)
     pull = pacs_cmd.add_parser(
@@ -161,7 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
     pull.add_argument("--url", help="DICOMweb root (default: $MEDIMG_PACS_URL, then pacs.url)")
     pull.add_argument("--no-dvc-add", action="store_true", help="leave the folder untracked by DVC")
     pull.add_argument("--params", default="params.yaml")
-    return parser
+    send = pacs_cmd.add_parser(
+        "send",
+        help="store DICOM files (or every .dcm under folders) on the PACS, each once",
+        description="STOW-RS every file given, skipping those the PACS already holds: how a "
+        "scanner's series or a saved SEG/SR reaches the PACS.",
+    )
+    send.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    send.add_argument("--url", help="DICOMweb root (default: $MEDIMG_PACS_URL, then pacs.url)")
+    send.add_argument("--params", default="params.yaml")
 
 
 def chosen_variant(backend: str | None, variant: str | None) -> str:
@@ -214,91 +227,6 @@ def _ingest(args: argparse.Namespace) -> dict:
     )
 
 
-def _pacs_params(args: argparse.Namespace):
-    """The params' pacs and ingest sections; their defaults where there is no params file."""
-    from medimg.config.schema import IngestParams, PacsParams
-
-    if Path(args.params).exists():
-        params = load_params(args.params)
-        return params.pacs, params.ingest
-    return PacsParams(), IngestParams()
-
-
-def _pacs_server(args: argparse.Namespace):
-    from medimg.pacs.connection import server_from_params
-
-    return server_from_params(_pacs_params(args)[0], args.url)
-
-
-def _send(server, results: list[dict]) -> None:
-    """Store each result's DICOM file on the PACS and note the outcome in the result."""
-    from medimg.pacs.connection import connect, describe_failure
-    from medimg.pacs.send import send_results
-
-    files = [Path(r["dicom"]) for r in results if "dicom" in r]
-    if not files:
-        raise PacsError("--send: this input gave no DICOM result (only DICOM input does)")
-    try:
-        sent = send_results(connect(server), files)
-    except Exception as exc:
-        raise PacsError(f"sending to {server.url} failed: {describe_failure(exc)}") from None
-    for result, outcome in zip((r for r in results if "dicom" in r), sent):
-        result["sent"] = outcome["status"]
-
-
-def _pacs_pull(args: argparse.Namespace) -> dict:
-    import subprocess
-
-    from medimg.config.pacs import RetrieveRule
-    from medimg.ingest import deid
-    from medimg.pacs.connection import (
-        connect,
-        describe_failure,
-        is_http_failure,
-        server_from_params,
-    )
-    from medimg.pacs.query import find_studies
-    from medimg.pacs.retrieve import pull_studies
-
-    pacs_params, ingest = _pacs_params(args)
-    accessions = list(args.accession)
-    if args.accessions_file:
-        accessions += [
-            a.strip() for a in args.accessions_file.read_text().splitlines() if a.strip()
-        ]
-    asked = dict(
-        modality=args.modality,
-        study_date=args.study_date,
-        study_description=args.description,
-        accession_numbers=accessions,
-    )
-    rule = (
-        RetrieveRule(**asked)
-        if any(asked.values())
-        else pacs_params.watch.rule  # no criterion given: the watcher's rule
-    )
-    server = server_from_params(pacs_params, args.url)
-    salt = deid.load_salt(ingest.salt_env, ingest.salt_file)
-    target = args.into / args.name
-    try:
-        client = connect(server)
-        studies = find_studies(client, rule)
-        records = pull_studies(client, studies, target, salt)
-    except OSError as exc:
-        if not is_http_failure(exc):  # a full disk, not the PACS: the storage message says so
-            raise
-        raise PacsError(f"pulling from {server.url} failed: {describe_failure(exc)}") from None
-    except ValueError as exc:  # what the server sent is unusable (the message names pseudonyms)
-        raise PacsError(f"pulling from {server.url} failed: {exc}") from None
-    tracked = None
-    if records and not args.no_dvc_add:
-        done = subprocess.run(["dvc", "add", str(target)], capture_output=True, text=True)
-        if done.returncode:
-            raise PacsError(f"dvc add {target} failed: {done.stderr.strip()[-400:]}")
-        tracked = f"{target}.dvc"
-    return {"folder": str(target), "studies": records, "dvc": tracked}
-
-
 def _params_command(args: argparse.Namespace) -> int:
     from medimg.config import presets as params_presets
 
@@ -348,14 +276,18 @@ def main(argv: list[str] | None = None) -> int:
             from medimg.deploy.predict import predict
 
             variant = chosen_variant(args.backend, args.variant)
-            server = _pacs_server(args) if args.send else None  # bad settings fail before work
+            from medimg.pacs.commands import pacs_server, send_predictions
+
+            server = pacs_server(args) if args.send else None  # bad settings fail before work
             results = predict(args.input, args.model, args.out, variant)
             if server is not None:
-                _send(server, results)
+                send_predictions(server, results)
             print(json.dumps(results, indent=2))
             return 0
         if args.command == "pacs":
-            print(json.dumps(_pacs_pull(args), indent=2))
+            from medimg.pacs.commands import run_pacs_command
+
+            print(json.dumps(run_pacs_command(args), indent=2))
             return 0
         if args.command == "edge-cases":
             from medimg.demo.edge_cases import CASES, write_edge_cases
@@ -371,9 +303,6 @@ def main(argv: list[str] | None = None) -> int:
     except ParamsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_PARAMS
-    except PacsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         if os.environ.get("MEDIMG_DEBUG"):
             raise

@@ -35,7 +35,8 @@ class ClassCoding(Section):
 class ResultsParams(Section):
     manufacturer: Annotated[str, Field(min_length=1, max_length=64)] = "medimg"
     # a list, so a workload preset replaces it whole; classes not named get a private code
-    # (scheme 99MEDIMG) with their name as its meaning
+    # (scheme 99MEDIMG) with their name as its meaning; entries for classes the model does not have
+    # are ignored (class names may come from a dataset.json)
     classes: list[ClassCoding] = Field(default_factory=list)
 
     @field_validator("classes")

@@ -353,12 +353,6 @@ class Params(Section):
                 "multiple of that"
             )
         problems = check_training(self.model, self.train, self.loss)
-        unknown = sorted({c.name for c in self.results.classes} - set(self.data.class_names))
-        if unknown:
-            problems.append(
-                f"results.classes names {unknown}, which are not in data.class_names "
-                f"{self.data.class_names}"
-            )
         patch = self.sampling.patches.size
         if patch is not None and any(p > t for p, t in zip(patch, self.preprocess.target_shape)):
             problems.append(

@@ -49,12 +49,15 @@ def wait_for(what: str, probe, timeout_s: float, process):
     raise AssertionError(f"no {what} within {timeout_s} s")
 
 
-def test_serve_schedules_retraining_on_a_local_server_and_stops_it(tmp_path):
+def test_serve_schedules_retraining_and_the_pacs_watcher_on_a_local_server_and_stops_it(
+    tmp_path,
+):
     write_tiny_params(tmp_path)
     edit_params(
         tmp_path,
-        lambda p: p["retrain"].update(
-            cron="30 4 * * *", timezone="Europe/Berlin", deployment="nightly"
+        lambda p: (
+            p["retrain"].update(cron="30 4 * * *", timezone="Europe/Berlin", deployment="nightly"),
+            p["pacs"]["watch"].update(poll_s=5400, deployment="watcher"),
         ),
     )
     port = free_port()
@@ -65,7 +68,7 @@ def test_serve_schedules_retraining_on_a_local_server_and_stops_it(tmp_path):
         PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2",
     )  # schedule within seconds, not a minute
     serve = subprocess.Popen(
-        [sys.executable, "-m", "flows.serve", "--port", str(port)],
+        [sys.executable, "-m", "flows.serve", "--port", str(port), "--watch"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -84,6 +87,8 @@ def test_serve_schedules_retraining_on_a_local_server_and_stops_it(tmp_path):
             and schedule["schedule"]["timezone"] == "Europe/Berlin"
         )
         assert deployment["parameters"]["root"] == str(tmp_path)
+        watcher = api(f"{base}/deployments/name/medimg-pacs-watch/watcher")
+        assert [s["schedule"]["interval"] for s in watcher["schedules"]] == [5400.0]
         # the UI calls the API that is served here, not Prefect's default port
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/ui-settings", timeout=10) as r:
             assert json.load(r)["api_url"] == base

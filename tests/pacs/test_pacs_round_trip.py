@@ -161,3 +161,15 @@ def test_wrong_credentials_fail_with_one_clear_line_and_no_traceback(site, pacs_
     monkeypatch.delenv("MEDIMG_PACS_PASSWORD")
     done = medimg(root, "pacs", "pull", "other", "--modality", "CT", check=False)
     assert done.returncode == 1 and "MEDIMG_PACS_PASSWORD is not set" in done.stderr
+
+
+def test_pacs_send_stores_a_folder_once(site, pacs_env, tmp_path):
+    root, _ = site
+    study = write_study(tmp_path / "new", 9, bright=True)
+    before = len(pacs_env.instances())
+    first = json.loads(medimg(root, "pacs", "send", str(tmp_path / "new")).stdout)
+    again = json.loads(medimg(root, "pacs", "send", str(tmp_path / "new")).stdout)
+    assert first == {"files": 12, "stored": 12}
+    assert again == {"files": 12, "already on the PACS": 12}
+    assert len(pacs_env.instances()) == before + 12
+    assert study["accession"] not in first.__repr__() + again.__repr__()
