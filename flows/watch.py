@@ -1,7 +1,8 @@
 """The PACS watcher: `python -m flows.watch` polls once; `python -m flows.serve --watch` serves it
 every ``pacs.watch.poll_s`` seconds beside scheduled retraining.
 
-Each poll asks the PACS for the studies matching ``pacs.watch.rule``, skips those the ledger marks
+It runs the champion: the version behind the MLflow alias ``champion`` (promote moves it), fetched
+once per version; ``pacs.watch.bundle`` may name a bundle folder instead. Each poll asks the PACS for the studies matching ``pacs.watch.rule``, skips those the ledger marks
 done (or failed ``max_attempts`` times), and answers each other one in its own Prefect task with
 retries: pull it, run the bundle, store the SEG/SR back. The ledger marks a study done only after
 its results are stored, and results carry UIDs derived from the series and the model, so:
@@ -26,10 +27,11 @@ from prefect.cache_policies import NO_CACHE
 from medimg.config.loading import load_checked_params
 from medimg.config.schema import ParamsError
 from medimg.ingest import deid
+from medimg.io.tracking import tracking_uri
 from medimg.pacs.connection import connect, server_from_params
 from medimg.pacs.ledger import Ledger
 from medimg.pacs.query import find_studies
-from medimg.pacs.watch import StudyFailed, answer_study
+from medimg.pacs.watch import StudyFailed, answer_study, watch_bundle
 
 ARTIFACT_KEY = "medimg-pacs-watch"
 
@@ -42,13 +44,18 @@ def answer_study_task(
 
 
 @flow(name="medimg-pacs-watch", log_prints=True)
-def watch_pacs(params_file: str = "params.yaml", root: str = ".") -> dict:
+def watch_pacs(
+    params_file: str = "params.yaml", root: str = ".", overrides: list[str] | None = None
+) -> dict:
     """One poll: answer every new study on the PACS that matches the rule."""
-    params = load_checked_params(params_file, None, root)
+    params = load_checked_params(params_file, overrides, root)
     watch, base = params.pacs.watch, Path(root)
     client = connect(server_from_params(params.pacs))
     salt = deid.load_salt(params.ingest.salt_env, base / params.ingest.salt_file)
     ledger = Ledger(base / watch.ledger)
+    bundle = watch_bundle(
+        watch.bundle, base, tracking_uri(params.tracking), params.tracking.registered_model
+    )
     answer = answer_study_task.with_options(
         retries=params.orchestration.retries,
         retry_delay_seconds=params.orchestration.retry_delay_s,
@@ -64,7 +71,7 @@ def watch_pacs(params_file: str = "params.yaml", root: str = ".") -> dict:
                 client,
                 study_uid,
                 key,
-                base / watch.bundle,
+                bundle,
                 watch.variant,
                 base / watch.workdir,
                 salt,
@@ -89,13 +96,21 @@ def watch_pacs(params_file: str = "params.yaml", root: str = ".") -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Poll the PACS once and answer its new studies.")
     parser.add_argument("--params", default="params.yaml")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override one param, e.g. --set pacs.watch.bundle=artifacts (repeatable)",
+    )
     args = parser.parse_args(argv)
     try:
-        load_checked_params(args.params, None, ".")
+        load_checked_params(args.params, args.overrides, ".")
     except ParamsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    state = watch_pacs(args.params, ".", return_state=True)
+    state = watch_pacs(args.params, ".", args.overrides, return_state=True)
     return 0 if state.is_completed() else 1
 
 

@@ -21,8 +21,7 @@ from medimg.io import atomic
 from medimg.io.paths import ProjectPaths
 from medimg.io.tracking import tracking_run, tracking_uri
 from medimg.retrain.champion import decide
-
-ALIAS = "champion"
+from medimg.retrain.registry import ALIAS, champion_version, download_version
 
 
 def now_utc() -> str:
@@ -39,35 +38,6 @@ def write_decision(paths: ProjectPaths, record: dict) -> Path:
 
 def _run_of(client, name: str, version: str | None) -> str | None:
     return client.get_model_version(name, version).run_id if version is not None else None
-
-
-def champion_version(client, name: str) -> str | None:
-    """The version behind the ``champion`` alias, or None when no model holds it yet."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return str(client.get_model_version_by_alias(name, ALIAS).version)
-    except MlflowException:
-        return None
-
-
-def _download_champion(client, name: str, version: str, into: Path) -> tuple[Path, dict]:
-    """The champion's ONNX file and the bundle its export step logged (threshold, recipe)."""
-    import mlflow
-
-    folder = Path(
-        mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}/{version}", dst_path=str(into)
-        )
-    )
-    model = next(folder.rglob("*.onnx"))
-    run_id = client.get_model_version(name, version).run_id
-    bundle = Path(
-        mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path="bundle/preprocess.json", dst_path=str(into / "bundle")
-        )
-    )
-    return model, json.loads(bundle.read_text())
 
 
 def run_promote(params: Params, paths: ProjectPaths) -> dict:
@@ -116,7 +86,7 @@ def run_promote(params: Params, paths: ProjectPaths) -> dict:
     champion_figures = None
     if champion is not None:
         with tempfile.TemporaryDirectory() as tmp:
-            model, champion_bundle = _download_champion(client, name, champion, Path(tmp))
+            model, champion_bundle = download_version(client, name, champion, Path(tmp))
             if (
                 champion_bundle["preprocess"] != bundle["preprocess"]
                 or champion_bundle["input_shape"] != bundle["input_shape"]

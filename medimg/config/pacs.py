@@ -77,12 +77,23 @@ class WatchParams(Section):
 
     rule: RetrieveRule = RetrieveRule()
     poll_s: PositiveFloat = 60.0  # how often the served deployment polls
-    bundle: str = "artifacts"  # the exported bundle it runs (promote copies the champion there)
+    # champion: the MLflow registry's champion version (tracking.registered_model), fetched once per
+    # version; or a bundle folder such as artifacts
+    bundle: Annotated[str, Field(min_length=1)] = "champion"
     variant: str = "ort_fp32"
     ledger: str = ".medimg/watch/ledger.sqlite"  # which studies are done, by pseudonym only
     workdir: str = ".medimg/watch/work"  # each study's files while it is processed, then deleted
     max_attempts: PositiveInt = 3  # after this many failed polls a study is left as failed
     deployment: Annotated[str, Field(min_length=1)] = "pacs-watcher"
+
+    @model_validator(mode="after")
+    def _champion_is_fp32(self) -> WatchParams:
+        if self.bundle == "champion" and self.variant != "ort_fp32":
+            raise ValueError(
+                "variant: the registry holds the champion's fp32 ONNX model only; use ort_fp32, "
+                "or point bundle at an exported folder that has the other variants"
+            )
+        return self
 
 
 class PacsParams(Section):

@@ -12,6 +12,19 @@ from medimg.pacs.retrieve import retrieve_study
 from medimg.pacs.send import send_results
 
 
+def watch_bundle(setting: str, root: Path, tracking_uri: str, registered_model: str) -> Path:
+    """The bundle folder the watcher runs: the registry's champion (cached under
+    ``root/.medimg/watch/models``) when ``setting`` is 'champion', else the folder it names."""
+    if setting == "champion":
+        from medimg.retrain.registry import champion_bundle
+
+        return champion_bundle(tracking_uri, registered_model, Path(root) / ".medimg/watch/models")
+    folder = Path(root) / setting
+    if not (folder / "preprocess.json").is_file():
+        raise ValueError(f"pacs.watch.bundle: {folder} holds no exported bundle (preprocess.json)")
+    return folder
+
+
 class StudyFailed(RuntimeError):
     """One study could not be answered; the message names it by pseudonym only."""
 
