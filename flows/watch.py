@@ -24,6 +24,7 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from medimg.cli import add_params_arguments
 from medimg.config.loading import load_checked_params
 from medimg.config.schema import ParamsError
 from medimg.ingest import deid
@@ -95,15 +96,7 @@ def watch_pacs(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Poll the PACS once and answer its new studies.")
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY.PATH=VALUE",
-        help="override one param, e.g. --set pacs.watch.bundle=artifacts (repeatable)",
-    )
+    add_params_arguments(parser)  # e.g. --set pacs.watch.bundle=artifacts
     args = parser.parse_args(argv)
     try:
         load_checked_params(args.params, args.overrides, ".")

@@ -22,7 +22,8 @@ from medimg.config.variants import BACKENDS, VARIANTS, default_variant
 EXIT_BAD_PARAMS, EXIT_BAD_INPUT = 2, 1
 
 
-def _params_args(parser: argparse.ArgumentParser) -> None:
+def add_params_arguments(parser: argparse.ArgumentParser) -> None:
+    """--params FILE and repeatable --set KEY.PATH=VALUE, as every command reading params takes them."""
     parser.add_argument(
         "--params", default="params.yaml", help="params file (default: params.yaml)"
     )
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = params_cmd.add_parser(
         "check", help="validate params.yaml (types, keys, folders) and do nothing else"
     )
-    _params_args(check)
+    add_params_arguments(check)
     use = params_cmd.add_parser(
         "use",
         help="switch params.yaml to a workload preset (keeps comments and your "
@@ -75,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="train only: start the stage afresh instead of "
         "resuming its last.pt (a stage resumes by default when params, data and weights are unchanged)",
     )
-    _params_args(run)
+    add_params_arguments(run)
 
     ingest = commands.add_parser(
         "ingest",
@@ -85,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ingest.add_argument("raw_dir", type=Path, metavar="RAW_DIR")
     ingest.add_argument("--out", type=Path, required=True, metavar="OUT_DIR")
-    _params_args(ingest)
+    add_params_arguments(ingest)
 
     edge = commands.add_parser(
         "edge-cases",

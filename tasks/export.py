@@ -198,6 +198,7 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
         "ingest_geometry": params.ingest.geometry.model_dump(),
         "dicom": params.results.model_dump(exclude_none=True),  # codes of predict's SEG/SR
     }
+    atomic.write_json(art / "preprocess.json", bundle)
     report = {
         "checkpoint": str(final_checkpoint(params, paths)),
         "opset": spec.opset,
@@ -268,8 +269,6 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
             sessions[REFERENCE](example),
         )
         report["registered_model"] = {"name": params.tracking.registered_model, "version": version}
-        bundle["registered_model"] = report["registered_model"]  # the version a DICOM result names
-        atomic.write_json(art / "preprocess.json", bundle)
         if version is not None:
             _describe_version(params, paths, tracker, version, metric, quality, temperature)
         atomic.write_json(art / "export_report.json", report)

@@ -142,3 +142,24 @@ def write_study(folder: Path, index: int, bright: bool, shape=(12, 24, 24)) -> d
         "series_uid": series_uid,
         "hu": hu,
     }
+
+
+def assert_seg_lies_on_the_mask(seg_path, source_files, mask_path) -> np.ndarray:
+    """Read a SEG back (highdicom) frame by source instance and compare each frame with the slice of
+    predict's NIfTI mask at that instance's position; returns the frames."""
+    import highdicom as hd
+    import pydicom
+    import SimpleITK as sitk
+
+    seg = hd.seg.segread(seg_path)
+    sources = [pydicom.dcmread(p, stop_before_pixels=True) for p in source_files]
+    frames = seg.get_pixels_by_source_instance(
+        source_sop_instance_uids=[s.SOPInstanceUID for s in sources], combine_segments=True
+    )
+    mask = sitk.ReadImage(str(mask_path))
+    volume = sitk.GetArrayFromImage(mask)
+    for source, frame in zip(sources, frames):
+        index = mask.TransformPhysicalPointToIndex([float(v) for v in source.ImagePositionPatient])
+        assert index[:2] == (0, 0)  # the slice's first pixel is the mask's: the grids coincide
+        np.testing.assert_array_equal(frame, volume[index[2]])
+    return frames

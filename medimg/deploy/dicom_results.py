@@ -46,8 +46,9 @@ class Algorithm:
 
 
 def model_version(bundle: Path, spec: dict, variant_file: str) -> str:
-    """``<registered name>:<version>`` when export registered the model, else the first 12 hex
-    digits of the model file's SHA-256: either way it changes whenever the model does."""
+    """``<registered name>:<version>`` for a bundle fetched from the registry (the watcher's
+    champion), else the first 12 hex digits of the model file's SHA-256: either way it changes
+    whenever the model does."""
     registered = spec.get("registered_model") or {}
     if registered.get("version") is not None:
         return f"{registered['name']}:{registered['version']}"
@@ -59,6 +60,21 @@ def result_uid(kind: str, source_series_uid: str, algorithm: Algorithm) -> str:
     """A UID for one result object that is the same every time the same model answers the same
     series: sending it twice stores it once, so a retried send can never make a duplicate."""
     return generate_uid(entropy_srcs=[kind, source_series_uid, algorithm.name, algorithm.version])
+
+
+def result_identity(
+    kind: str, sources: list[pydicom.Dataset], algorithm: Algorithm, number: int
+) -> dict:
+    """The series and instance identity of a ``kind`` result (seg, sr) of the series of ``sources``,
+    as highdicom's constructors take it: UIDs derived from that series and the model."""
+    series_uid = str(sources[0].SeriesInstanceUID)
+    return {
+        "series_instance_uid": result_uid(f"{kind}-series", series_uid, algorithm),
+        "series_number": number,
+        "sop_instance_uid": result_uid(kind, series_uid, algorithm),
+        "instance_number": 1,
+        "manufacturer": algorithm.manufacturer,
+    }
 
 
 def read_sources(paths: list[str]) -> list[pydicom.Dataset]:

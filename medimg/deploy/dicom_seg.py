@@ -10,7 +10,7 @@ from medimg.deploy.dicom_results import (
     class_codes,
     coded,
     quiet_about_sources,
-    result_uid,
+    result_identity,
 )
 
 SERIES_NUMBER = 9100  # high, so viewers list the result after the source series
@@ -45,18 +45,13 @@ def segmentation_object(
         )
         for number, name in enumerate(spec["class_names"][1:], start=1)
     ]
-    series_uid = sources[0].SeriesInstanceUID
     with quiet_about_sources():
         return hd.seg.Segmentation(
             source_images=sources,
             pixel_array=labels.astype(np.uint8),
             segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
             segment_descriptions=segments,
-            series_instance_uid=result_uid("seg-series", series_uid, algorithm),
-            series_number=SERIES_NUMBER,
-            sop_instance_uid=result_uid("seg", series_uid, algorithm),
-            instance_number=1,
-            manufacturer=algorithm.manufacturer,
+            **result_identity("seg", sources, algorithm, SERIES_NUMBER),
             manufacturer_model_name=algorithm.name[:64],
             software_versions=algorithm.software,
             device_serial_number=algorithm.version[:64],

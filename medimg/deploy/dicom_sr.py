@@ -12,6 +12,7 @@ from medimg.deploy.dicom_results import (
     class_codes,
     coded,
     quiet_about_sources,
+    result_identity,
     result_uid,
 )
 
@@ -97,10 +98,6 @@ def classification_report(
         return hd.sr.Comprehensive3DSR(
             evidence=sources,
             content=report,
-            series_instance_uid=result_uid("sr-series", series_uid, algorithm),
-            series_number=SERIES_NUMBER,
-            sop_instance_uid=result_uid("sr", series_uid, algorithm),
-            instance_number=1,
-            manufacturer=algorithm.manufacturer,
+            **result_identity("sr", sources, algorithm, SERIES_NUMBER),
             is_complete=True,
         )

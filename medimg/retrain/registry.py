@@ -65,7 +65,9 @@ def champion_bundle(tracking_uri: str, name: str, cache: Path) -> Path:
     shutil.move(str(model), build / "model.onnx")
     # only the fp32 ONNX model is registered: the bundle offers that variant alone
     spec.update(models={"ort_fp32": "model.onnx"}, backends={"ort_fp32": "onnxruntime"})
-    spec.setdefault("registered_model", {"name": name, "version": version})
+    # the version DICOM results name (an exported bundle has none: the registry numbers versions
+    # after export, and a rerun must write the same bundle)
+    spec["registered_model"] = {"name": name, "version": version}
     atomic.write_json(build / "preprocess.json", spec)
     shutil.rmtree(build / "download")
     return atomic.replace_dir(build, target)

@@ -11,12 +11,16 @@ import sys
 from pathlib import Path
 
 import highdicom as hd
-import numpy as np
 import pydicom
 import pytest
-import SimpleITK as sitk
 
-from tests.bundles import expected_probability, mean_classifier, threshold_segmenter, write_study
+from tests.bundles import (
+    assert_seg_lies_on_the_mask,
+    expected_probability,
+    mean_classifier,
+    threshold_segmenter,
+    write_study,
+)
 from tests.conftest import write_tiny_params
 
 REPO = Path(__file__).resolve().parents[2]
@@ -138,16 +142,8 @@ def test_a_seg_sent_to_the_pacs_reads_back_onto_the_source_as_the_nifti_mask(
     )
     [result] = json.loads(done.stdout)
     (tmp_path / "back.dcm").write_bytes(pacs_env.file(result["dicom_sop_instance_uid"]))
+    assert_seg_lies_on_the_mask(tmp_path / "back.dcm", list(series.glob("*.dcm")), result["mask"])
     seg = hd.seg.segread(tmp_path / "back.dcm")
-    sources = [pydicom.dcmread(p, stop_before_pixels=True) for p in series.glob("*.dcm")]
-    frames = seg.get_pixels_by_source_instance(
-        source_sop_instance_uids=[s.SOPInstanceUID for s in sources], combine_segments=True
-    )
-    mask = sitk.ReadImage(result["mask"])
-    volume = sitk.GetArrayFromImage(mask)
-    for source, frame in zip(sources, frames):
-        index = mask.TransformPhysicalPointToIndex([float(v) for v in source.ImagePositionPatient])
-        np.testing.assert_array_equal(frame, volume[index[2]])
     assert seg.SegmentSequence[0].SegmentedPropertyTypeCodeSequence[0].CodeMeaning == "Liver"
 
 

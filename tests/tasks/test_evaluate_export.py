@@ -178,7 +178,7 @@ def test_predict_reads_a_dicom_series_without_torch(tiny, exported):
     from medimg.config.schema import PreprocessParams
     from medimg.deploy.predict import preprocess_volume, read_inputs, softmax
 
-    image = read_inputs(series[0], bundle)[0]
+    image, _ = read_inputs(series[0], bundle)[0]
     tensor = preprocess_volume(image, PreprocessParams.model_validate(bundle["preprocess"])).tensor
     logits = onnxruntime_runner(paths.artifacts / "model.onnx")(tensor[None])
     expected = softmax(logits / bundle["temperature"])[0]
