@@ -117,10 +117,16 @@ BLOCK_TORCH = (
 
 
 def predict_without_torch(source: Path, bundle: Path, *extra: str):
-    """`medimg predict` in a subprocess where importing torch fails, as on a deployment machine."""
+    """`medimg predict` in a subprocess where importing torch fails, as on a deployment machine.
+
+    Without ``--out`` its files (masks, DICOM SEG/SR with the source's identifiers) go to a fresh
+    temporary folder, never into the working tree."""
     import subprocess
     import sys
+    import tempfile
 
+    if "--out" not in extra:
+        extra = (*extra, "--out", tempfile.mkdtemp(prefix="medimg-predict-"))
     return subprocess.run(
         [sys.executable, "-c", BLOCK_TORCH, "predict", str(source), "--model", str(bundle), *extra],
         capture_output=True,

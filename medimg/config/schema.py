@@ -286,9 +286,9 @@ class EvaluateParams(Section):
 class ExportParams(Section):
     opset: Annotated[int, Field(ge=13, le=23)] = 18
     parity_atol: PositiveFloat = 1e-4
-    parity_rtol: Annotated[float, Field(ge=0, le=0.01)] = (
-        1e-4  # plus this share of the sample's max |logit|
-    )
+    # plus this share of the sample's max |logit|: a deep 3D network's fp32 logits differ between
+    # torch and onnxruntime by about 1e-4 of the largest (summation order), so 1e-4 failed by chance
+    parity_rtol: Annotated[float, Field(ge=0, le=0.01)] = 1e-3
     parity_samples: PositiveInt = 8
     calibration_samples: PositiveInt = 32  # training items that set the INT8 activation ranges
     max_metric_drop: Annotated[float, Field(ge=0, le=1)] = (
