@@ -49,6 +49,16 @@ class Orthanc:
                 )
         return found
 
+    def series_count(self, modality: str) -> int:
+        """How many series of ``modality`` the PACS holds: one cheap query, for tight polling."""
+        found = requests.post(
+            f"{self.rest}/tools/find",
+            json={"Level": "Series", "Query": {"Modality": modality}},
+            auth=self.auth,
+            timeout=30,
+        )
+        return len(found.json())
+
     def file(self, sop_instance_uid: str) -> bytes:
         [match] = requests.post(
             f"{self.rest}/tools/find",

@@ -88,9 +88,9 @@ def test_a_watcher_killed_mid_poll_loses_no_study_and_sends_no_duplicate(
     root, studies = hospital
     proc = watcher(root, orthanc, api_url)
     deadline = time.monotonic() + 240
-    while not results_per_study(orthanc) and proc.poll() is None:
+    while not orthanc.series_count("SR") and proc.poll() is None:
         assert time.monotonic() < deadline, "no result reached the PACS"
-        time.sleep(0.05)
+        time.sleep(0.01)
     killed = proc.poll() is None
     if killed:
         os.killpg(proc.pid, signal.SIGKILL)
