@@ -108,6 +108,29 @@ def mean_classifier(folder: Path, cut: float = 0.3, target_shape=(16, 16, 16)) -
     return folder
 
 
+def picture_classifier(folder: Path) -> Path:
+    """A 2D classifier of radiographs: P(pneumonia) rises with the mean normalised intensity."""
+    folder.mkdir(parents=True, exist_ok=True)
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["n", 1, "y", "x"])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 2])
+    inits = [
+        helper.make_tensor("axes", TensorProto.INT64, [3], [1, 2, 3]),
+        helper.make_tensor("axes_1", TensorProto.INT64, [1], [1]),
+    ]
+    nodes = [
+        helper.make_node("ReduceMean", ["input", "axes"], ["mean"], keepdims=0),
+        helper.make_node("Unsqueeze", ["mean", "axes_1"], ["score"]),
+        helper.make_node("Neg", ["score"], ["negative"]),
+        helper.make_node("Concat", ["negative", "score"], ["logits"], axis=1),
+    ]
+    _save(helper.make_graph(nodes, "picture", [x], [y], inits), folder / "model.onnx")
+    spec = _spec("classification", 2, ["normal", "pneumonia"], (3, 64, 64))
+    spec.update(ndim=2, input_shape=[1, 64, 64])
+    spec["preprocess"]["photo"]["size"] = [64, 64]
+    (folder / "preprocess.json").write_text(json.dumps(spec))
+    return folder
+
+
 def expected_probability(hu: np.ndarray, cut: float = 0.3) -> float:
     """What ``mean_classifier`` says of a volume of ``hu`` values (abdomen window, no crop)."""
     windowed = np.clip((hu + 140.0) / 400.0, 0, 1)  # abdomen window: level 60, width 400

@@ -18,6 +18,7 @@ from tests.bundles import (
     assert_seg_lies_on_the_mask,
     expected_probability,
     mean_classifier,
+    picture_classifier,
     threshold_segmenter,
     write_study,
 )
@@ -131,3 +132,17 @@ def test_highdicom_warnings_quoting_the_patients_name_are_not_printed(tmp_path, 
     predict(tmp_path / "study", mean_classifier(tmp_path / "cls"), tmp_path / "out")
     assert "CANARYSINGLE" not in "".join(capfd.readouterr())
     assert pydicom.dcmread(tmp_path / "out/sr_0.dcm").PatientName == "CANARYSINGLE"
+
+
+def test_a_single_dicom_picture_gets_an_sr_that_references_it(tmp_path):
+    from pydicom.data import get_testdata_file
+
+    picture = Path(get_testdata_file("CT_small.dcm"))  # pydicom's own file, read as one picture
+    [result] = predict(picture, picture_classifier(tmp_path / "xray"), tmp_path / "out")
+    sr = hd.sr.srread(result["dicom"])
+    source = pydicom.dcmread(picture, stop_before_pixels=True)
+    evidence = sr.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence[0]
+    assert evidence.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == source.SOPInstanceUID
+    assert result["prediction"] in ("normal", "pneumonia")
+    if shutil.which("dciodvfy"):
+        assert dciodvfy_errors(Path(result["dicom"])) == []
