@@ -7,7 +7,6 @@ record. They are written only to `medimg predict`'s own output folder, never int
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +17,8 @@ import numpy as np
 import pydicom
 import SimpleITK as sitk
 from pydicom.uid import generate_uid
+
+from medimg.io.digest import file_digest
 
 PRIVATE_SCHEME = "99MEDIMG"  # DICOM reserves 99* designators for local coding schemes
 # patient and general study attributes a SEG or SR copies from its source: required, may be empty
@@ -52,8 +53,7 @@ def model_version(bundle: Path, spec: dict, variant_file: str) -> str:
     registered = spec.get("registered_model") or {}
     if registered.get("version") is not None:
         return f"{registered['name']}:{registered['version']}"
-    digest = hashlib.sha256((bundle / variant_file).read_bytes()).hexdigest()[:12]
-    return f"sha256:{digest}"
+    return f"sha256:{file_digest(bundle / variant_file)[:12]}"
 
 
 def result_uid(kind: str, source_series_uid: str, algorithm: Algorithm) -> str:

@@ -31,6 +31,7 @@ from medimg.deploy.dicom_sr import classification_report
 from medimg.deploy.runners import Runner, open_runner
 from medimg.deploy.sliding_window import segment_volume
 from medimg.ingest.dicom.convert import read_folder_series
+from medimg.ingest.dicom.headers import SliceHeader
 from medimg.io import atomic
 from medimg.preprocess.recipes import preprocess_picture, preprocess_volume
 
@@ -69,10 +70,7 @@ def cpu_warning(spec: dict, variant: str) -> str | None:
     return int8_warning(spec.get("int8_target", "vnni"), validated)
 
 
-Source = list  # the SliceHeaders an image was read from (DICOM input), else empty
-
-
-def read_inputs(source: Path, spec: dict) -> list[tuple[sitk.Image, Source]]:
+def read_inputs(source: Path, spec: dict) -> list[tuple[sitk.Image, list[SliceHeader]]]:
     """The images to predict on, each with the DICOM frames it came from: one per usable series of
     a DICOM folder (converted as ingest does), a NIfTI volume, or one 2D picture."""
     policy = GeometryPolicy.model_validate(spec.get("ingest_geometry", {}))
@@ -142,7 +140,7 @@ def predict(
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     results = []
-    algorithm = result_algorithm(bundle, spec, variant)
+    algorithm = None  # who made a DICOM result: hashes the model, so only once there is one
     for index, (image, frames) in enumerate(read_inputs(source, spec)):
         prepared = (preprocess_picture if spec.get("ndim", 3) == 2 else preprocess_volume)(
             image, recipe
@@ -203,6 +201,7 @@ def predict(
                 threshold=threshold,
             )
         if frames:
+            algorithm = algorithm or result_algorithm(bundle, spec, variant)
             result.update(
                 write_dicom_result(
                     frames,
@@ -230,7 +229,7 @@ def result_algorithm(bundle: Path, spec: dict, variant: str) -> Algorithm:
 
 
 def write_dicom_result(
-    frames: Source,
+    frames: list[SliceHeader],
     result: dict,
     mask: sitk.Image | None,
     spec: dict,

@@ -137,15 +137,25 @@ def prefect_record() -> str:
     """Everything the Prefect server keeps of the watcher's runs: flow and task runs with their
     parameters, logs and artifacts."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        FlowFilter,
+        FlowFilterName,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
 
     with get_client(sync_client=True) as client:
         flows = FlowFilter(name=FlowFilterName(any_=["medimg-pacs-watch"]))
         runs = client.read_flow_runs(flow_filter=flows)
+        ids = [run.id for run in runs]
         tasks = client.read_task_runs(flow_filter=flows)
-        logs = client.read_logs()
-        artifacts = client.read_artifacts()
-    assert runs and tasks and logs
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)))
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=ids))
+        )
+    assert len(runs) == 3 and tasks and logs and artifacts  # the watcher's three polls
     return json.dumps(
         [r.model_dump(mode="json") for r in (*runs, *tasks, *logs, *artifacts)], default=str
     )
