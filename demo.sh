@@ -17,7 +17,7 @@ Done. Results:
   predictions         reports/predictions.parquet
   ROC / training plots reports/plots/roc.json, models/*/history.json  (dvc plots show)
   checkpoints         models/freeze/ckpt.pt, models/unfreeze/ckpt.pt
-  deployable bundle   artifacts/ (ONNX and OpenVINO variants + preprocess.json; medimg predict INPUT --model artifacts)
+  deployable bundle   artifacts/ (ONNX and OpenVINO variants + bundle.json; medimg predict INPUT --model artifacts)
   export gate         artifacts/export_metrics.json (headline), artifacts/export_report.json (all)
   documentation       docs/ (mkdocs serve)
   MLflow runs         mlflow.db   (mlflow ui --backend-store-uri sqlite:///mlflow.db)

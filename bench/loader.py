@@ -23,7 +23,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 import torch  # noqa: E402
 
 from medimg.config.loading import load_params  # noqa: E402
-from medimg.io.paths import ProjectPaths  # noqa: E402
+from medimg.config.paths import ProjectPaths  # noqa: E402
 from medimg.io.volumes import read_nifti  # noqa: E402
 from medimg.models import build_model  # noqa: E402
 from medimg.preprocess.recipes import preprocess_volume  # noqa: E402

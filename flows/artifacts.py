@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from medimg.io.paths import ProjectPaths
+from medimg.config.paths import ProjectPaths
 
 KEYS = {
     "ingest": "medimg-ingest-summary",

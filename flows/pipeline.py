@@ -20,10 +20,11 @@ from prefect.runtime import flow_run
 
 from flows.artifacts import publish
 from flows.steps import DvcRecord, as_task, fan_out, launch_torchrun
-from medimg.config.loading import demo_outputs, load_checked_params
+from medimg.config.loading import demo_outputs
+from medimg.config.paths import ProjectPaths
 from medimg.config.schema import OrchestrationParams, Params, ParamsError
-from medimg.config.steps import STEPS
-from medimg.io.paths import ProjectPaths
+from medimg.pipeline.checks import load_checked_params
+from medimg.pipeline.steps import STEPS
 
 
 @flow(name="medimg-pipeline", log_prints=True)

@@ -20,11 +20,11 @@ from flows import dvc_stages
 from flows.artifacts import publish
 from flows.pipeline import pipeline_for
 from flows.steps import DvcRecord, as_task
-from medimg.config.loading import load_checked_params
+from medimg.config.paths import ProjectPaths
 from medimg.config.schema import Params, ParamsError
-from medimg.io.paths import ProjectPaths
-from medimg.io.tracking import tracking_uri
+from medimg.pipeline.checks import load_checked_params
 from medimg.retrain.snapshot import restore_snapshot, take_snapshot
+from medimg.tracking.runs import tracking_uri
 from tasks.promote import now_utc, run_promote, write_decision
 
 SNAPSHOT = Path(".medimg") / "last-good"  # exists only while a retraining run is under way

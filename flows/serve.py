@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         help="also serve the PACS watcher (flows/watch.py), polling every pacs.watch.poll_s",
     )
     args = parser.parse_args(argv)
-    from medimg.config.loading import load_checked_params
+    from medimg.pipeline.checks import load_checked_params
 
     root = Path.cwd()
     try:

@@ -25,14 +25,14 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from medimg.cli import add_params_arguments
-from medimg.config.loading import load_checked_params
 from medimg.config.schema import ParamsError
 from medimg.ingest import deid
-from medimg.io.tracking import tracking_uri
 from medimg.pacs.connection import connect, server_from_params
 from medimg.pacs.ledger import Ledger
 from medimg.pacs.query import find_studies
 from medimg.pacs.watch import StudyFailed, answer_study, watch_bundle
+from medimg.pipeline.checks import load_checked_params
+from medimg.tracking.runs import tracking_uri
 
 ARTIFACT_KEY = "medimg-pacs-watch"
 

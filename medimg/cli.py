@@ -1,7 +1,8 @@
 """The `medimg` command: what dvc.yaml calls, and what a user runs by hand.
 
 Params are validated before anything heavy is imported, so a bad params.yaml fails in well under a
-second. Known input problems print one clear message (no traceback) and exit non-zero.
+second. Input a user can fix (``InputError``: a missing file, a bad bundle, an unknown key) prints one
+clear message and exits non-zero; any other exception is a bug and shows its traceback.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import sys
 import time
 from pathlib import Path
 
-from medimg.config.loading import check_dvc_train_stages, load_checked_params, load_params
 from medimg.config.schema import ParamsError
-from medimg.config.steps import STEP_NAMES, step
 from medimg.config.variants import BACKENDS, VARIANTS, default_variant
+from medimg.io.problems import InputError
+from medimg.pipeline.checks import check_dvc_train_stages, load_checked_params
+from medimg.pipeline.steps import STEP_NAMES, step
 
 EXIT_BAD_PARAMS, EXIT_BAD_INPUT = 2, 1
 
@@ -80,9 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest = commands.add_parser(
         "ingest",
-        help="convert a DICOM tree to NIfTI volumes and a Parquet manifest",
-        description="Convert every series under RAW_DIR into OUT_DIR/volumes/"
-        "<series_key>.nii.gz and OUT_DIR/manifest.parquet (keys are salted pseudonyms).",
+        help="the ingest step on any folder: a DICOM tree to NIfTI volumes and a Parquet manifest",
+        description="Run the ingest step (as `medimg run ingest`) with data.raw_dir=RAW_DIR and its "
+        "outputs in OUT_DIR: OUT_DIR/volumes/<series_key>.nii.gz, OUT_DIR/manifest.parquet and the "
+        "summary in OUT_DIR/reports (keys are salted pseudonyms). Other settings come from --params.",
     )
     ingest.add_argument("raw_dir", type=Path, metavar="RAW_DIR")
     ingest.add_argument("--out", type=Path, required=True, metavar="OUT_DIR")
@@ -179,11 +182,11 @@ def add_pacs_commands(commands) -> None:
 
 
 def chosen_variant(backend: str | None, variant: str | None) -> str:
-    """The variant ``--backend`` and ``--variant`` ask for; a ValueError if they disagree."""
+    """The variant ``--backend`` and ``--variant`` ask for; an InputError if they disagree."""
     if variant is None:
         return default_variant(backend or "onnxruntime")
     if backend is not None and VARIANTS[variant].backend != backend:
-        raise ValueError(
+        raise InputError(
             f"--variant {variant} runs on {VARIANTS[variant].backend}, not --backend {backend}"
         )
     return variant
@@ -199,7 +202,7 @@ def _run_step(args: argparse.Namespace) -> dict:
         raise ParamsError("medimg run train needs --stage NAME (one of train.stages)")
     if args.stage:
         params.train.stage(args.stage)  # unknown stage names fail before any work
-    from medimg.io.paths import ProjectPaths
+    from medimg.config.paths import ProjectPaths
 
     run = step(args.step).load()
     paths = ProjectPaths.from_params(params)
@@ -211,21 +214,17 @@ def _run_step(args: argparse.Namespace) -> dict:
 
 
 def _ingest(args: argparse.Namespace) -> dict:
-    params = load_params(args.params, args.overrides) if Path(args.params).exists() else None
-    from medimg.config.schema import DataParams, IngestParams, SplitParams
-    from medimg.ingest import deid
-    from medimg.ingest.tree import ingest_tree
-
-    ingest_cfg = params.ingest if params else IngestParams()
-    salt = deid.load_salt(ingest_cfg.salt_env, ingest_cfg.salt_file)
-    return ingest_tree(
-        args.raw_dir,
-        args.out,
-        salt,
-        params.data if params else DataParams(),
-        params.split if params else SplitParams(),
-        ingest_cfg,
-    )
+    """`medimg ingest RAW --out OUT` is the ingest step with its folders overridden: the same manifest,
+    quarantine and reports (under OUT/reports) as `medimg run ingest`."""
+    out = args.out.resolve()
+    args.step, args.stage, args.fresh = "ingest", None, False
+    args.overrides = [
+        *args.overrides,
+        f"data.raw_dir={args.raw_dir.resolve()}",
+        f"data.interim_dir={out}",
+        f"data.reports_dir={out / 'reports'}",
+    ]
+    return _run_step(args)
 
 
 def _params_command(args: argparse.Namespace) -> int:
@@ -304,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     except ParamsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_PARAMS
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+    except InputError as exc:  # only input a user can fix; a bug keeps its traceback
         if os.environ.get("MEDIMG_DEBUG"):
             raise
         print(f"error: {exc}  (set MEDIMG_DEBUG=1 for the traceback)", file=sys.stderr)
@@ -319,13 +318,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT
-    label = (
-        f"{args.step}{' ' + args.stage if getattr(args, 'stage', None) else ''}"
-        if args.command == "run"
-        else "ingest"
-    )
+    label = f"{args.step}{' ' + args.stage if args.stage else ''}"
     print(json.dumps(result, indent=2, default=str))
-    if label == "ingest":
+    if args.step == "ingest":
         from medimg.ingest.tree import format_summary
 
         print(format_summary(result.get("summary", result)), file=sys.stderr)

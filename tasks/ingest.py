@@ -3,12 +3,12 @@ in data/interim; the work itself is medimg.ingest.tree."""
 
 from __future__ import annotations
 
+from medimg.config.paths import ProjectPaths
 from medimg.config.schema import Params
-from medimg.config.steps import MapItems
 from medimg.ingest import deid
 from medimg.ingest.tree import headline_counts, ingest_tree
 from medimg.io import atomic
-from medimg.io.paths import ProjectPaths
+from medimg.io.fan_out import MapItems
 
 
 def run_ingest(params: Params, paths: ProjectPaths, map_items: MapItems | None = None) -> dict:

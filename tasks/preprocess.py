@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from medimg.config.paths import ProjectPaths
 from medimg.config.schema import Params, PreprocessParams
-from medimg.config.steps import MapItems
 from medimg.ingest.manifest import read_manifest, usable, write_parquet
 from medimg.io import atomic
 from medimg.io.digest import file_digest
-from medimg.io.paths import ProjectPaths
+from medimg.io.fan_out import MapItems
 from medimg.io.volumes import read_nifti
 from medimg.preprocess.recipes import Rejected, cache_key, preprocess_picture, preprocess_volume
 

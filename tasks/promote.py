@@ -14,14 +14,15 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from medimg.config.paths import ProjectPaths
 from medimg.config.schema import Params, ParamsError
+from medimg.deploy.bundle import load_bundle_spec
 from medimg.deploy.runners import onnxruntime_runner
 from medimg.export.scoring import load_split, operating_point, score_session
 from medimg.io import atomic
-from medimg.io.paths import ProjectPaths
-from medimg.io.tracking import tracking_run, tracking_uri
 from medimg.retrain.champion import decide
 from medimg.retrain.registry import ALIAS, champion_version, download_version
+from medimg.tracking.runs import tracking_run, tracking_uri
 
 
 def now_utc() -> str:
@@ -49,7 +50,7 @@ def run_promote(params: Params, paths: ProjectPaths) -> dict:
     import mlflow
 
     report = json.loads((paths.artifacts / "export_report.json").read_text())
-    bundle = json.loads((paths.artifacts / "preprocess.json").read_text())
+    bundle = load_bundle_spec(paths.artifacts)
     name, challenger = (
         report["registered_model"]["name"],
         str(report["registered_model"]["version"]),
@@ -88,8 +89,8 @@ def run_promote(params: Params, paths: ProjectPaths) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             model, champion_bundle = download_version(client, name, champion, Path(tmp))
             if (
-                champion_bundle["preprocess"] != bundle["preprocess"]
-                or champion_bundle["input_shape"] != bundle["input_shape"]
+                champion_bundle.preprocess != bundle.preprocess
+                or champion_bundle.input_shape != bundle.input_shape
             ):
                 record.update(
                     promote=False,
@@ -103,8 +104,8 @@ def run_promote(params: Params, paths: ProjectPaths) -> dict:
                 params,
                 images,
                 targets,
-                champion_bundle["positive_threshold"],
-                champion_bundle.get("temperature", 1.0),
+                champion_bundle.positive_threshold,
+                champion_bundle.temperature,
             )
         record["champion"]["figures"] = champion_figures
     record.update(

@@ -12,14 +12,14 @@ from pathlib import Path
 import pandas as pd
 
 from medimg.config.catalog import CATALOG
+from medimg.config.paths import ProjectPaths
 from medimg.config.schema import Params, ParamsError
-from medimg.config.steps import code_digest
 from medimg.io import atomic
 from medimg.io.digest import file_digest, settings_fingerprint
-from medimg.io.paths import ProjectPaths
-from medimg.io.tracking import Tracker, flatten, pipeline_key, tracking_run
 from medimg.models import build_model
 from medimg.models.whole_volume import whole_item_model
+from medimg.pipeline.steps import code_digest
+from medimg.tracking.runs import Tracker, flatten, pipeline_key, tracking_run
 from medimg.train.checkpoint import load_checkpoint, load_resume_state
 from medimg.train.curves import plot_curves
 from medimg.train.datasets import (

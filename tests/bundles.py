@@ -1,5 +1,5 @@
 """Exported bundles built in code in a second, for tests of what happens after export (DICOM results,
-PACS round trips): the same preprocess.json predict reads, with an ONNX graph whose answer is known.
+PACS round trips): the same typed bundle.json predict reads, with an ONNX graph whose answer is known.
 
 - ``threshold_segmenter``: a 2D model applied slice by slice; class 1 wherever the windowed
   intensity exceeds 0.5 (abdomen window: above 60 HU, enhanced soft tissue and brighter).
@@ -8,7 +8,6 @@ PACS round trips): the same preprocess.json predict reads, with an ONNX graph wh
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from medimg.config.schema import GeometryPolicy, PreprocessParams
+from medimg.deploy.bundle import Bundle, write_bundle
 
 
 def _save(graph: onnx.GraphProto, path: Path) -> None:
@@ -24,32 +24,38 @@ def _save(graph: onnx.GraphProto, path: Path) -> None:
     onnx.save(model, path)
 
 
-def _spec(task: str, model_ndim: int, class_names: list[str], target_shape, classes=()) -> dict:
+def bundle_spec(
+    task: str, model_ndim: int, class_names: list[str], target_shape, classes=(), ndim: int = 3
+) -> Bundle:
     preprocess = PreprocessParams(
         normalize="window",
         window={"preset": "abdomen"},
         crop="none",
         target_shape=list(target_shape),
+        photo={"size": [64, 64]},
     )
-    return {
-        "medimg_version": "0.1.0",
-        "task": task,
-        "ndim": 3,
-        "model_ndim": model_ndim,
-        "patch": None,
-        "overlap": None,
-        "model": f"test-{task}",
-        "class_names": class_names,
-        "positive_threshold": 0.5,
-        "temperature": 1.0,
-        "thresholds": {"ort_fp32": 0.5},
-        "input_name": "input",
-        "models": {"ort_fp32": "model.onnx"},
-        "backends": {"ort_fp32": "onnxruntime"},
-        "preprocess": preprocess.model_dump(exclude={"workers"}),
-        "ingest_geometry": GeometryPolicy().model_dump(),
-        "dicom": {"manufacturer": "medimg-tests", "classes": list(classes)},
-    }
+    return Bundle(
+        medimg_version="0.1.0",
+        task=task,
+        ndim=ndim,
+        model_ndim=model_ndim,
+        patch=None,
+        overlap=None,
+        model=f"test-{task}",
+        class_names=class_names,
+        positive_threshold=0.5,
+        temperature=1.0,
+        thresholds={"ort_fp32": 0.5},
+        input_name="input",
+        input_shape=[1, 64, 64] if ndim == 2 else [1, *target_shape],
+        models={"ort_fp32": "model.onnx"},
+        backends={"ort_fp32": "onnxruntime"},
+        int8_target="avx2",
+        int8_validated_on="avx2",
+        preprocess=preprocess,
+        ingest_geometry=GeometryPolicy(),
+        dicom={"manufacturer": "medimg-tests", "classes": list(classes)},
+    )
 
 
 LIVER = {
@@ -79,8 +85,9 @@ def threshold_segmenter(folder: Path, target_shape=(3, 64, 64)) -> Path:
         helper.make_node("Concat", ["below", "above"], ["logits"], axis=1),
     ]
     _save(helper.make_graph(nodes, "threshold", [x], [y], [half]), folder / "model.onnx")
-    spec = _spec("segmentation", 2, ["background", "liver"], target_shape, [LIVER])
-    (folder / "preprocess.json").write_text(json.dumps(spec))
+    write_bundle(
+        bundle_spec("segmentation", 2, ["background", "liver"], target_shape, [LIVER]), folder
+    )
     return folder
 
 
@@ -103,8 +110,9 @@ def mean_classifier(folder: Path, cut: float = 0.3, target_shape=(16, 16, 16)) -
     ]
     inits.append(helper.make_tensor("axes_1", TensorProto.INT64, [1], [1]))
     _save(helper.make_graph(nodes, "mean", [x], [y], inits), folder / "model.onnx")
-    spec = _spec("classification", 3, ["absent", "present"], target_shape, [NODULE])
-    (folder / "preprocess.json").write_text(json.dumps(spec))
+    write_bundle(
+        bundle_spec("classification", 3, ["absent", "present"], target_shape, [NODULE]), folder
+    )
     return folder
 
 
@@ -124,10 +132,9 @@ def picture_classifier(folder: Path) -> Path:
         helper.make_node("Concat", ["negative", "score"], ["logits"], axis=1),
     ]
     _save(helper.make_graph(nodes, "picture", [x], [y], inits), folder / "model.onnx")
-    spec = _spec("classification", 2, ["normal", "pneumonia"], (3, 64, 64))
-    spec.update(ndim=2, input_shape=[1, 64, 64])
-    spec["preprocess"]["photo"]["size"] = [64, 64]
-    (folder / "preprocess.json").write_text(json.dumps(spec))
+    write_bundle(
+        bundle_spec("classification", 2, ["normal", "pneumonia"], (3, 64, 64), ndim=2), folder
+    )
     return folder
 
 

@@ -1,8 +1,11 @@
-"""Shared fixtures: one tiny real project (DICOM written by pydicom), built step by step once per session."""
+"""Shared fixtures: one tiny real project (DICOM written by pydicom), built step by step once per test
+run and copied into each xdist worker."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,9 +18,18 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 REPO = Path(__file__).resolve().parents[1]
 
 
-def tiny_params(root: Path) -> dict:
-    """The repo's params.yaml shrunk to seconds: 12 series of ~32³, a narrow net, one epoch per stage."""
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+# the workload the shared fixtures run, whichever preset `medimg params use` left params.yaml on
+FIXTURE_PRESET = "ct-nodule-cls"
+
+
+def tiny_params(root: Path, source: Path = REPO / "params.yaml") -> dict:
+    """``source`` (the repo's params.yaml) on the default workload, shrunk to seconds: 12 series of
+    ~32³, a narrow net, one epoch per stage."""
+    from medimg.config.presets import load_preset, merge_into
+
+    raw = yaml.safe_load(source.read_text())
+    preset = json.loads(json.dumps(load_preset(FIXTURE_PRESET)))  # plain types, for safe_dump
+    merge_into(raw, preset)  # every preset sets the same keys
     raw["demo"]["ct_nodule"] = {
         "patients": 10,
         "series": 12,
@@ -56,59 +68,99 @@ def prefect_server():
         yield
 
 
-@pytest.fixture(scope="session")
-def tiny(tmp_path_factory):
-    """(params, paths) of a tiny project with nothing run yet."""
-    from medimg.config.loading import load_params
-    from medimg.io.paths import ProjectPaths
+def _step_runners():
+    from tasks.demo_data import run_demo_data
+    from tasks.evaluate import run_evaluate
+    from tasks.export import run_export
+    from tasks.ingest import run_ingest
+    from tasks.preprocess import run_preprocess
+    from tasks.train import run_train
 
-    root = tmp_path_factory.mktemp("tiny")
-    params = load_params(write_tiny_params(root))
+    def train_all(params, paths):
+        return {s.name: run_train(params, paths, s.name) for s in params.train.stages}
+
+    return {
+        "demo_raw": run_demo_data,
+        "ingested": run_ingest,
+        "preprocessed": run_preprocess,
+        "trained": train_all,
+        "evaluated": run_evaluate,
+        "exported": run_export,
+    }
+
+
+# the tiny project's steps in pipeline order, each a session fixture of the same name
+CHAIN = ("demo_raw", "ingested", "preprocessed", "trained", "evaluated", "exported")
+
+
+def _load(root: Path):
+    from medimg.config.loading import load_params
+    from medimg.config.paths import ProjectPaths
+
+    params = load_params(root / "params.yaml")
     return params, ProjectPaths.from_params(params, root)
 
 
 @pytest.fixture(scope="session")
-def demo_raw(tiny):
-    from tasks.demo_data import run_demo_data
+def shared_tiny(tmp_path_factory, worker_id) -> Path:
+    """Where the tiny project is built once per test run, for every xdist worker."""
+    base = tmp_path_factory.getbasetemp()
+    return (base if worker_id == "master" else base.parent) / "tiny-shared"
 
-    params, paths = tiny
-    return run_demo_data(params, paths)
+
+def build_shared(shared: Path, stage: str) -> dict:
+    """Run the tiny project's chain up to ``stage`` in ``shared``, each step once per test run
+    (whichever worker asks first, under a file lock); returns that step's result."""
+    from filelock import FileLock
+
+    with FileLock(f"{shared}.lock"):
+        if not (shared / "params.yaml").exists():
+            write_tiny_params(shared)
+        params, paths = _load(shared)
+        runners = _step_runners()
+        for name in CHAIN[: CHAIN.index(stage) + 1]:
+            done = shared.parent / f"{shared.name}.{name}.json"
+            if not done.exists():
+                result = runners[name](params, paths)
+                done.write_text(json.dumps(result, default=str))
+        return json.loads(done.read_text())
+
+
+def copy_shared(shared: Path, root: Path) -> None:
+    """The shared project's files into this worker's own copy, whose params.yaml (and so MLflow
+    store) stays its own: tests that write into the project never race another worker."""
+    shutil.copytree(
+        shared,
+        root,
+        dirs_exist_ok=True,
+        ignore=lambda folder, names: ["params.yaml"] if Path(folder) == shared else [],
+    )
 
 
 @pytest.fixture(scope="session")
-def ingested(tiny, demo_raw):
-    from tasks.ingest import run_ingest
-
-    return run_ingest(*tiny)
-
-
-@pytest.fixture(scope="session")
-def preprocessed(tiny, ingested):
-    from tasks.preprocess import run_preprocess
-
-    return run_preprocess(*tiny)
+def tiny(tmp_path_factory):
+    """(params, paths) of this worker's tiny project; the step fixtures fill it."""
+    root = tmp_path_factory.mktemp("tiny")
+    write_tiny_params(root)
+    return _load(root)
 
 
-@pytest.fixture(scope="session")
-def trained(tiny, preprocessed):
-    from tasks.train import run_train
+def _step_fixture(stage: str):
+    @pytest.fixture(scope="session", name=stage)
+    def fixture(tiny, shared_tiny, request):
+        previous = CHAIN.index(stage) - 1
+        if previous >= 0:
+            request.getfixturevalue(CHAIN[previous])  # in order, as the pipeline runs them
+        result = build_shared(shared_tiny, stage)
+        copy_shared(shared_tiny, tiny[1].root)
+        return result
 
-    params, paths = tiny
-    return {s.name: run_train(params, paths, s.name) for s in params.train.stages}
-
-
-@pytest.fixture(scope="session")
-def evaluated(tiny, trained):
-    from tasks.evaluate import run_evaluate
-
-    return run_evaluate(*tiny)
+    return fixture
 
 
-@pytest.fixture(scope="session")
-def exported(tiny, evaluated):
-    from tasks.export import run_export
-
-    return run_export(*tiny)
+demo_raw, ingested, preprocessed, trained, evaluated, exported = (
+    _step_fixture(stage) for stage in CHAIN
+)
 
 
 BLOCK_TORCH = (
@@ -134,3 +186,16 @@ def predict_without_torch(source: Path, bundle: Path, *extra: str):
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
+
+
+# `pytest -m "not slow"` is the fast loop: what runs the whole pipeline, a real server or a DVC
+# project is slow, and so is every test that needs the tiny project trained
+SLOW_FIXTURES = {"trained", "evaluated", "exported", "prefect_server", "orthanc"}
+SLOW_FOLDERS = ("flows", "pacs")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        folder = Path(item.fspath).relative_to(REPO / "tests").parts[0]
+        if SLOW_FIXTURES & set(item.fixturenames) or folder in SLOW_FOLDERS:
+            item.add_marker(pytest.mark.slow)

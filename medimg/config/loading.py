@@ -107,10 +107,13 @@ def _class_names_from_dataset(raw: dict[str, Any], path: Path) -> None:
         raise ParamsError(f"{path}: data.class_names is {FROM_DATASET}, but {exc}") from None
 
 
+# the demo datasets, each a folder under demo.out_dir (medimg.demo.datasets generates them)
+DEMO_DATASETS = ("ct-nodule", "fundus-dr", "skin-lesion")
+
+
 def demo_outputs(params: Params) -> set[Path]:
     """Raw folders the demo-data step creates, so a check can tell 'not generated yet' from 'missing'."""
-    out = Path(params.demo.out_dir)
-    return {out / "ct-nodule", out / "fundus-dr", out / "skin-lesion"}
+    return {Path(params.demo.out_dir) / name for name in DEMO_DATASETS}
 
 
 def check_paths(params: Params, root: Path = Path(".")) -> list[str]:
@@ -127,47 +130,3 @@ def check_paths(params: Params, root: Path = Path(".")) -> list[str]:
             f"model.init: checkpoint {init} does not exist (use none or a medimg checkpoint)"
         )
     return problems
-
-
-def check_dvc_train_stages(params: Params, root: Path = Path(".")) -> list[str]:
-    """Each entry of train.stages must be a dvc.yaml stage ``train_<name>`` running that stage, and the
-    other way round: DVC cannot derive stages from a list, so the two are kept in step by hand."""
-    dvc_file = Path(root) / "dvc.yaml"
-    if not dvc_file.exists():
-        return []
-    stages = (yaml.safe_load(dvc_file.read_text()) or {}).get("stages", {})
-    declared = {name[len("train_") :] for name in stages if name.startswith("train_")}
-    wanted = [s.name for s in params.train.stages]
-    problems = [
-        f"train.stages: stage {name!r} has no dvc.yaml stage train_{name} (add one like train_{wanted[0]}, "
-        "depending on the previous stage's ckpt.pt)"
-        for name in wanted
-        if name not in declared
-    ]
-    problems += [
-        f"dvc.yaml: stage train_{name} trains {name!r}, which train.stages does not list"
-        for name in sorted(declared - set(wanted))
-    ]
-    for name in set(wanted) & declared:
-        if f"--stage {name}" not in str(stages[f"train_{name}"].get("cmd", "")):
-            problems.append(
-                f"dvc.yaml: stage train_{name} must run `medimg run train --stage {name}`"
-            )
-    return problems
-
-
-def load_checked_params(
-    path: str | Path,
-    overrides: list[str] | None = None,
-    root: str | Path = ".",
-    step: str | None = None,
-) -> Params:
-    """The params file validated, then the folders (and, for training, the dvc.yaml stages) the step
-    needs checked against ``root``; ``step`` None checks everything. Raises ParamsError before any work."""
-    params = load_params(Path(root) / path, overrides)
-    problems = check_paths(params, Path(root)) if step in (None, "ingest") else []
-    if step in (None, "train"):
-        problems += check_dvc_train_stages(params, Path(root))
-    if problems:
-        raise ParamsError(f"{path}: " + "; ".join(problems))
-    return params

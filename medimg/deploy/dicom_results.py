@@ -18,6 +18,7 @@ import pydicom
 import SimpleITK as sitk
 from pydicom.uid import generate_uid
 
+from medimg.deploy.bundle import Bundle
 from medimg.io.digest import file_digest
 
 PRIVATE_SCHEME = "99MEDIMG"  # DICOM reserves 99* designators for local coding schemes
@@ -46,14 +47,13 @@ class Algorithm:
     manufacturer: str
 
 
-def model_version(bundle: Path, spec: dict, variant_file: str) -> str:
+def model_version(bundle: Path, spec: Bundle) -> str:
     """``<registered name>:<version>`` for a bundle fetched from the registry (the watcher's
     champion), else the first 12 hex digits of the model file's SHA-256: either way it changes
     whenever the model does."""
-    registered = spec.get("registered_model") or {}
-    if registered.get("version") is not None:
-        return f"{registered['name']}:{registered['version']}"
-    return f"sha256:{file_digest(bundle / variant_file)[:12]}"
+    if spec.registered_model is not None:
+        return f"{spec.registered_model.name}:{spec.registered_model.version}"
+    return f"sha256:{file_digest(bundle / spec.reference_file)[:12]}"
 
 
 def result_uid(kind: str, source_series_uid: str, algorithm: Algorithm) -> str:
@@ -126,11 +126,11 @@ def labels_on_source_slices(mask: sitk.Image, sources: list[pydicom.Dataset]) ->
     return np.stack(frames)
 
 
-def class_codes(spec: dict) -> dict[str, dict]:
+def class_codes(spec: Bundle) -> dict[str, dict]:
     """Each class name's codes: those params ``results.classes`` named, else a private code."""
-    named = {c["name"]: c for c in (spec.get("dicom") or {}).get("classes", [])}
+    named = {c.name: c.model_dump(exclude_none=True) for c in spec.dicom.classes}
     codes = {}
-    for index, name in enumerate(spec["class_names"]):
+    for index, name in enumerate(spec.class_names):
         coding = named.get(name) or {
             "type": {"code": f"C{index}", "scheme": PRIVATE_SCHEME, "meaning": name[:64]}
         }

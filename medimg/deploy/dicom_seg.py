@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pydicom
 
+from medimg.deploy.bundle import Bundle
 from medimg.deploy.dicom_results import (
     Algorithm,
     class_codes,
@@ -17,7 +18,7 @@ SERIES_NUMBER = 9100  # high, so viewers list the result after the source series
 
 
 def segmentation_object(
-    sources: list[pydicom.Dataset], labels: np.ndarray, spec: dict, algorithm: Algorithm
+    sources: list[pydicom.Dataset], labels: np.ndarray, spec: Bundle, algorithm: Algorithm
 ) -> pydicom.Dataset:
     """A binary DICOM SEG of ``labels`` (slices, rows, columns: 0 background, k class k), whose
     frame i lies on ``sources[i]``. It references the source series and its frame of reference,
@@ -43,7 +44,7 @@ def segmentation_object(
             algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
             algorithm_identification=identification,
         )
-        for number, name in enumerate(spec["class_names"][1:], start=1)
+        for number, name in enumerate(spec.class_names[1:], start=1)
     ]
     with quiet_about_sources():
         return hd.seg.Segmentation(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pydicom
 
+from medimg.deploy.bundle import Bundle
 from medimg.deploy.dicom_results import (
     PRIVATE_SCHEME,
     Algorithm,
@@ -25,7 +26,7 @@ def classification_report(
     probabilities: dict[str, float],
     prediction: str,
     threshold: float | None,
-    spec: dict,
+    spec: Bundle,
     algorithm: Algorithm,
 ) -> pydicom.Dataset:
     """The SR of one prediction on the series of ``sources``.
@@ -37,7 +38,7 @@ def classification_report(
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
-    names = spec["class_names"]
+    names = spec.class_names
     coding = class_codes(spec)
     unitless = hd.sr.CodedConcept("1", "UCUM", "no units")
     series_uid = sources[0].SeriesInstanceUID

@@ -1,7 +1,7 @@
 """Torch-free inference on an exported bundle: the deployment side of `medimg predict`.
 
 It reads a DICOM series folder, a NIfTI volume, or a 2D picture (PNG/JPEG or a single-frame DICOM
-such as a radiograph), replays the training recipe from preprocess.json (the same functions the
+such as a radiograph), replays the training recipe from bundle.json (the same functions the
 preprocess step used) and runs the chosen variant on onnxruntime or OpenVINO. Segmentation masks are written as NIfTI in the
 input's original geometry; given DICOM, predict also writes the answer as DICOM a PACS files with
 the source study (a SEG for segmentations, an SR for classifications).
@@ -10,15 +10,14 @@ the source study (a SEG for segmentations, an SR for classifications).
 from __future__ import annotations
 
 import importlib.util
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
-from medimg.config.schema import GeometryPolicy, PreprocessParams
 from medimg.config.variants import REFERENCE, VARIANTS
+from medimg.deploy.bundle import Bundle, BundleError, load_bundle_spec
 from medimg.deploy.cpu import int8_warning
 from medimg.deploy.dicom_results import (
     Algorithm,
@@ -33,25 +32,18 @@ from medimg.deploy.sliding_window import segment_volume
 from medimg.ingest.dicom.convert import read_folder_series
 from medimg.ingest.dicom.headers import SliceHeader
 from medimg.io import atomic
+from medimg.io.pictures import PICTURE_SUFFIXES
+from medimg.io.volume_files import is_volume_file
+from medimg.metrics.probabilities import softmax
 from medimg.preprocess.recipes import preprocess_picture, preprocess_volume
 
-PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
-
-class BundleError(ValueError):
-    pass
-
-
-def load_bundle(folder: Path, variant: str = REFERENCE) -> tuple[dict, Runner]:
+def load_bundle(folder: Path, variant: str = REFERENCE) -> tuple[Bundle, Runner]:
     """The bundle's spec and a runner for ``variant``; a clear error for anything missing."""
-    spec_path = folder / "preprocess.json"
-    if not spec_path.exists():
-        raise BundleError(f"{spec_path}: missing; point --model at an exported artifacts folder")
-    spec = json.loads(spec_path.read_text())
-    models = spec.get("models", {REFERENCE: "model.onnx"})
-    if variant not in models:
-        raise BundleError(f"--variant {variant}: this bundle has {sorted(models)}")
-    model_path = folder / models[variant]
+    spec = load_bundle_spec(folder)
+    if variant not in spec.models:
+        raise BundleError(f"--variant {variant}: this bundle has {sorted(spec.models)}")
+    model_path = folder / spec.models[variant]
     if not model_path.exists():
         raise BundleError(f"{model_path}: missing; re-run the export step")
     if VARIANTS[variant].backend == "openvino" and importlib.util.find_spec("openvino") is None:
@@ -62,19 +54,18 @@ def load_bundle(folder: Path, variant: str = REFERENCE) -> tuple[dict, Runner]:
     return spec, open_runner(folder, variant)
 
 
-def cpu_warning(spec: dict, variant: str) -> str | None:
+def cpu_warning(spec: Bundle, variant: str) -> str | None:
     """Why an INT8 variant may not behave here as it did where the export step validated it."""
-    validated = spec.get("int8_validated_on")
-    if VARIANTS[variant].precision != "int8" or not validated:
+    if VARIANTS[variant].precision != "int8":
         return None
-    return int8_warning(spec.get("int8_target", "vnni"), validated)
+    return int8_warning(spec.int8_target, spec.int8_validated_on)
 
 
-def read_inputs(source: Path, spec: dict) -> list[tuple[sitk.Image, list[SliceHeader]]]:
+def read_inputs(source: Path, spec: Bundle) -> list[tuple[sitk.Image, list[SliceHeader]]]:
     """The images to predict on, each with the DICOM frames it came from: one per usable series of
     a DICOM folder (converted as ingest does), a NIfTI volume, or one 2D picture."""
-    policy = GeometryPolicy.model_validate(spec.get("ingest_geometry", {}))
-    if spec.get("ndim", 3) == 2:
+    policy = spec.ingest_geometry
+    if spec.ndim == 2:
         if source.is_file() and source.suffix.lower() in PICTURE_SUFFIXES:
             from medimg.io.pictures import read_picture_file
 
@@ -92,7 +83,7 @@ def read_inputs(source: Path, spec: dict) -> list[tuple[sitk.Image, list[SliceHe
         raise BundleError(
             f"{source}: this model takes 2D pictures; give a PNG/JPEG or a single-frame DICOM file"
         )
-    if source.is_file() and source.name.endswith((".nii", ".nii.gz")):
+    if source.is_file() and is_volume_file(source):
         return [(sitk.ReadImage(str(source)), [])]
     if not source.is_dir():
         raise BundleError(f"{source}: expected a DICOM series folder or a .nii/.nii.gz volume")
@@ -100,11 +91,6 @@ def read_inputs(source: Path, spec: dict) -> list[tuple[sitk.Image, list[SliceHe
     if not series:
         raise BundleError(f"{source}: no readable 3D DICOM series found")
     return series
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def mask_in_original_geometry(
@@ -133,25 +119,23 @@ def predict(
     source: Path, bundle: Path, out_dir: Path | None = None, variant: str = REFERENCE
 ) -> list[dict]:
     spec, run = load_bundle(bundle, variant)
-    recipe = PreprocessParams.model_validate(spec["preprocess"])
-    names = spec["class_names"]
-    segment = spec.get("task") == "segmentation"
+    recipe = spec.preprocess
+    names = spec.class_names
+    segment = spec.task == "segmentation"
     warning = cpu_warning(spec, variant)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     results = []
     algorithm = None  # who made a DICOM result: hashes the model, so only once there is one
     for index, (image, frames) in enumerate(read_inputs(source, spec)):
-        prepared = (preprocess_picture if spec.get("ndim", 3) == 2 else preprocess_volume)(
-            image, recipe
-        )
+        prepared = (preprocess_picture if spec.ndim == 2 else preprocess_volume)(image, recipe)
         logits = (
             segment_volume(
                 run,
                 prepared.tensor[None],
-                spec.get("model_ndim", spec["ndim"]),
-                spec.get("patch"),
-                spec.get("overlap") or 0.5,
+                spec.model_ndim,
+                spec.patch,
+                spec.overlap or 0.5,
             )
             if segment
             else run(prepared.tensor[None])
@@ -159,7 +143,7 @@ def predict(
         result: dict = {
             "item_index": index,
             "size_xyz": list(image.GetSize()),
-            "model": spec["model"],
+            "model": spec.model,
             "variant": variant,
         }
         if warning:
@@ -187,10 +171,9 @@ def predict(
                 }
             )
         else:
-            probs = softmax(logits / spec.get("temperature", 1.0))[0]  # calibrated on val
+            probs = softmax(logits, spec.temperature)[0]  # calibrated on val
             # each variant's own operating point, chosen on val at export (older bundles: one for all)
-            threshold = (spec.get("thresholds") or {}).get(variant)
-            threshold = spec.get("positive_threshold", 0.5) if threshold is None else threshold
+            threshold = spec.threshold(variant)
             if len(names) == 2:
                 label = names[1] if probs[1] >= threshold else names[0]
             else:
@@ -217,14 +200,13 @@ def predict(
     return results
 
 
-def result_algorithm(bundle: Path, spec: dict, variant: str) -> Algorithm:
-    from medimg import __version__
+def result_algorithm(bundle: Path, spec: Bundle, variant: str) -> Algorithm:
 
     return Algorithm(
-        name=f"medimg {spec['model']} {variant}",
-        version=model_version(bundle, spec, spec.get("models", {}).get(REFERENCE, "model.onnx")),
-        software=spec.get("medimg_version", __version__),
-        manufacturer=(spec.get("dicom") or {}).get("manufacturer", "medimg"),
+        name=f"medimg {spec.model} {variant}",
+        version=model_version(bundle, spec),
+        software=spec.medimg_version,
+        manufacturer=spec.dicom.manufacturer,
     )
 
 
@@ -232,7 +214,7 @@ def write_dicom_result(
     frames: list[SliceHeader],
     result: dict,
     mask: sitk.Image | None,
-    spec: dict,
+    spec: Bundle,
     algorithm: Algorithm,
     out_dir: Path,
     index: int,

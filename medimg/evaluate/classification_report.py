@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 
 from medimg.config.schema import EvaluateParams
-from medimg.evaluate.metrics.calibration import calibration_errors
-from medimg.evaluate.metrics.classification import (
+from medimg.metrics.calibration import calibration_errors
+from medimg.metrics.classification import (
     BINARY_INTERVALS,
     binary_metrics,
     choose_threshold,
     multiclass_metrics,
 )
-from medimg.evaluate.metrics.intervals import bootstrap_intervals, delong_interval
+from medimg.metrics.intervals import bootstrap_intervals, delong_interval
 
 MULTICLASS_INTERVALS = (
     "accuracy",

@@ -1,13 +1,13 @@
 """Plot data for `dvc plots` and the figures: ROC (with a bootstrap band), PR, confusion.
 
-Calibration bins come from medimg.evaluate.metrics.calibration.calibration_bins."""
+Calibration bins come from medimg.metrics.calibration.calibration_bins."""
 
 from __future__ import annotations
 
 import numpy as np
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from medimg.evaluate.metrics.intervals import patient_resamples
+from medimg.metrics.intervals import patient_resamples
 
 FPR_GRID = np.linspace(0.0, 1.0, 101)
 

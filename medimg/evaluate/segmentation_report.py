@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 
 from medimg.config.schema import EvaluateParams
-from medimg.evaluate.metrics.intervals import bootstrap_intervals
-from medimg.evaluate.metrics.segmentation import case_metrics
+from medimg.metrics.intervals import bootstrap_intervals
+from medimg.metrics.segmentation import case_metrics
 
 CASE_METRICS = ("dice", "iou", "precision", "recall", "hd95_mm", "assd_mm", "volume_difference_ml")
 EMPTY_MASK_CONVENTION = (

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from medimg.config.schema import EvaluateParams
-from medimg.deploy.predict import softmax
-from medimg.evaluate.metrics.classification import choose_threshold
+from medimg.metrics.classification import choose_threshold
+from medimg.metrics.probabilities import softmax
 
 OPERATING_POINT = ("sensitivity", "specificity")
 HD95 = "hd95_voxels"  # a segmentation's median HD95 on the model's grid
@@ -28,11 +28,11 @@ def variant_threshold(
     temperature: float = 1.0,
 ) -> float | None:
     """The positive-class threshold for a binary classifier's ``logits`` on val, by the evaluate
-    step's rule, on the calibrated scores softmax(logits / temperature) that predict reports; None
+    step's rule, on the calibrated scores softmax(logits, temperature) that predict reports; None
     where a threshold means nothing (graded classes, segmentation)."""
     if task != "classification" or classes != 2:
         return None
-    scores = softmax(logits / temperature)[:, 1]
+    scores = softmax(logits, temperature)[:, 1]
     return float(choose_threshold(rule.threshold, targets, scores, rule.target_sensitivity))
 
 

@@ -9,17 +9,17 @@ import numpy as np
 import torch
 
 from medimg.config.catalog import CATALOG
+from medimg.config.paths import ProjectPaths
 from medimg.config.schema import Params
-from medimg.deploy.predict import softmax
 from medimg.deploy.runners import Runner
 from medimg.deploy.sliding_window import segment_volume
-from medimg.evaluate.metrics.classification import (
+from medimg.metrics.classification import (
     CLINICAL_METRICS,
     binary_metrics,
     multiclass_metrics,
 )
-from medimg.evaluate.metrics.segmentation import case_metrics, dice_per_case
-from medimg.io.paths import ProjectPaths
+from medimg.metrics.probabilities import softmax
+from medimg.metrics.segmentation import case_metrics, dice_per_case
 from medimg.train.datasets import read_split, task_dataset, training_samples
 
 
@@ -66,7 +66,7 @@ def load_split(
 def operating_point(paths: ProjectPaths) -> tuple[float, float]:
     """The positive-class threshold the evaluate step chose on validation and the temperature it
     fitted there (0.5 and 1.0 before it ran, or where they do not apply): the scores that threshold
-    applies to are softmax(logits / temperature)."""
+    applies to are softmax(logits, temperature)."""
     report_path = paths.reports / "evaluation.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     threshold = report.get("operating_point", {}).get("threshold", 0.5)
@@ -113,7 +113,7 @@ def variant_metrics(
 ) -> tuple[str, dict]:
     """The key figure a variant must keep (AUC, quadratic kappa, or Dice over the cases that have the
     structure) and the clinical metrics the evaluate step reports, at the same operating threshold,
-    on the probabilities softmax(logits / temperature) that the bundle reports."""
+    on the probabilities softmax(logits, temperature) that the bundle reports."""
     if task == "segmentation":
         truth = torch.from_numpy(targets)
         dice = dice_per_case(torch.from_numpy(logits.argmax(1)), truth, classes)
@@ -125,7 +125,7 @@ def variant_metrics(
         }
         # the gate reads Dice over the cases with the structure: empty cases' free 1s hide a worse model
         return ("dice_present" if present.any() else "dice"), figures
-    probs = softmax(logits / temperature)
+    probs = softmax(logits, temperature)
     if classes == 2:
         figures = binary_metrics(targets, probs[:, 1], threshold)
         return "auc", {k: v for k, v in figures.items() if k in CLINICAL_METRICS}

@@ -22,14 +22,15 @@ from medimg.ingest.dicom.convert import decision_to_image, read_dicom_picture
 from medimg.ingest.dicom.headers import SliceHeader
 from medimg.ingest.dicom.series import SeriesPlan, decide_geometry
 from medimg.ingest.labels import LabelEntry
+from medimg.io.code_digest import running_code_digest
 from medimg.io.masks import mask_on_grid
 from medimg.io.pictures import read_picture_file
 from medimg.io.problems import ItemProblem
 from medimg.io.volume_files import read_mask_volume, read_volume
 from medimg.io.volumes import content_checksum, geometry, write_nifti
 
-# Bump when the same input would now convert to different voxels or geometry: forces reconversion.
-CONVERSION_VERSION = "4"
+# the module that converts an item: its code and all it imports are in every item's fingerprint
+CONVERSION_MODULES = ("medimg.ingest.conversion",)
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,16 @@ class ItemJob:
 
 
 def fingerprint(job: ItemJob, raw_dir: Path) -> str:
-    """Changes when any source file (name, size, mtime), the mask, or a conversion setting changes."""
+    """Changes when any source file (name, size, mtime), the mask, a conversion setting or the code
+    that converts changes."""
     digest = hashlib.sha256(
         json.dumps(
-            [CONVERSION_VERSION, job.kind, job.policy.model_dump(), job.compression_level]
+            [
+                running_code_digest(CONVERSION_MODULES),
+                job.kind,
+                job.policy.model_dump(),
+                job.compression_level,
+            ]
         ).encode()
     )
     files = job.source_files + ([str(job.label.mask)] if job.label and job.label.mask else [])

@@ -13,6 +13,7 @@ import secrets
 from pathlib import Path
 
 from medimg.io import atomic
+from medimg.io.problems import InputError
 
 KEY_HEX_CHARS = 16
 
@@ -28,7 +29,7 @@ def load_salt(env_var: str, salt_file: str | Path) -> bytes:
         path.chmod(0o600)
     salt = path.read_text().strip()
     if len(salt) < 16:
-        raise ValueError(f"{path}: salt is too short ({len(salt)} chars); delete it to regenerate")
+        raise InputError(f"{path}: salt is too short ({len(salt)} chars); delete it to regenerate")
     return salt.encode("utf-8")
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from medimg.io.problems import InputError
+
 
 @dataclass(frozen=True)
 class LabelEntry:
@@ -20,7 +22,7 @@ class LabelEntry:
     split: str | None = None  # an official split (the csv's `split` column): kept as given
 
 
-class LabelError(ValueError):
+class LabelError(InputError, ValueError):
     pass
 
 

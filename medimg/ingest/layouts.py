@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Literal
 
 from medimg.io.dataset_json import DATASET_JSON, channel_names, label_names, read_dataset_json
+from medimg.io.problems import InputError
 
 
-class LayoutError(ValueError):
+class LayoutError(InputError, ValueError):
     """A dataset folder that does not hold what its dataset.json says."""
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from medimg.io import atomic
+from medimg.io.problems import InputError, MissingInput
 
 COLUMNS = [
     "patient_key",
@@ -68,11 +69,11 @@ def _same_rows(frame: pd.DataFrame, other: pd.DataFrame) -> bool:
 def read_manifest(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: manifest not found; run the ingest step first")
+        raise MissingInput(f"{path}: manifest not found; run the ingest step first")
     frame = pd.read_parquet(path)
     missing = set(COLUMNS) - set(frame.columns)
     if missing:
-        raise ValueError(f"{path}: not a medimg manifest, missing columns {sorted(missing)}")
+        raise InputError(f"{path}: not a medimg manifest, missing columns {sorted(missing)}")
     return frame
 
 

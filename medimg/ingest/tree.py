@@ -19,7 +19,6 @@ import pandas as pd
 from tqdm import tqdm
 
 from medimg.config.schema import DataParams, IngestParams, SplitParams
-from medimg.config.steps import MapItems
 from medimg.ingest import deid
 from medimg.ingest.conversion import ItemJob, convert_item, fingerprint
 from medimg.ingest.dicom.headers import Skipped, SliceHeader, find_candidate_files
@@ -29,6 +28,8 @@ from medimg.ingest.labels import LabelEntry, given_splits, load_labels
 from medimg.ingest.layouts import Dataset, detect_layout, read_dataset
 from medimg.ingest.manifest import COLUMNS, write_manifest
 from medimg.ingest.splits import split_by_patient
+from medimg.io.fan_out import MapItems
+from medimg.io.problems import MissingInput
 
 
 def _join_value(
@@ -226,7 +227,7 @@ def ingest_tree(
     """
     ingest = ingest or IngestParams()
     if not raw_dir.is_dir():
-        raise FileNotFoundError(f"{raw_dir}: raw data folder not found")
+        raise MissingInput(f"{raw_dir}: raw data folder not found")
     workers = ingest.workers or os.cpu_count() or 1
     # one pool for both phases: worker start-up (imports) is paid once
     with ProcessPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:

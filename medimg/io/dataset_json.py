@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from medimg.io.problems import InputError
+
 DATASET_JSON = "dataset.json"
 
 
-class DatasetJsonError(ValueError):
+class DatasetJsonError(InputError, ValueError):
     """A dataset.json that cannot be read or does not say what is needed."""
 
 

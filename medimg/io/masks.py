@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import highdicom as hd
 import numpy as np
-import pydicom
 import SimpleITK as sitk
 
-from medimg.io.pictures import PictureError, read_picture_file
+from medimg.io.pictures import PICTURE_SUFFIXES, PictureError, read_picture_file
 from medimg.io.problems import ItemProblem
-
-MASK_PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
+from medimg.io.volume_files import is_volume_file
 
 
 class MaskError(ItemProblem):
@@ -42,45 +41,35 @@ def _picture_mask(path: Path, reference: sitk.Image) -> sitk.Image:
     return mask
 
 
-def _frame_position(ds, index: int) -> np.ndarray:
-    frame = ds.PerFrameFunctionalGroupsSequence[index]
-    return np.array([float(v) for v in frame.PlanePositionSequence[0].ImagePositionPatient])
-
-
-def _segment_number(ds, index: int) -> int:
-    frame = ds.PerFrameFunctionalGroupsSequence[index]
-    return int(frame.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
-
-
 def _dicom_seg_mask(path: Path, reference: sitk.Image) -> sitk.Image:
-    """A DICOM SEG whose frames lie on the reference's slices; voxel value = segment number."""
+    """A DICOM SEG (read by highdicom) whose frames lie on the reference's slices; voxel value =
+    segment number."""
     try:
-        ds = pydicom.dcmread(path)
-        frames = ds.pixel_array
-    except Exception as exc:
+        volume = hd.seg.segread(path).get_volume(combine_segments=True, dtype=np.uint8)
+    except Exception as exc:  # not a SEG, undecodable frames, overlapping segments: all unreadable
         raise MaskError(
             "unreadable_mask", f"DICOM SEG could not be read ({type(exc).__name__})"
         ) from None
-    frames = frames[np.newaxis] if frames.ndim == 2 else frames
     size = reference.GetSize()
-    if frames.shape[1:] != (size[1], size[0]):
+    rows, columns = volume.array.shape[1:3]
+    if (rows, columns) != (size[1], size[0]):
         raise MaskError(
             "mask_size_mismatch",
-            f"SEG frames are {frames.shape[2]}x{frames.shape[1]}, image {size[0]}x{size[1]}",
+            f"SEG frames are {columns}x{rows}, image {size[0]}x{size[1]}",
         )
     labels = np.zeros(tuple(reversed(size)), dtype=np.uint8)
-    for index, frame in enumerate(frames):
-        continuous = reference.TransformPhysicalPointToContinuousIndex(
-            _frame_position(ds, index).tolist()
-        )
-        x, y, z = continuous
+    for index, frame in enumerate(volume.array):
+        corner = volume.affine @ np.array([index, 0, 0, 1.0])  # the slice's first pixel, in LPS
+        x, y, z = reference.TransformPhysicalPointToContinuousIndex(corner[:3].tolist())
         k = int(round(z))
         if abs(x) > 0.5 or abs(y) > 0.5 or abs(z - k) > 0.25 or not 0 <= k < size[2]:
+            if not frame.any():  # an empty slice between frames, where the SEG stores none
+                continue
             raise MaskError(
                 "mask_geometry_mismatch",
-                f"SEG frame {index + 1} does not lie on a slice of the image",
+                f"SEG slice {index + 1} does not lie on a slice of the image",
             )
-        labels[k][frame > 0] = _segment_number(ds, index)
+        labels[k] = np.maximum(labels[k], frame)
     mask = sitk.GetImageFromArray(labels)
     mask.CopyInformation(reference)
     return mask
@@ -90,10 +79,9 @@ def mask_on_grid(path: Path, reference: sitk.Image) -> sitk.Image:
     """The mask at ``path`` on ``reference``'s grid, as uint8 labels; MaskError says why not."""
     if not path.is_file():
         raise MaskError("mask_missing", "labels.csv names a mask file that does not exist")
-    name = path.name.lower()
-    if name.endswith(MASK_PICTURE_SUFFIXES):
+    if path.name.lower().endswith(PICTURE_SUFFIXES):
         return _picture_mask(path, reference)
-    if name.endswith((".nii", ".nii.gz", ".nrrd", ".mha", ".mhd")):
+    if is_volume_file(path):
         try:
             return resample_mask_to(sitk.ReadImage(str(path)), reference)
         except RuntimeError:

@@ -13,6 +13,8 @@ import SimpleITK as sitk
 
 from medimg.io.problems import ItemProblem
 
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")  # photographs, and masks drawn on them
+
 
 class PictureError(ItemProblem):
     """A picture file that cannot be read as a 2D image."""

@@ -30,7 +30,9 @@ class StagedNet(nn.Module):
 class PooledClassifier(StagedNet):
     """backbone → global pool → head; the pool holds no weights, so it belongs to neither side."""
 
-    def __init__(self, groups: list[tuple[str, nn.Module]], pool: nn.Module, head: nn.Module) -> None:
+    def __init__(
+        self, groups: list[tuple[str, nn.Module]], pool: nn.Module, head: nn.Module
+    ) -> None:
         super().__init__(groups, head)
         self.pool = pool
 
@@ -40,8 +42,13 @@ class PooledClassifier(StagedNet):
 
 def seeds_head(in_features: int, hidden: int, dropout: float, num_classes: int) -> nn.Sequential:
     """Linear → ReLU → Dropout → Linear: the classification head the project's seeds use everywhere."""
-    return nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(inplace=True),
-                         nn.Dropout(dropout), nn.Linear(hidden, num_classes))
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(in_features, hidden),
+        nn.ReLU(inplace=True),
+        nn.Dropout(dropout),
+        nn.Linear(hidden, num_classes),
+    )
 
 
 def global_pool(ndim: int, kind: str) -> nn.Module:
@@ -57,7 +64,9 @@ def adapt_first_conv(model: nn.Module, in_channels: int) -> None:
     One channel (CT, X-ray) gets the sum of the RGB filters, so a grey image that repeats one value
     in R, G and B gives the same response as before; other counts share the mean filter, rescaled.
     """
-    name, conv = next((n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Conv3d)))
+    name, conv = next(
+        (n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Conv3d))
+    )
     if conv.in_channels == in_channels:
         return
     weight = conv.weight.detach()
@@ -66,9 +75,16 @@ def adapt_first_conv(model: nn.Module, in_channels: int) -> None:
     else:
         new_weight = weight.mean(dim=1, keepdim=True).repeat_interleave(in_channels, dim=1)
         new_weight = new_weight * conv.in_channels / in_channels
-    replacement = type(conv)(in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
-                             padding=conv.padding, dilation=conv.dilation, groups=conv.groups,
-                             bias=conv.bias is not None)
+    replacement = type(conv)(
+        in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        stride=conv.stride,
+        padding=conv.padding,
+        dilation=conv.dilation,
+        groups=conv.groups,
+        bias=conv.bias is not None,
+    )
     with torch.no_grad():
         replacement.weight.copy_(new_weight)
         if conv.bias is not None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torchvision
 from torch import nn
 
-from medimg.models.base import PooledClassifier, global_pool, seeds_head
 from medimg.config.schema import ModelParams
+from medimg.models.base import PooledClassifier, global_pool, seeds_head
 
 
 def _resnet_groups(net: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -17,11 +17,13 @@ def _resnet_groups(net: nn.Module) -> list[tuple[str, nn.Module]]:
 def _densenet_groups(net: nn.Module) -> list[tuple[str, nn.Module]]:
     f = net.features
     # DenseNet applies ReLU after norm5 in its forward; it goes into the last group to keep the maths
-    return [("stem", nn.Sequential(f.conv0, f.norm0, f.relu0, f.pool0)),
-            ("block1", nn.Sequential(f.denseblock1, f.transition1)),
-            ("block2", nn.Sequential(f.denseblock2, f.transition2)),
-            ("block3", nn.Sequential(f.denseblock3, f.transition3)),
-            ("block4", nn.Sequential(f.denseblock4, f.norm5, nn.ReLU(inplace=True)))]
+    return [
+        ("stem", nn.Sequential(f.conv0, f.norm0, f.relu0, f.pool0)),
+        ("block1", nn.Sequential(f.denseblock1, f.transition1)),
+        ("block2", nn.Sequential(f.denseblock2, f.transition2)),
+        ("block3", nn.Sequential(f.denseblock3, f.transition3)),
+        ("block4", nn.Sequential(f.denseblock4, f.norm5, nn.ReLU(inplace=True))),
+    ]
 
 
 def _efficientnet_groups(net: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -48,5 +50,8 @@ def build_classifier2d(spec: ModelParams, weights) -> PooledClassifier:
     """``weights``: a torchvision weights enum (already checked to be cached) or None."""
     regroup, features = FAMILIES[spec.name]
     net = torchvision.models.get_model(spec.name, weights=weights)
-    return PooledClassifier(regroup(net), global_pool(2, spec.pool),
-                            seeds_head(features, spec.head_hidden, spec.dropout, spec.num_classes))
+    return PooledClassifier(
+        regroup(net),
+        global_pool(2, spec.pool),
+        seeds_head(features, spec.head_hidden, spec.dropout, spec.num_classes),
+    )

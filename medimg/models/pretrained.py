@@ -31,12 +31,20 @@ def cached_weights(torchvision_name: str, allow_random: bool) -> WeightsEnum | N
     path = cache_file(weights)
     if path.exists():
         return weights
-    fetch = (f"python -c \"import torchvision; torchvision.models.get_model_weights('{torchvision_name}')"
-             f".DEFAULT.get_state_dict(check_hash=True)\"")
-    message = (f"model.init: imagenet needs {weights} for {torchvision_name}, but {path} is not in the local torch "
-               f"cache and nothing is downloaded at run time. Fetch it once on a machine with internet ({fetch}) "
-               f"and copy it to {path.parent} (or point TORCH_HOME at a folder holding hub/checkpoints/{path.name})")
+    fetch = (
+        f"python -c \"import torchvision; torchvision.models.get_model_weights('{torchvision_name}')"
+        f'.DEFAULT.get_state_dict(check_hash=True)"'
+    )
+    message = (
+        f"model.init: imagenet needs {weights} for {torchvision_name}, but {path} is not in the local torch "
+        f"cache and nothing is downloaded at run time. Fetch it once on a machine with internet ({fetch}) "
+        f"and copy it to {path.parent} (or point TORCH_HOME at a folder holding hub/checkpoints/{path.name})"
+    )
     if not allow_random:
-        raise PretrainedWeightsMissing(message + "; or set model.init: none for random initial weights.")
-    log.warning("%s. model.allow_random_init is true: carrying on with RANDOM initial weights.", message)
+        raise PretrainedWeightsMissing(
+            message + "; or set model.init: none for random initial weights."
+        )
+    log.warning(
+        "%s. model.allow_random_init is true: carrying on with RANDOM initial weights.", message
+    )
     return None

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from torch import nn
 
-from medimg.models.base import adapt_first_conv
 from medimg.config.catalog import CATALOG
+from medimg.config.schema import ModelParams
+from medimg.models.base import adapt_first_conv
 from medimg.models.classifiers2d import FAMILIES, build_classifier2d
 from medimg.models.pretrained import cached_weights
 from medimg.models.resnet3d import DEPTHS, build_r3d_18, build_resnet3d
 from medimg.models.segmentation2d import build_deeplabv3, build_pspnet
 from medimg.models.unet import build_unet
-from medimg.config.schema import ModelParams
 
 # which torchvision weights model.init: imagenet loads (for segmenters, the backbone's)
-PRETRAINED_SOURCE = {**{name: name for name in FAMILIES}, "r3d_18": "r3d_18",
-                     "deeplabv3_resnet50": "resnet50", "deeplabv3_mobilenet_v3_large": "mobilenet_v3_large",
-                     "pspnet_resnet18": "resnet18", "pspnet_mobilenet_v3": "mobilenet_v3_large"}
+PRETRAINED_SOURCE = {
+    **{name: name for name in FAMILIES},
+    "r3d_18": "r3d_18",
+    "deeplabv3_resnet50": "resnet50",
+    "deeplabv3_mobilenet_v3_large": "mobilenet_v3_large",
+    "pspnet_resnet18": "resnet18",
+    "pspnet_mobilenet_v3": "mobilenet_v3_large",
+}
 
 
 def _weights(spec: ModelParams):

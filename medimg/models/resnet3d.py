@@ -7,8 +7,8 @@ import torch
 import torchvision
 from torch import nn
 
-from medimg.models.base import PooledClassifier, global_pool, seeds_head
 from medimg.config.schema import ModelParams
+from medimg.models.base import PooledClassifier, global_pool, seeds_head
 
 
 class BasicBlock3d(nn.Module):
@@ -55,19 +55,32 @@ class Bottleneck3d(nn.Module):
 def _shortcut(in_ch: int, out_ch: int, stride: int) -> nn.Module:
     if stride == 1 and in_ch == out_ch:
         return nn.Identity()
-    return nn.Sequential(nn.Conv3d(in_ch, out_ch, 1, stride=stride, bias=False), nn.BatchNorm3d(out_ch))
+    return nn.Sequential(
+        nn.Conv3d(in_ch, out_ch, 1, stride=stride, bias=False), nn.BatchNorm3d(out_ch)
+    )
 
 
-DEPTHS = {"resnet3d_18": (BasicBlock3d, (2, 2, 2, 2)), "resnet3d_34": (BasicBlock3d, (3, 4, 6, 3)),
-          "resnet3d_50": (Bottleneck3d, (3, 4, 6, 3))}
+DEPTHS = {
+    "resnet3d_18": (BasicBlock3d, (2, 2, 2, 2)),
+    "resnet3d_34": (BasicBlock3d, (3, 4, 6, 3)),
+    "resnet3d_50": (Bottleneck3d, (3, 4, 6, 3)),
+}
 
 
 def build_resnet3d(spec: ModelParams) -> PooledClassifier:
     block, counts = DEPTHS[spec.name]
     width = spec.width
-    groups: list[tuple[str, nn.Module]] = [("stem", nn.Sequential(
-        nn.Conv3d(spec.in_channels, width, 7, stride=2, padding=3, bias=False),
-        nn.BatchNorm3d(width), nn.ReLU(inplace=True), nn.MaxPool3d(3, stride=2, padding=1)))]
+    groups: list[tuple[str, nn.Module]] = [
+        (
+            "stem",
+            nn.Sequential(
+                nn.Conv3d(spec.in_channels, width, 7, stride=2, padding=3, bias=False),
+                nn.BatchNorm3d(width),
+                nn.ReLU(inplace=True),
+                nn.MaxPool3d(3, stride=2, padding=1),
+            ),
+        )
+    ]
     in_ch = width
     for index, count in enumerate(counts, start=1):
         planes = width * 2 ** (index - 1)
@@ -77,8 +90,11 @@ def build_resnet3d(spec: ModelParams) -> PooledClassifier:
             layers.append(block(in_ch, planes, stride if i == 0 else 1))
             in_ch = planes * block.expansion
         groups.append((f"layer{index}", nn.Sequential(*layers)))
-    model = PooledClassifier(groups, global_pool(3, spec.pool),
-                             seeds_head(in_ch, spec.head_hidden, spec.dropout, spec.num_classes))
+    model = PooledClassifier(
+        groups,
+        global_pool(3, spec.pool),
+        seeds_head(in_ch, spec.head_hidden, spec.dropout, spec.num_classes),
+    )
     for module in model.modules():
         if isinstance(module, nn.Conv3d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
@@ -88,5 +104,8 @@ def build_resnet3d(spec: ModelParams) -> PooledClassifier:
 def build_r3d_18(spec: ModelParams, weights) -> PooledClassifier:
     net = torchvision.models.video.r3d_18(weights=weights)
     groups = [("stem", net.stem)] + [(f"layer{i}", getattr(net, f"layer{i}")) for i in range(1, 5)]
-    return PooledClassifier(groups, global_pool(3, spec.pool),
-                            seeds_head(512, spec.head_hidden, spec.dropout, spec.num_classes))
+    return PooledClassifier(
+        groups,
+        global_pool(3, spec.pool),
+        seeds_head(512, spec.head_hidden, spec.dropout, spec.num_classes),
+    )

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from medimg.models.base import StagedNet
 from medimg.config.schema import ModelParams
+from medimg.models.base import StagedNet
 
 
 def _layers(ndim: int):
@@ -22,18 +22,26 @@ def _layers(ndim: int):
 
 def double_conv(ndim: int, in_ch: int, out_ch: int) -> nn.Sequential:
     conv, _, norm, _ = _layers(ndim)
-    return nn.Sequential(conv(in_ch, out_ch, 3, padding=1, bias=False), norm(out_ch, affine=True),
-                         nn.LeakyReLU(0.01, inplace=True),
-                         conv(out_ch, out_ch, 3, padding=1, bias=False), norm(out_ch, affine=True),
-                         nn.LeakyReLU(0.01, inplace=True))
+    return nn.Sequential(
+        conv(in_ch, out_ch, 3, padding=1, bias=False),
+        norm(out_ch, affine=True),
+        nn.LeakyReLU(0.01, inplace=True),
+        conv(out_ch, out_ch, 3, padding=1, bias=False),
+        norm(out_ch, affine=True),
+        nn.LeakyReLU(0.01, inplace=True),
+    )
 
 
 class UNetDecoder(nn.Module):
     def __init__(self, ndim: int, channels: list[int], num_classes: int) -> None:
         super().__init__()
         conv, up, _, _ = _layers(ndim)
-        self.ups = nn.ModuleList(up(channels[i + 1], channels[i], 2, stride=2) for i in range(len(channels) - 1))
-        self.blocks = nn.ModuleList(double_conv(ndim, 2 * channels[i], channels[i]) for i in range(len(channels) - 1))
+        self.ups = nn.ModuleList(
+            up(channels[i + 1], channels[i], 2, stride=2) for i in range(len(channels) - 1)
+        )
+        self.blocks = nn.ModuleList(
+            double_conv(ndim, 2 * channels[i], channels[i]) for i in range(len(channels) - 1)
+        )
         self.out = conv(channels[0], num_classes, 1)
 
     def forward(self, skips: list[torch.Tensor]) -> torch.Tensor:
@@ -41,7 +49,9 @@ class UNetDecoder(nn.Module):
         for level in reversed(range(len(self.ups))):
             x = self.ups[level](x)
             skip = skips[level]
-            if x.shape[2:] != skip.shape[2:]:  # odd sizes: pooling floored, so match the skip exactly
+            if (
+                x.shape[2:] != skip.shape[2:]
+            ):  # odd sizes: pooling floored, so match the skip exactly
                 x = F.interpolate(x, size=skip.shape[2:], mode="nearest")
             x = self.blocks[level](torch.cat([skip, x], dim=1))
         return self.out(x)
@@ -60,6 +70,11 @@ def build_unet(spec: ModelParams, ndim: int) -> UNet:
     _, _, _, pool = _layers(ndim)
     channels = [spec.width * 2**level for level in range(5)]
     groups = [("enc0", double_conv(ndim, spec.in_channels, channels[0]))]
-    groups += [(f"enc{level}", nn.Sequential(pool(2), double_conv(ndim, channels[level - 1], channels[level])))
-               for level in range(1, 5)]
+    groups += [
+        (
+            f"enc{level}",
+            nn.Sequential(pool(2), double_conv(ndim, channels[level - 1], channels[level])),
+        )
+        for level in range(1, 5)
+    ]
     return UNet(groups, UNetDecoder(ndim, channels, spec.num_classes))

@@ -8,9 +8,10 @@ import os
 from dataclasses import dataclass
 
 from medimg.config.pacs import PacsParams
+from medimg.io.problems import InputError
 
 
-class PacsError(RuntimeError):
+class PacsError(InputError, RuntimeError):
     """The PACS cannot be reached, refused us, or answered what we cannot use."""
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from medimg.deploy.bundle import BUNDLE_FILE, has_bundle
 from medimg.deploy.predict import predict
+from medimg.io.problems import InputError
 from medimg.pacs.connection import describe_failure
 from medimg.pacs.retrieve import retrieve_study
 from medimg.pacs.send import send_results
@@ -20,8 +22,8 @@ def watch_bundle(setting: str, root: Path, tracking_uri: str, registered_model: 
 
         return champion_bundle(tracking_uri, registered_model, Path(root) / ".medimg/watch/models")
     folder = Path(root) / setting
-    if not (folder / "preprocess.json").is_file():
-        raise ValueError(f"pacs.watch.bundle: {folder} holds no exported bundle (preprocess.json)")
+    if not has_bundle(folder):
+        raise InputError(f"pacs.watch.bundle: {folder} holds no exported bundle ({BUNDLE_FILE})")
     return folder
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from medimg.config.schema import PreprocessParams
+from medimg.io.code_digest import running_code_digest
 from medimg.io.problems import ItemProblem
 from medimg.preprocess.transforms import photo
 from medimg.preprocess.transforms.geometry import (
@@ -34,8 +35,8 @@ from medimg.preprocess.transforms.intensity import (
 )
 from medimg.preprocess.transforms.masks import bounding_box, lung_mask
 
-# Bump when a recipe's code changes in a way that changes its output, to invalidate the cache.
-PREPROCESS_VERSION = "3"
+# the modules whose code makes a tensor: their digest (and that of all they import) is in every key
+RECIPE_MODULES = ("medimg.preprocess.recipes", "medimg.io.volumes")
 INTERPOLATORS = {"linear": sitk.sitkLinear, "bspline": sitk.sitkBSpline}
 
 
@@ -231,8 +232,10 @@ def preprocess_picture(
 
 
 def cache_key(volume_checksum: str, spec: PreprocessParams, mask_checksum: str = "") -> str:
-    """Content key of one cached tensor: what went in, the recipe's settings and its code version."""
+    """Content key of one cached tensor: what went in, the recipe's settings and the digest of the
+    code that computes it, so editing a transform recomputes every tensor it touched."""
     recipe = json.dumps(spec.model_dump(exclude={"workers"}), sort_keys=True)
+    code = running_code_digest(RECIPE_MODULES)
     return hashlib.sha256(
-        f"{volume_checksum}|{mask_checksum}|{recipe}|{PREPROCESS_VERSION}".encode()
+        f"{volume_checksum}|{mask_checksum}|{recipe}|{code}".encode()
     ).hexdigest()[:32]

@@ -15,9 +15,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from medimg.config.paths import ProjectPaths
 from medimg.config.schema import Params
 from medimg.io import atomic
-from medimg.io.paths import ProjectPaths
+from medimg.io.problems import MissingInput
 from medimg.models import build_model
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def save_checkpoint(target: Path, checkpoint: dict[str, Any]) -> Path:
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     if not Path(path).exists():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
+        raise MissingInput(f"{path}: checkpoint not found")
     return torch.load(path, map_location="cpu", weights_only=True)
 
 

@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import Dataset, Sampler, WeightedRandomSampler
 
 from medimg.config.schema import AugmentParams, SamplingParams
+from medimg.io.problems import InputError
 from medimg.train.augment.pictures import augment_picture, picture_augmentation
 
 
@@ -70,7 +71,7 @@ class CachedSegmentationDataset(_CachedItems):
     ) -> None:
         missing = rows["mask_cache_path"].isna()
         if missing.any():
-            raise ValueError(
+            raise InputError(
                 f"{int(missing.sum())} item(s) have no mask; segmentation needs data.mask_column"
             )
         super().__init__(rows, processed_dir, augment)
@@ -263,7 +264,7 @@ def read_split(index_path: Path, split: str) -> pd.DataFrame:
     index = pd.read_parquet(index_path)
     rows = index[index["split"] == split]
     if rows.empty:
-        raise ValueError(
+        raise InputError(
             f"{index_path}: no items in split {split!r}; check split.ratios and the data size"
         )
     return rows.reset_index(drop=True)

@@ -7,10 +7,12 @@ import contextlib
 import torch
 from torch import nn
 
+from medimg.io.problems import InputError
+
 
 def pick_device(choice: str, local_rank: int = 0) -> torch.device:
     if choice == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device is cuda but no CUDA device is available (use auto or cpu)")
+        raise InputError("train.device is cuda but no CUDA device is available (use auto or cpu)")
     if choice in ("auto", "cuda") and torch.cuda.is_available():
         return torch.device("cuda", local_rank)
     return torch.device("cpu")
@@ -22,9 +24,7 @@ def resolve_precision(choice: str, device: torch.device) -> torch.dtype | None:
     if choice == "fp32" or (choice == "auto" and device.type != "cuda"):
         return None
     if choice == "fp16" and device.type != "cuda":
-        raise RuntimeError(
-            "train.precision fp16 needs a CUDA device (use auto, bf16 or fp32 on CPU)"
-        )
+        raise InputError("train.precision fp16 needs a CUDA device (use auto, bf16 or fp32 on CPU)")
     if choice == "auto":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.bfloat16 if choice == "bf16" else torch.float16

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from medimg.evaluate.metrics.classification import auc_score, quadratic_kappa
-from medimg.evaluate.metrics.segmentation import overlap_counts, pooled_dice
+from medimg.metrics.classification import auc_score, quadratic_kappa
+from medimg.metrics.segmentation import overlap_counts, pooled_dice
 from medimg.train.device import autocast, to_device
 
 HIGHER_IS_BETTER = {"auc": True, "kappa": True, "accuracy": True, "dice": True, "loss": False}

@@ -7,7 +7,7 @@ import pandas as pd
 
 from flows.pipeline import pipeline_for
 from medimg.config.loading import load_params
-from medimg.io.paths import ProjectPaths
+from medimg.config.paths import ProjectPaths
 from tests.conftest import write_tiny_params
 from tests.flows.conftest import edit_params
 

@@ -7,6 +7,7 @@ import sys
 import pandas as pd
 
 from medimg.config.presets import use_preset
+from medimg.deploy.bundle import load_bundle_spec
 from tests.datasets import write_nnunet
 from tests.flows.conftest import edit_params, make_dvc_project, ran_stages, run
 
@@ -50,8 +51,7 @@ def test_a_two_channel_nnunet_folder_runs_through_dvc_repro_as_it_comes(tmp_path
     )
     evaluation = json.loads((project / "reports/evaluation.json").read_text())
     assert evaluation["class_names"] == ["background", "lesion"]  # from dataset.json
-    bundle = json.loads((project / "artifacts/preprocess.json").read_text())
-    assert bundle["input_shape"] == [2, 32, 32, 32]
+    assert load_bundle_spec(project / "artifacts").input_shape == [2, 32, 32, 32]
     report = json.loads((project / "artifacts/export_report.json").read_text())
     assert (
         report["parity"]["max_abs_diff"]

@@ -12,8 +12,9 @@ from onnx import TensorProto, helper
 
 from flows.retrain import retrain
 from medimg.config.loading import load_params
+from medimg.config.paths import ProjectPaths
+from medimg.deploy.bundle import BUNDLE_FILE
 from medimg.export.scoring import load_split
-from medimg.io.paths import ProjectPaths
 from tests.flows.conftest import edit_params, make_dvc_project
 
 
@@ -65,7 +66,7 @@ def register_champion(params, paths, correct: bool) -> str:
             name="model",
             registered_model_name=params.tracking.registered_model,
         )
-        mlflow.log_artifact(str(paths.artifacts / "preprocess.json"), "bundle")
+        mlflow.log_artifact(str(paths.artifacts / BUNDLE_FILE), "bundle")
     version = str(info.registered_model_version)
     mlflow.MlflowClient().set_registered_model_alias(
         params.tracking.registered_model, "champion", version

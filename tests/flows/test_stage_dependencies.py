@@ -1,6 +1,6 @@
 """dvc.yaml cannot go stale: each stage depends on the code its step really runs.
 
-The step registry (medimg/config/steps.py) names each step's code; dvc.yaml must list exactly that, and
+The step registry (medimg/pipeline/steps.py) names each step's code; dvc.yaml must list exactly that, and
 that must cover the step's real import closure: every project file in ``sys.modules`` after importing
 the CLI and the step's module in a fresh interpreter, plus the imports made inside functions (read
 statically by grimp, which import-linter uses), since a step imports some modules only when it runs.
@@ -18,8 +18,9 @@ import grimp
 import pytest
 import yaml
 
-from medimg.config.steps import STEPS, code_digest, code_files, step
 from medimg.config.variants import VARIANTS, variant_files
+from medimg.deploy.bundle import BUNDLE_FILE
+from medimg.pipeline.steps import STEPS, code_digest, code_files, step
 from tests.conftest import REPO
 
 PROJECT_PACKAGES = ("medimg", "tasks", "flows")
@@ -97,7 +98,7 @@ def test_every_dvc_stage_is_a_registered_step():
 def test_the_export_stage_outputs_every_variant_file_the_variant_table_names():
     outs = {o if isinstance(o, str) else next(iter(o)) for o in dvc_stages()["export"]["outs"]}
     files = {f"${{data.artifacts_dir}}/{f}" for v in VARIANTS for f in variant_files(v)}
-    reports = {"preprocess.json", "export_report.json"}
+    reports = {BUNDLE_FILE, "export_report.json"}
     assert outs == files | {f"${{data.artifacts_dir}}/{name}" for name in reports}
 
 

@@ -16,9 +16,10 @@ import SimpleITK as sitk
 import yaml
 
 from medimg.config.loading import load_params
+from medimg.config.paths import ProjectPaths
 from medimg.config.presets import use_preset
 from medimg.config.schema import FundusDemo, SkinLesionDemo
-from medimg.io.paths import ProjectPaths
+from medimg.deploy.bundle import load_bundle_spec
 from tests.conftest import REPO, predict_without_torch
 
 SHRINK_3D = {"ct-seg-2d": [16, 32, 32], "ct-seg-3d": [32, 32, 48]}
@@ -26,7 +27,7 @@ SHRINK_3D = {"ct-seg-2d": [16, 32, 32], "ct-seg-3d": [32, 32, 48]}
 
 @pytest.fixture(scope="session")
 def skin_raw(tmp_path_factory):
-    from tasks.demo_data import generate_skin_lesion
+    from medimg.demo.datasets import generate_skin_lesion
 
     out = tmp_path_factory.mktemp("skin") / "skin-lesion"
     generate_skin_lesion(SkinLesionDemo(patients=10, photos_per_patient=2, size=64), 3, out)
@@ -35,7 +36,7 @@ def skin_raw(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def fundus_raw(tmp_path_factory):
-    from tasks.demo_data import generate_fundus_dr
+    from medimg.demo.datasets import generate_fundus_dr
 
     out = tmp_path_factory.mktemp("fundus") / "fundus-dr"
     generate_fundus_dr(FundusDemo(patients=12, size=64), 3, out)
@@ -108,8 +109,8 @@ def test_fundus_grading_runs_end_to_end(tmp_path, fundus_raw):
     metrics, exported = _run_pipeline(params, paths)
     assert "quadratic_kappa" in metrics and "quadratic_kappa" in exported["quality"]["ort_fp32"]
     _assert_parity(paths)
-    bundle = json.loads((paths.artifacts / "preprocess.json").read_text())
-    assert bundle["input_shape"] == [3, 64, 64] and bundle["ndim"] == 2
+    bundle = load_bundle_spec(paths.artifacts)
+    assert bundle.input_shape == [3, 64, 64] and bundle.ndim == 2
     photo = sorted((fundus_raw / "images").glob("*.png"))[0]
     proc = predict_without_torch(photo, paths.artifacts)
     assert proc.returncode == 0, proc.stderr
@@ -147,13 +148,13 @@ def test_ct_segmentation_runs_end_to_end(tmp_path, demo_raw, tiny, preset):
     _assert_parity(paths)
     assert set(exported["quality"]["ort_int8_static"]) & {"dice_present", "dice"}
     assert json.loads((paths.reports / "evaluation.json").read_text())["distance_units"] == "mm"
-    bundle = json.loads((paths.artifacts / "preprocess.json").read_text())
+    bundle = load_bundle_spec(paths.artifacts)
     report = json.loads((paths.artifacts / "export_report.json").read_text())
     if preset == "ct-seg-2d":  # a 2D network run slice by slice over the volume
-        assert bundle["model_ndim"] == 2 and bundle["input_shape"] == [1, 32, 32]
+        assert bundle.model_ndim == 2 and bundle.input_shape == [1, 32, 32]
     else:  # a 3D network trained on patches and slid over the volume
-        assert bundle["model_ndim"] == 3 and bundle["patch"] == [32, 32, 32]
-        assert bundle["input_shape"] == [1, 32, 32, 32]
+        assert bundle.model_ndim == 3 and bundle.patch == [32, 32, 32]
+        assert bundle.input_shape == [1, 32, 32, 32]
     # the ONNX variants were scored on whole test volumes, as the evaluate step scored torch
     assert report["test_items"] == metrics["n"]
     series = sorted(

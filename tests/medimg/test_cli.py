@@ -87,3 +87,33 @@ def test_edge_cases_then_ingest_prints_a_summary_by_status_and_reason(
     assert code == 0
     assert "by status: ok 10, quarantined 5" in err and "non image objects: SR 1" in err
     assert "fixed: gantry_tilt 1, nonuniform_spacing 1" in err
+
+
+def test_bad_input_is_one_line_and_a_bug_keeps_its_traceback(tmp_path):
+    """An InputError (here a folder with no bundle) prints one line; a ValueError raised by a bug
+    is not mistaken for bad input and shows its traceback."""
+    import subprocess
+    import sys
+
+    bad_input = subprocess.run(
+        [sys.executable, "-m", "medimg", "predict", str(tmp_path), "--model", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert bad_input.returncode == 1 and "Traceback" not in bad_input.stderr
+    assert bad_input.stderr.startswith("error: ") and "bundle.json: missing" in bad_input.stderr
+    bug = (
+        "import sys, medimg.deploy.predict as p\n"
+        "def broken(*a, **k): raise ValueError('a bug, not bad input')\n"
+        "p.predict = broken\n"
+        "from medimg.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    crashed = subprocess.run(
+        [sys.executable, "-c", bug, "predict", str(tmp_path), "--model", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert crashed.returncode == 1 and "Traceback" in crashed.stderr
+    assert "ValueError: a bug, not bad input" in crashed.stderr

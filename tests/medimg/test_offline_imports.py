@@ -17,7 +17,7 @@ def refuse(self, address):
     raise OSError("network disabled in this test")
 socket.socket.connect = refuse
 socket.create_connection = lambda address, *a, **k: refuse(None, address)
-import medimg.train.augment.pictures, medimg.train.augment.volumes, medimg.train.datasets, medimg.models, medimg.io.tracking
+import medimg.train.augment.pictures, medimg.train.augment.volumes, medimg.train.datasets, medimg.models, medimg.tracking.runs
 import tasks.train, tasks.evaluate, tasks.export, tasks.ingest, tasks.preprocess
 print("ATTEMPTS", attempts)
 """

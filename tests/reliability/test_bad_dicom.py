@@ -14,6 +14,7 @@ import pytest
 from medimg.config.schema import DataParams, IngestParams, SplitParams
 from medimg.ingest.dicom.scanner import scan_chunk
 from medimg.ingest.tree import ingest_tree
+from tests.conftest import write_tiny_params
 from tests.reliability.bad_dicom import DAMAGES, write_bad_corpus
 from tests.reliability.record import record
 
@@ -80,7 +81,7 @@ def test_the_clean_series_convert_and_every_skip_is_counted(corpus):
     record("clean_series", converted=len(clean))
 
 
-# `medimg ingest`, then the peak resident memory of it and of its worker processes, in KiB. Its own
+# `medimg ingest` (the ingest step on any folder), then the peak resident memory of it and of its worker processes, in KiB. Its own
 # peak is VmHWM: ru_maxrss would carry over the forked pytest process's size across exec.
 MEASURED = (
     "import re, resource, sys\nfrom medimg.cli import main\ncode = main(sys.argv[1:])\n"
@@ -93,7 +94,9 @@ MEASURED = (
 def test_the_cli_run_exits_0_and_stays_small_in_memory(corpus, tmp_path):
     raw = corpus[0]
     done = subprocess.run(
-        [sys.executable, "-c", MEASURED, "ingest", str(raw), "--out", str(tmp_path / "out")],
+        [sys.executable, "-c", MEASURED, "ingest", str(raw), "--out", str(tmp_path / "out")]
+        + ["--params", str(write_tiny_params(tmp_path / "project"))]
+        + ["--set", "data.label_column=label", "--set", "data.mask_column=null"],  # the corpus's
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -102,12 +105,9 @@ def test_the_cli_run_exits_0_and_stays_small_in_memory(corpus, tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Traceback" not in done.stderr
-    assert (
-        json.loads(done.stdout[done.stdout.index("{") : done.stdout.rindex("}") + 1])["by_status"][
-            "ok"
-        ]
-        == 2
-    )
+    result = json.loads(done.stdout[done.stdout.index("{") : done.stdout.rindex("}") + 1])
+    assert result["summary"]["by_status"]["ok"] == 2
+    assert (tmp_path / "out" / "reports" / "ingest_summary.json").is_file()  # the step's reports
     peak_mib = int(done.stderr.split("PEAK_KIB ")[1].split()[0]) / 1024
     assert peak_mib < 1024, (
         f"ingest peaked at {peak_mib:.0f} MiB; the corpus declares a 16 GiB frame"

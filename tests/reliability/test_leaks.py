@@ -6,12 +6,15 @@ import gzip
 import io
 
 import pandas as pd
+import pytest
 
 from flows.pipeline import pipeline
 from tests.conftest import write_tiny_params
 from tests.flows.conftest import edit_params
 from tests.reliability.canaries import MARKERS, plant_canaries
 from tests.reliability.record import record
+
+pytestmark = pytest.mark.slow  # see tests/conftest.py: left out of the fast loop
 
 
 def readable(path) -> bytes:

@@ -14,6 +14,8 @@ import pytest
 from tests.conftest import REPO
 from tests.reliability.record import record
 
+pytestmark = pytest.mark.slow  # see tests/conftest.py: left out of the fast loop
+
 
 def snapshot(folder) -> dict[str, str]:
     return {

@@ -11,10 +11,10 @@ import SimpleITK as sitk
 import yaml
 
 from medimg.config.loading import load_params
+from medimg.config.paths import ProjectPaths
 from medimg.config.schema import DataParams, IngestParams, SplitParams
 from medimg.ingest.layouts import read_dataset
 from medimg.ingest.tree import ingest_tree
-from medimg.io.paths import ProjectPaths
 from tasks.ingest import run_ingest
 from tasks.preprocess import run_preprocess
 from tests.conftest import REPO, tiny_params

@@ -3,7 +3,7 @@ import shutil
 import numpy as np
 import pandas as pd
 
-from medimg.io.paths import ProjectPaths
+from medimg.config.paths import ProjectPaths
 from tasks.preprocess import run_preprocess
 
 

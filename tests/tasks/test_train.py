@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from medimg.train.checkpoint import load_checkpoint
@@ -69,6 +70,7 @@ def _train(root, models_dir, *extra):
     )
 
 
+@pytest.mark.slow
 def test_changed_params_start_the_stage_afresh_instead_of_resuming(tiny, preprocessed):
     params, paths = tiny
     first = _train(paths.root, "models_changed")
@@ -79,6 +81,7 @@ def test_changed_params_start_the_stage_afresh_instead_of_resuming(tiny, preproc
     assert json.loads(out)["resumed"] is False
 
 
+@pytest.mark.slow
 def test_torchrun_trains_data_parallel_on_two_cpu_processes(tiny, preprocessed):
     params, paths = tiny
     command = [
@@ -150,7 +153,7 @@ def test_a_3d_unet_trains_on_the_cached_masks_with_dice_for_early_stopping(
     tiny, preprocessed, tmp_path
 ):
     from medimg.config.loading import load_params
-    from medimg.io.paths import ProjectPaths
+    from medimg.config.paths import ProjectPaths
     from tasks.train import run_train
 
     params, paths = tiny

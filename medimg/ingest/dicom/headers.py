@@ -18,10 +18,10 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from medimg.ingest.dicom.sop_classes import is_picture, non_image_type, sop_class_name
+from medimg.io.pictures import PICTURE_SUFFIXES
 from medimg.io.volume_files import is_volume_file
 
 # Files that are obviously not DICOM are not even opened; pictures are handled by medimg.io.pictures.
-PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
 NON_DICOM_SUFFIXES = (
     ".csv",
     ".raw",  # a MetaImage's (.mhd) pixel data

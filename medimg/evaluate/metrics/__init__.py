@@ -1,1 +1,0 @@
-"""Metrics checked against reference implementations (scikit-learn)."""

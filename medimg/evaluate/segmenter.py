@@ -1,0 +1,77 @@
+"""Evaluate a segmentation model on the evaluated split: per-case Dice, IoU, precision, recall,
+HD95, ASSD and volume difference with intervals over patients, the best and worst case, the model
+card. Writes reports/metrics.json, evaluation.json, predictions.parquet, plots/ and figures/."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from medimg.config.paths import ProjectPaths
+from medimg.config.schema import Params
+from medimg.evaluate import figures
+from medimg.evaluate.headline import dvc_headline, segmentation_figures
+from medimg.evaluate.inference import final_model_on_split, predict_masks
+from medimg.evaluate.model_card import card_context, render_model_card
+from medimg.evaluate.record import Evaluation
+from medimg.evaluate.run_figures import training_figures, write_empty_plots
+from medimg.evaluate.segmentation_report import case_table, segmentation_report
+from medimg.ingest.manifest import write_parquet
+from medimg.io import atomic
+from medimg.train.checkpoint import final_checkpoint
+
+
+def _case_figures(cases, truths, predictions, images, reports) -> list[str]:
+    """The best and the worst case by mean Dice, on the slice with the most foreground."""
+    written = []
+    dice = cases.groupby("case")["dice"].mean()
+    for kind, case in (("best", int(dice.idxmax())), ("worst", int(dice.idxmin()))):
+        truth, pred, image = truths[case], predictions[case], images[case]
+        if truth.ndim == 3:  # the slice with the most reference (or predicted) foreground
+            z = int(np.argmax((truth > 0).sum((1, 2)) + (pred > 0).sum((1, 2))))
+            truth, pred, image = truth[z], pred[z], image[z]
+        name = f"segmentation_{kind}_case.png"
+        figures.segmentation_figure(
+            image,
+            truth,
+            pred,
+            f"{kind} case on this split (Dice {dice[case]:.2f})",
+            reports / "figures" / name,
+        )
+        written.append(name)
+    return written
+
+
+def evaluate_segmenter(params: Params, paths: ProjectPaths) -> Evaluation:
+    spec, names, reports = params.evaluate, params.data.class_names, paths.reports
+    model, rows, device = final_model_on_split(params, paths)
+    images, truths, predictions = predict_masks(model, rows, params, paths, device)
+    cases = case_table(predictions, truths, list(rows["cache_spacing"]), len(names))
+    keys = rows[["series_key", "patient_key", *spec.subgroups]].reset_index(drop=True)
+    cases = cases.join(keys, on="case")
+    report = segmentation_report(cases, names, spec.subgroups, spec)
+    photos = bool((rows["modality"] == "photo").all())  # no physical spacing: distances in pixels
+    report.update(
+        split=spec.split,
+        class_names=names,
+        checkpoint=str(final_checkpoint(params, paths)),
+        distance_units="pixels (photos carry no spacing; the _mm figures are pixels)"
+        if photos
+        else "mm",
+    )
+    flat, prefixes = segmentation_figures(report)
+    atomic.write_json(reports / "metrics.json", dvc_headline(flat, "segmentation", prefixes))
+    atomic.write_json(reports / "evaluation.json", report)
+    table = cases.drop(columns=[c for c in spec.subgroups if c in cases]).assign(
+        split=spec.split, **{"class": [names[int(c)] for c in cases["class"]]}
+    )
+    write_parquet(table.drop(columns=["case"]), reports / "predictions.parquet")
+    write_empty_plots(reports / "plots", ("roc", "pr", "calibration", "confusion"))
+    written = _case_figures(cases, truths, predictions, images, reports)
+    written += training_figures(params, paths)
+    counts = pd.read_parquet(paths.index)["split"].value_counts().to_dict()
+    context = card_context(
+        params, paths, report, written, f"segmentation of {', '.join(names[1:])}", counts
+    )
+    atomic.write_text(reports / "model_card.md", render_model_card(context, "segmentation"))
+    return Evaluation("segmentation", flat, written)

@@ -1,0 +1,175 @@
+"""The pipeline's steps, declared once: name, run function, the params they read and the code they run.
+
+The CLI (`medimg run NAME`), the Prefect flow and the test that holds dvc.yaml to the code all read this
+table. Each run function lives in ``tasks/`` and is named here as ``module:function``: the library sits
+below the tasks and never imports them, so the CLI resolves the entry the way console scripts are
+resolved, at call time.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from medimg.io.digest import file_digest, settings_fingerprint
+
+# what every step runs whatever it does: the CLI that dvc.yaml calls, params, paths and files
+SHARED_CODE = (
+    "medimg/__init__.py",
+    "medimg/cli.py",
+    "medimg/config",
+    "medimg/io",
+    "medimg/pipeline",
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str  # `medimg run NAME`; its dvc.yaml stage is NAME with _ for -
+    entry: str  # "module:function" of run_<step>(params, paths, ...)
+    params: tuple[str, ...]  # the params keys it reads: dvc.yaml lists exactly these
+    code: tuple[str, ...]  # its own code, beyond SHARED_CODE (repo-relative files or folders)
+    per_stage: bool = False  # one dvc.yaml stage per entry of train.stages
+    fans_out: bool = False  # takes map_items: its per-item work can run on the flow's task runner
+
+    @property
+    def deps(self) -> tuple[str, ...]:
+        """Every code path the step's dvc.yaml stage depends on: the shared code, its own, and the
+        ``__init__.py`` of each package a listed file or folder sits in (importing it runs them)."""
+        listed = SHARED_CODE + self.code
+        inits = {
+            f"{parent.as_posix()}/__init__.py"
+            for entry in listed
+            for parent in Path(entry).parents
+            if parent != Path(".")
+        }
+        return tuple(
+            sorted(entry for entry in set(listed) | inits if not _inside_any(entry, listed))
+        )
+
+    def stage_names(self, stages: list[str]) -> list[str]:
+        """Its dvc.yaml stage names, given the names in train.stages."""
+        base = self.name.replace("-", "_")
+        return [f"{base}_{stage}" for stage in stages] if self.per_stage else [base]
+
+    def load(self) -> Callable[..., dict]:
+        module, function = self.entry.split(":")
+        return getattr(importlib.import_module(module), function)
+
+
+DATA_KEYS = (
+    "data.raw_dir",
+    "data.interim_dir",
+    "data.labels_csv",
+    "data.label_join",
+    "data.patient_column",
+    "data.label_column",
+    "data.mask_column",
+    "data.layout",
+)
+TRAINING_CODE = (
+    "medimg/models",
+    "medimg/train",
+    "medimg/metrics",
+    "medimg/tracking",
+    "medimg/deploy/sliding_window.py",
+    "tasks/train.py",
+)
+
+STEPS: tuple[Step, ...] = (
+    Step(
+        "demo-data",
+        "tasks.demo_data:run_demo_data",
+        ("demo",),
+        ("medimg/demo", "tasks/demo_data.py"),
+    ),
+    Step(
+        "ingest",
+        "tasks.ingest:run_ingest",
+        (*DATA_KEYS, "ingest", "split"),
+        ("medimg/ingest", "tasks/ingest.py"),
+        fans_out=True,
+    ),
+    Step(
+        "preprocess",
+        "tasks.preprocess:run_preprocess",
+        ("data.processed_dir", "preprocess"),
+        ("medimg/ingest/manifest.py", "medimg/preprocess", "tasks/preprocess.py"),
+        fans_out=True,
+    ),
+    Step(
+        "train",
+        "tasks.train:run_train",
+        ("augment", "loss", "model", "sampling", "train"),
+        TRAINING_CODE,
+        per_stage=True,
+    ),
+    Step(
+        "evaluate",
+        "tasks.evaluate:run_evaluate",
+        ("data.class_names", "evaluate", "model", "sampling"),
+        (
+            "medimg/evaluate",
+            "medimg/ingest/manifest.py",
+            "medimg/metrics",
+            "medimg/tracking",
+            "medimg/models",
+            "medimg/train",
+            "medimg/deploy/sliding_window.py",
+            "tasks/evaluate.py",
+        ),
+    ),
+    Step(
+        "export",
+        "tasks.export:run_export",
+        (
+            "data.class_names",
+            "evaluate.target_sensitivity",
+            "evaluate.threshold",
+            "export",
+            "ingest.geometry",
+            "model",
+            "preprocess",
+            "results",
+            "sampling",
+        ),
+        (
+            "medimg/deploy",
+            "medimg/metrics",
+            "medimg/export",
+            "medimg/tracking",
+            "medimg/ingest/dicom",
+            "medimg/models",
+            "medimg/preprocess",
+            "medimg/train",
+            "tasks/export.py",
+        ),
+    ),
+)
+STEP_NAMES = tuple(step.name for step in STEPS)
+
+
+def _inside_any(entry: str, folders: tuple[str, ...]) -> bool:
+    return any(entry != folder and entry.startswith(folder + "/") for folder in folders)
+
+
+def step(name: str) -> Step:
+    return next(s for s in STEPS if s.name == name)
+
+
+def code_files(paths: tuple[str, ...], root: Path) -> list[Path]:
+    """The Python files under ``paths`` (files or folders, relative to ``root``)."""
+    found = set()
+    for entry in paths:
+        target = root / entry
+        found.update([target] if target.is_file() else target.rglob("*.py"))
+    return sorted(found)
+
+
+def code_digest(name: str, root: Path) -> str:
+    """A hash of every file the step's dvc.yaml stage depends on: the same list, not a copy of it."""
+    return settings_fingerprint(
+        {str(f.relative_to(root)): file_digest(f) for f in code_files(step(name).deps, root)}
+    )

@@ -1,0 +1,1 @@
+"""Experiment tracking in MLflow: runs, parameters, metrics and registered models."""
