@@ -213,6 +213,7 @@ def test_predict_reads_a_dicom_series_without_torch(tiny, exported):
     assert json.loads(int8.stdout)[0]["threshold"] == bundle.thresholds["ort_int8_static"]
 
 
+@pytest.mark.slow  # trains a 3D U-Net through both stages
 def test_a_segmentation_model_is_evaluated_in_mm_exported_and_predicts_masks_in_the_input_geometry(
     tiny, preprocessed, tmp_path
 ):
