@@ -3,8 +3,9 @@
 Both hold ``imagesTr/``, ``labelsTr/``, optionally ``imagesTs/`` (and ``labelsTs/``) and a
 ``dataset.json`` naming the channels and labels. The Decathlon lists its cases in ``training`` and
 ``test`` (multi-channel images as 4D files); nnU-Net v2 names one file per channel
-``<case>_0000<ending>``, ``<case>_0001<ending>`` and the label ``<case><ending>``. Either way each
-case becomes one item; ``imagesTs`` cases are the official test split.
+``<case>_0000<ending>``, ``<case>_0001<ending>`` and the label ``<case><ending>``; nnU-Net v1 lists
+its cases as the Decathlon does (``imagesTr/<case>.nii.gz``) while its files are named per channel
+as v2's are. Each case becomes one item; ``imagesTs`` cases are the official test split.
 """
 
 from __future__ import annotations
@@ -72,18 +73,31 @@ def _nnunet_cases(folder: Path, labels: Path, ending: str, count: int, split) ->
     return cases
 
 
-def _decathlon_cases(raw_dir: Path, meta: dict) -> list[DatasetCase]:
+def listed_channels(image: Path, count: int) -> tuple[Path, ...]:
+    """The files behind one image dataset.json lists: the file itself (the Decathlon's, 4D when it
+    has several channels), or where only ``<case>_0000<ending>``... exist beside the listed
+    ``<case><ending>``, as nnU-Net v1 lays its folders out, those ``count`` channel files."""
+    if image.is_file():
+        return (image,)
+    ending = ".nii.gz" if image.name.endswith(".nii.gz") else image.suffix
+    stem = image.name[: -len(ending)] if ending else image.name
+    per_channel = tuple(image.parent / f"{stem}_{c:04d}{ending}" for c in range(count))
+    return per_channel if all(p.is_file() for p in per_channel) else (image,)
+
+
+def _decathlon_cases(raw_dir: Path, meta: dict, count: int) -> list[DatasetCase]:
     def resolve(relative: str) -> Path:
         return (raw_dir / relative).resolve()
 
     cases = []
     for entry in meta.get("training", []):
         image, label = resolve(entry["image"]), resolve(entry["label"])
-        cases.append(DatasetCase((image,), label, None))
+        cases.append(DatasetCase(listed_channels(image, count), label, None))
     for entry in meta.get("test", []):
         image = resolve(entry if isinstance(entry, str) else entry["image"])
         mask = raw_dir / "labelsTs" / image.name
-        cases.append(DatasetCase((image,), mask if mask.is_file() else None, "test"))
+        channels = listed_channels(image, count)
+        cases.append(DatasetCase(channels, mask if mask.is_file() else None, "test"))
     return cases
 
 
@@ -93,7 +107,7 @@ def read_dataset(raw_dir: Path) -> Dataset:
     meta = read_dataset_json(raw_dir)
     channels = channel_names(meta)
     if "training" in meta:  # the Decathlon's own format lists the files
-        cases = _decathlon_cases(raw_dir, meta)
+        cases = _decathlon_cases(raw_dir, meta, len(channels))
     else:
         ending = _ending(meta, raw_dir / "imagesTr")
         cases = _nnunet_cases(
@@ -103,7 +117,16 @@ def read_dataset(raw_dir: Path) -> Dataset:
             cases += _nnunet_cases(
                 raw_dir / "imagesTs", raw_dir / "labelsTs", ending, len(channels), "test"
             )
-    missing = [c for c in cases for f in c.channels if not f.is_file()]
+    missing = [f for c in cases for f in c.channels if not f.is_file()]
     if missing:
-        raise LayoutError(f"{path}: {len(missing)} listed image file(s) do not exist")
+        first = missing[0]
+        shown = (
+            first.relative_to(raw_dir.resolve())
+            if first.is_relative_to(raw_dir.resolve())
+            else first
+        )
+        raise LayoutError(
+            f"{path}: {len(missing)} listed image file(s) do not exist, the first {shown} "
+            "(nor its per-channel files <case>_0000...)"
+        )
     return Dataset(cases, channels[0], label_names(meta))

@@ -206,3 +206,52 @@ def test_a_decathlon_folder_lists_its_cases_in_dataset_json_with_4d_images(tmp_p
     shutil.rmtree(raw / "imagesTr")
     with pytest.raises(ValueError, match="listed image file"):
         read_dataset(raw)
+
+
+def test_an_nnunet_v1_folder_lists_cases_decathlon_style_with_files_per_channel(tmp_path):
+    """nnU-Net v1's dataset.json lists ``imagesTr/case.nii.gz`` while the files on disk are
+    ``case_0000.nii.gz``, ``case_0001.nii.gz``: each listed case is read from its channel files."""
+    raw = tmp_path / "raw"
+    for folder in ("imagesTr", "labelsTr", "imagesTs"):
+        (raw / folder).mkdir(parents=True)
+    for i, folder in ((1, "imagesTr"), (2, "imagesTr"), (3, "imagesTs")):
+        for channel in range(2):
+            values = np.full((6, 8, 8), float(10 * i + channel), np.float32)
+            sitk.WriteImage(
+                volume(values), str(raw / folder / f"prostate_{i:02d}_{channel:04d}.nii.gz")
+            )
+        if folder == "imagesTr":
+            mask = np.zeros((6, 8, 8), np.uint8)
+            mask[2:4, 2:5, 2:5] = 1
+            sitk.WriteImage(volume(mask), str(raw / "labelsTr" / f"prostate_{i:02d}.nii.gz"))
+    (raw / "dataset.json").write_text(
+        json.dumps(
+            {
+                "modality": {"0": "T2", "1": "ADC"},
+                "labels": {"0": "background", "1": "prostate"},
+                "numTraining": 2,
+                "training": [
+                    {
+                        "image": f"./imagesTr/prostate_{i:02d}.nii.gz",
+                        "label": f"./labelsTr/prostate_{i:02d}.nii.gz",
+                    }
+                    for i in (1, 2)
+                ],
+                "test": ["./imagesTs/prostate_03.nii.gz"],
+            }
+        )
+    )
+    dataset = read_dataset(raw)
+    assert [len(c.channels) for c in dataset.cases] == [2, 2, 2]
+    assert dataset.cases[0].channels[1].name == "prostate_01_0001.nii.gz"
+    ingest(raw, tmp_path / "out", DataParams())
+    manifest = pd.read_parquet(tmp_path / "out/manifest.parquet")
+    assert (manifest["status"] == "ok").all() and (manifest["channels"] == 2).all()
+    assert sorted(manifest["split"] == "test") == [False, False, True]
+    image = sitk.ReadImage(str(tmp_path / "out" / manifest["volume_path"].iloc[0]))
+    assert image.GetNumberOfComponentsPerPixel() == 2
+    (
+        raw / "imagesTr" / "prostate_02_0001.nii.gz"
+    ).unlink()  # one channel missing: named, not guessed
+    with pytest.raises(ValueError, match="imagesTr/prostate_02.nii.gz"):
+        read_dataset(raw)
