@@ -91,6 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--out", type=Path, required=True, metavar="OUT_DIR")
     add_params_arguments(ingest)
 
+    plan = commands.add_parser(
+        "plan",
+        help="fingerprint the ingested data and propose params from it (nnU-Net's planning)",
+        description="Read the manifest and volumes ingest wrote, write reports/dataset_fingerprint.json "
+        "(spacings, sizes after cropping, foreground intensities, label frequencies, modality, "
+        "anisotropy) and reports/plan.json (target spacing, patch and batch size for the plan "
+        "section's memory budget, poolings per axis, normalisation, 2D or 3D), and print the params "
+        "that differ from the proposal. --write puts them into the params file, comments kept.",
+    )
+    plan.add_argument("--write", action="store_true", help="write the proposal into --params")
+    add_params_arguments(plan)
+
     edge = commands.add_parser(
         "edge-cases",
         help="write a DICOM tree with one series per real-world defect",
@@ -227,6 +239,32 @@ def _ingest(args: argparse.Namespace) -> dict:
     return _run_step(args)
 
 
+def _plan_command(args: argparse.Namespace) -> int:
+    from medimg.config.paths import ProjectPaths
+    from medimg.plan.planning import PLAN_FILE, plan_dataset
+    from medimg.plan.proposal import params_diff, proposed_params
+
+    params = _load_checked(args)
+    paths = ProjectPaths.from_params(params)
+    fingerprint, plan = plan_dataset(params, paths)
+    proposal = proposed_params(plan, params)
+    changes = params_diff(proposal, params)
+    print(
+        f"{fingerprint['cases']} {fingerprint['modality']} cases, median spacing "
+        f"{fingerprint['spacing']['median']} mm, anisotropy {fingerprint['anisotropy']}: a "
+        f"{plan['configuration']} plan, patch {plan['patch_size']} x batch {plan['batch_size']} "
+        f"({plan['memory_gb']} of {plan['budget_gb']:g} GB), poolings {plan['poolings_per_axis']} "
+        f"(details: {paths.reports / PLAN_FILE})"
+    )
+    print("\n".join(changes) if changes else f"{args.params} already follows the plan")
+    if args.write and changes:
+        from medimg.config.presets import write_values
+
+        write_values(Path(args.params), proposal, "the plan")
+        print(f"{args.params}: written; run `dvc repro`")
+    return 0
+
+
 def _params_command(args: argparse.Namespace) -> int:
     from medimg.config import presets as params_presets
 
@@ -272,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "params":
             return _params_command(args)
+        if args.command == "plan":
+            return _plan_command(args)
         if args.command == "predict":
             from medimg.deploy.predict import predict
 

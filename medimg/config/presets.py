@@ -86,23 +86,27 @@ def merge_into(document: Any, preset: dict[str, Any]) -> None:
             document[key] = value
 
 
-def use_preset(name: str, params_path: Path) -> Params:
-    """Rewrite ``params_path`` with preset ``name`` (atomically, only if the result is valid)."""
-    preset = load_preset(name)
+def write_values(params_path: Path, values: dict[str, Any], source: str) -> Params:
+    """Rewrite ``params_path`` with ``values`` (a nested {section: {key: value}}) merged in, keeping
+    its comments and other settings; atomically, and only if the result is valid. ``source`` names
+    where the values came from in an error."""
     yaml = _yaml()
     try:
         document = yaml.load(params_path.read_text())
     except FileNotFoundError:
         raise ParamsError(f"{params_path}: params file not found") from None
-    merge_into(document, preset)
+    merge_into(document, values)
     buffer = io.StringIO()
     yaml.dump(document, buffer)
     text = buffer.getvalue()
     try:
         params = Params.model_validate(YAML(typ="safe").load(text))
     except ValidationError as err:
-        raise ParamsError(
-            format_validation_error(err, f"{params_path} with preset {name}")
-        ) from None
+        raise ParamsError(format_validation_error(err, f"{params_path} with {source}")) from None
     atomic.write_text(params_path, text)
     return params
+
+
+def use_preset(name: str, params_path: Path) -> Params:
+    """Rewrite ``params_path`` with preset ``name`` (atomically, only if the result is valid)."""
+    return write_values(params_path, load_preset(name), f"preset {name}")

@@ -317,11 +317,23 @@ class TrackingParams(Section):
     )
 
 
+class PlanParams(Section):
+    """What `medimg plan` plans for: the memory one training process may use."""
+
+    memory: Literal["gpu", "cpu"] = "gpu"  # which budget applies: where training will run
+    gpu_memory_gb: PositiveFloat = 8.0  # nnU-Net plans for about 8 GB of GPU memory
+    cpu_memory_gb: PositiveFloat = 4.0
+
+    def budget_gb(self) -> float:
+        return self.gpu_memory_gb if self.memory == "gpu" else self.cpu_memory_gb
+
+
 class Params(Section):
     data: DataParams = DataParams()
     demo: DemoParams = DemoParams()
     ingest: IngestParams = IngestParams()
     split: SplitParams = SplitParams()
+    plan: PlanParams = PlanParams()
     preprocess: PreprocessParams = PreprocessParams()
     augment: AugmentParams = AugmentParams()
     model: ModelParams = ModelParams()

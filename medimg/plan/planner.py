@@ -1,0 +1,152 @@
+"""From a dataset fingerprint to a plan, by the rules nnU-Net's experiment planning states (Isensee
+et al., Nature Methods 2021, and nnU-Net v2's ExperimentPlanner):
+
+- target spacing: the median spacing; on an anisotropic axis (spacing over 3x the finest, and over
+  3x fewer voxels than the others) the 10th percentile of that axis's spacing instead, never finer
+  than the other axes;
+- patch size: the median cropped shape at the target spacing, shrunk along its longest axis
+  (relative to the median shape) until the network fits the memory budget, each axis a multiple of
+  2^(its poolings);
+- poolings per axis: halve an axis while its feature map stays at least 4 voxels and its spacing is
+  within 2x of the finest current spacing (so a thick-slice axis is pooled only once in-plane has
+  caught up); depth is the most poolings of any axis;
+- batch size: at least 2, grown while the budget allows and a batch covers at most 5% of the
+  dataset's voxels;
+- normalisation: CT clipped to the foreground's 0.5 and 99.5 percentiles and scaled (a window from
+  them); other modalities z-scored per image;
+- configuration: 2D for pictures and for volumes with too few slices to pool; 3D otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+MIN_FEATURE_MAP = 4  # voxels per axis at the bottom of the U-Net
+MAX_POOLINGS = 5
+ANISOTROPY = 3.0
+BASE_WIDTH = 32  # nnU-Net's first-stage features
+BYTES_PER_VOXEL_FEATURE = (
+    64  # fp32 activations and gradients of a U-Net's stages, all levels summed
+)
+MAX_DATASET_FRACTION = 0.05
+
+
+class PlanError(ValueError):
+    """No plan fits: the smallest patch the network can take exceeds the memory budget."""
+
+
+def target_spacing(fingerprint: dict) -> list[float]:
+    spacing = np.asarray(fingerprint["spacing"]["median"], dtype=float)
+    sizes = np.asarray(fingerprint["size_after_crop"]["median"], dtype=float)
+    worst = int(np.argmax(spacing))
+    others = [k for k in range(len(spacing)) if k != worst]
+    if len(spacing) == 3:
+        aniso_spacing = spacing[worst] > ANISOTROPY * min(spacing[others])
+        aniso_voxels = sizes[worst] * ANISOTROPY < min(sizes[others])
+        if aniso_spacing and aniso_voxels:
+            low = float(fingerprint["spacing"]["p10"][worst])
+            spacing[worst] = max(low, float(max(spacing[others])))
+    return [round(float(s), 4) for s in spacing]
+
+
+def poolings(patch: list[int], spacing: list[float]) -> list[int]:
+    """How often each axis is halved (nnU-Net's rule: only where the feature map stays >= 4 voxels
+    and the axis's current spacing is within 2x of the finest)."""
+    size, current = np.asarray(patch, float), np.asarray(spacing, float)
+    pools = [0] * len(patch)
+    for _ in range(MAX_POOLINGS):
+        finest = current.min()
+        axes = [
+            k
+            for k in range(len(patch))
+            if size[k] / 2 >= MIN_FEATURE_MAP and current[k] <= 2 * finest
+        ]
+        if not axes:
+            break
+        for k in axes:
+            size[k] /= 2
+            current[k] *= 2
+            pools[k] += 1
+    return pools
+
+
+def memory_gb(patch: list[int], batch: int, width: int = BASE_WIDTH) -> float:
+    """A U-Net's training memory for ``batch`` patches: voxels x first-stage features x bytes per
+    voxel-feature over all levels (each level has 1/8 the voxels and 2x the features of the last)."""
+    return batch * math.prod(patch) * width * BYTES_PER_VOXEL_FEATURE / 1e9
+
+
+def _divisible(patch: np.ndarray, pools: list[int]) -> list[int]:
+    return [max(2**p, int(round(n / 2**p)) * 2**p) for n, p in zip(patch, pools)]
+
+
+def patch_and_batch(
+    median_shape: list[float], spacing: list[float], budget_gb: float, dataset_voxels: float
+) -> tuple[list[int], int, list[int]]:
+    """(patch, batch, poolings per axis) that fit ``budget_gb``."""
+    median = np.asarray(median_shape, float)
+    patch = median.copy()
+    floor = np.full(len(patch), 2.0 * MIN_FEATURE_MAP)  # the smallest patch: one pooling per axis
+    while True:
+        pools = poolings([int(n) for n in patch], spacing)
+        candidate = _divisible(patch, pools)
+        if memory_gb(candidate, 2) <= budget_gb:
+            break
+        shrinkable = patch > floor
+        if not shrinkable.any():
+            raise PlanError(
+                f"even a {candidate} patch at batch 2 needs {memory_gb(candidate, 2):.1f} GB; "
+                f"the budget is {budget_gb:g} GB (plan.gpu_memory_gb, or a coarser spacing)"
+            )
+        # shrink the axis that is largest relative to the median shape, as nnU-Net does
+        axis = int(np.argmax(np.where(shrinkable, patch / median, -np.inf)))
+        patch[axis] = max(floor[axis], patch[axis] - 2 ** pools[axis])
+    batch = 2
+    while (
+        memory_gb(candidate, batch + 1) <= budget_gb
+        and (batch + 1) * math.prod(candidate) <= MAX_DATASET_FRACTION * dataset_voxels
+    ):
+        batch += 1
+    return candidate, batch, pools
+
+
+def normalisation(fingerprint: dict) -> dict:
+    if fingerprint["modality"] == "CT":
+        low = fingerprint["intensity_foreground"]["p0.5"]
+        high = fingerprint["intensity_foreground"]["p99.5"]
+        return {
+            "normalize": "window",
+            "window": {"level": round((low + high) / 2, 1), "width": round(high - low, 1)},
+            "rule": "CT: clip to the foreground's 0.5-99.5 percentiles, then scale",
+        }
+    return {"normalize": "percentile_zscore", "rule": "z-score per image"}
+
+
+def make_plan(fingerprint: dict, budget_gb: float) -> dict:
+    """The plan for the fingerprinted dataset under a memory budget (GB)."""
+    spacing = target_spacing(fingerprint)
+    scale = np.asarray(fingerprint["spacing"]["median"]) / np.asarray(spacing)
+    median_shape = (np.asarray(fingerprint["size_after_crop"]["median"]) * scale).round(1).tolist()
+    dataset_voxels = float(np.prod(median_shape)) * fingerprint["cases"]
+    configuration = "2d" if fingerprint["ndim"] == 2 else "3d"
+    if configuration == "3d" and min(median_shape) < 2 * MIN_FEATURE_MAP:
+        configuration = "2d"  # too few slices to pool even once: slice by slice
+    plan_shape = (
+        median_shape if configuration == "3d" or len(median_shape) == 2 else median_shape[1:]
+    )
+    plan_spacing = spacing if len(plan_shape) == len(spacing) else spacing[1:]
+    patch, batch, pools = patch_and_batch(plan_shape, plan_spacing, budget_gb, dataset_voxels)
+    return {
+        "configuration": configuration,
+        "target_spacing": spacing,
+        "median_shape_at_target_spacing": median_shape,
+        "patch_size": patch,
+        "batch_size": batch,
+        "poolings_per_axis": pools,
+        "depth": max(pools),
+        "memory_gb": round(memory_gb(patch, batch), 2),
+        "budget_gb": budget_gb,
+        "normalisation": normalisation(fingerprint),
+    }

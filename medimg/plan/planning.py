@@ -1,0 +1,22 @@
+"""Plan a project's ingested data: its fingerprint and plan, written to reports/."""
+
+from __future__ import annotations
+
+from medimg.config.paths import ProjectPaths
+from medimg.config.schema import Params
+from medimg.ingest.manifest import read_manifest, usable
+from medimg.io import atomic
+from medimg.plan.fingerprint import dataset_fingerprint
+from medimg.plan.planner import make_plan
+
+FINGERPRINT_FILE, PLAN_FILE = "dataset_fingerprint.json", "plan.json"
+
+
+def plan_dataset(params: Params, paths: ProjectPaths) -> tuple[dict, dict]:
+    """(fingerprint, plan) of the usable items of the manifest, written to reports/."""
+    rows = usable(read_manifest(paths.manifest))
+    fingerprint = dataset_fingerprint(rows, paths.interim)
+    plan = make_plan(fingerprint, params.plan.budget_gb())
+    atomic.write_json(paths.reports / FINGERPRINT_FILE, fingerprint)
+    atomic.write_json(paths.reports / PLAN_FILE, plan)
+    return fingerprint, plan

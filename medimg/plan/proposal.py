@@ -1,0 +1,53 @@
+"""The params a plan proposes, and how they differ from the params in use.
+
+Only keys params.yaml has are proposed: the recipe's target spacing and normalisation, the patch
+(3D segmentation trains on patches; a classifier sees the whole crop at that size, a 2D model the
+picture at that size) and the batch size. The plan's network depth and poolings per axis are
+reported in reports/plan.json for the U-Net to follow; no params key takes them yet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from medimg.config.catalog import CATALOG
+from medimg.config.schema import Params
+
+
+def proposed_params(plan: dict, params: Params) -> dict[str, Any]:
+    """A nested {section: {key: value}} of what the plan changes, in params.yaml's shape."""
+    info = CATALOG[params.model.name]
+    norm = plan["normalisation"]
+    preprocess: dict[str, Any] = {"normalize": norm["normalize"]}
+    if norm["normalize"] == "window":
+        preprocess["window"] = {"preset": None, **norm["window"]}
+    out: dict[str, Any] = {"preprocess": preprocess, "train": {"batch_size": plan["batch_size"]}}
+    if len(plan["target_spacing"]) == 3:
+        preprocess["spacing"] = plan["target_spacing"]
+    patch = plan["patch_size"]
+    if len(patch) == 2:
+        preprocess["photo"] = {"size": patch}
+    elif info.task == "segmentation" and info.ndim == 3:
+        out["sampling"] = {"patches": {"size": patch}}
+    else:
+        preprocess["target_shape"] = patch
+    return out
+
+
+def flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict):
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            out.update(flat(value, f"{prefix}.{key}" if prefix else key))
+        return out
+    return {prefix: tree}
+
+
+def params_diff(proposal: dict, params: Params) -> list[str]:
+    """One line per proposed key whose value differs: ``key: current -> proposed``."""
+    current = flat(params.model_dump(mode="json"))
+    return [
+        f"{key}: {current.get(key)!r} -> {value!r}"
+        for key, value in flat(proposal).items()
+        if current.get(key) != value
+    ]

@@ -1,0 +1,108 @@
+"""Each proposal of the planner checked against the rule it follows, on the fingerprints of four
+kinds of data: anisotropic CT, isotropic MR, tiny crops and 2D photos."""
+
+import math
+
+import numpy as np
+import pytest
+
+from medimg.plan.planner import (
+    MIN_FEATURE_MAP,
+    PlanError,
+    make_plan,
+    memory_gb,
+    poolings,
+    target_spacing,
+)
+
+
+def fingerprint(spacing, p10, size, modality="CT", cases=100, ndim=3):
+    return {
+        "cases": cases,
+        "ndim": ndim,
+        "modality": modality,
+        "channels": 1,
+        "spacing": {"median": spacing, "p10": p10, "p50": spacing, "p90": spacing},
+        "size_after_crop": {"median": size, "p10": size, "p50": size, "p90": size},
+        "anisotropy": max(spacing) / min(spacing),
+        "intensity_foreground": {
+            "mean": 40.0,
+            "sd": 30.0,
+            "p0.5": -60.0,
+            "p50": 40.0,
+            "p99.5": 200.0,
+        },
+    }
+
+
+def _fits(plan):
+    assert memory_gb(plan["patch_size"], plan["batch_size"]) <= plan["budget_gb"]
+    for n, p in zip(plan["patch_size"], plan["poolings_per_axis"]):
+        assert n % 2**p == 0 and n / 2**p >= MIN_FEATURE_MAP  # each pooling leaves >= 4 voxels
+
+
+def test_anisotropic_ct_takes_the_10th_percentile_slice_spacing_and_pools_z_last():
+    ct = fingerprint([3.0, 0.7, 0.7], [2.5, 0.7, 0.7], [100, 400, 400])
+    # z is over 3x coarser and has over 3x fewer voxels: its 10th percentile, not its median
+    assert target_spacing(ct) == [2.5, 0.7, 0.7]
+    plan = make_plan(ct, budget_gb=8)
+    _fits(plan)
+    assert plan["configuration"] == "3d" and plan["normalisation"]["normalize"] == "window"
+    assert plan["normalisation"]["window"] == {"level": 70.0, "width": 260.0}  # -60..200 HU
+    pools = plan["poolings_per_axis"]
+    assert pools[0] < pools[1] == pools[2]  # in-plane is pooled until it catches up with z
+    # the same rule, stepped by hand: 0.7 -> 1.4 (z at 2.5 is over 2x finer: not pooled yet)
+    assert (
+        poolings([64, 256, 256], [2.5, 0.7, 0.7])[0] < poolings([64, 256, 256], [2.5, 0.7, 0.7])[1]
+    )
+
+
+def test_anisotropic_spacing_with_many_slices_keeps_the_median():
+    thick = fingerprint(
+        [3.0, 0.7, 0.7], [2.5, 0.7, 0.7], [400, 400, 400]
+    )  # not anisotropic in voxels
+    assert target_spacing(thick) == [3.0, 0.7, 0.7]
+
+
+def test_isotropic_mr_keeps_its_spacing_pools_every_axis_alike_and_is_z_scored():
+    mr = fingerprint([1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [160, 160, 160], modality="MR")
+    plan = make_plan(mr, budget_gb=8)
+    _fits(plan)
+    assert plan["target_spacing"] == [1.0, 1.0, 1.0]
+    # no axis is preferred: shrunk in turn, so the axes stay within one pooling step of each other
+    assert max(plan["poolings_per_axis"]) - min(plan["poolings_per_axis"]) <= 1
+    assert max(plan["patch_size"]) / min(plan["patch_size"]) < 1.5
+    assert plan["normalisation"]["normalize"] == "percentile_zscore"
+    assert plan["patch_size"][0] < 160  # 160^3 at batch 2 is over 8 GB: shrunk to fit
+
+
+def test_tiny_crops_get_the_whole_crop_as_patch_and_batch_within_5_percent_of_the_data():
+    tiny = fingerprint([1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [35, 50, 35], modality="MR", cases=300)
+    plan = make_plan(tiny, budget_gb=8)
+    _fits(plan)
+    assert plan["patch_size"] == [32, 48, 32]  # the median shape, to multiples of 2^poolings
+    assert plan["poolings_per_axis"] == [3, 3, 3]  # 32 / 8 = 4 voxels at the bottom
+    dataset = 35 * 50 * 35 * 300
+    assert plan["batch_size"] * math.prod(plan["patch_size"]) <= 0.05 * dataset
+    assert (plan["batch_size"] + 1) * math.prod(plan["patch_size"]) > 0.05 * dataset or memory_gb(
+        plan["patch_size"], plan["batch_size"] + 1
+    ) > 8
+
+
+def test_a_2d_photo_set_is_planned_in_2d():
+    photos = fingerprint([1.0, 1.0], [1.0, 1.0], [600, 800], modality="photo", cases=2000, ndim=2)
+    plan = make_plan(photos, budget_gb=8)
+    _fits(plan)
+    assert plan["configuration"] == "2d" and len(plan["patch_size"]) == 2
+    assert plan["depth"] <= 5 and plan["batch_size"] >= 2
+
+
+def test_a_plan_that_cannot_fit_the_budget_says_so():
+    big = fingerprint([1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [512, 512, 512], modality="MR")
+    with pytest.raises(PlanError, match="budget is 0.001 GB"):
+        make_plan(big, budget_gb=0.001)
+
+
+def test_memory_grows_with_patch_and_batch():
+    assert memory_gb([64, 64, 64], 4) == pytest.approx(2 * memory_gb([64, 64, 64], 2))
+    assert np.isclose(memory_gb([128, 128, 128], 2), 8 * memory_gb([64, 64, 64], 2))
