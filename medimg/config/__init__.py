@@ -1,0 +1,2 @@
+"""Configuration: the params schema, loading and overrides, presets, project paths, the model
+catalog and the variant table."""

@@ -1,0 +1,1 @@
+"""Export: ONNX and OpenVINO variants, parity, quantization, the gate, latency and the report."""

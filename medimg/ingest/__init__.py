@@ -1,0 +1,1 @@
+"""Ingest: raw DICOM, volume files and pictures to NIfTI volumes and the Parquet manifest."""

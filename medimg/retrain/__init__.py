@@ -1,0 +1,1 @@
+"""Scheduled retraining: the champion/challenger rule, the registry's champion, snapshots."""
