@@ -108,9 +108,11 @@ def shared_tiny(tmp_path_factory, worker_id) -> Path:
     return (base if worker_id == "master" else base.parent) / "tiny-shared"
 
 
-def build_shared(shared: Path, stage: str) -> dict:
+def build_shared(shared: Path, stage: str, into: Path) -> dict:
     """Run the tiny project's chain up to ``stage`` in ``shared``, each step once per test run
-    (whichever worker asks first, under a file lock); returns that step's result."""
+    (whichever worker asks first, under a file lock), and copy the project into ``into``; returns
+    that step's result. The copy is made under the lock too, so it never catches another worker's
+    half-built step (a SQLite store mid-write)."""
     from filelock import FileLock
 
     with FileLock(f"{shared}.lock"):
@@ -123,6 +125,7 @@ def build_shared(shared: Path, stage: str) -> dict:
             if not done.exists():
                 result = runners[name](params, paths)
                 done.write_text(json.dumps(result, default=str))
+        copy_shared(shared, into)
         return json.loads(done.read_text())
 
 
@@ -151,9 +154,7 @@ def _step_fixture(stage: str):
         previous = CHAIN.index(stage) - 1
         if previous >= 0:
             request.getfixturevalue(CHAIN[previous])  # in order, as the pipeline runs them
-        result = build_shared(shared_tiny, stage)
-        copy_shared(shared_tiny, tiny[1].root)
-        return result
+        return build_shared(shared_tiny, stage, tiny[1].root)
 
     return fixture
 
