@@ -87,7 +87,13 @@ def test_serve_schedules_retraining_and_the_pacs_watcher_on_a_local_server_and_s
             and schedule["schedule"]["timezone"] == "Europe/Berlin"
         )
         assert deployment["parameters"]["root"] == str(tmp_path)
-        watcher = api(f"{base}/deployments/name/medimg-pacs-watch/watcher")
+        # serve registers its deployments one after the other: the watcher's may come a moment later
+        watcher = wait_for(
+            "watcher deployment",
+            lambda: api(f"{base}/deployments/name/medimg-pacs-watch/watcher"),
+            60,
+            serve,
+        )
         assert [s["schedule"]["interval"] for s in watcher["schedules"]] == [5400.0]
         # the UI calls the API that is served here, not Prefect's default port
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/ui-settings", timeout=10) as r:
