@@ -11,7 +11,6 @@ from medimg.config.catalog import CATALOG
 from medimg.config.paths import ProjectPaths
 from medimg.config.schema import Params
 from medimg.evaluate.classifier import evaluate_classifier
-from medimg.evaluate.headline import step_summary
 from medimg.evaluate.record import log_evaluation
 from medimg.evaluate.segmenter import evaluate_segmenter
 from medimg.io import atomic
@@ -27,5 +26,5 @@ def run_evaluate(params: Params, paths: ProjectPaths) -> dict:
     return {
         "metrics": str(paths.reports / "metrics.json"),
         "model_card": str(paths.reports / "model_card.md"),
-        **step_summary(evaluation.figures, evaluation.kind),
+        **evaluation.headline,
     }

@@ -18,7 +18,7 @@ from medimg.io import atomic
 from medimg.io.digest import file_digest, settings_fingerprint
 from medimg.models import build_model
 from medimg.models.whole_volume import whole_item_model
-from medimg.pipeline.steps import code_digest
+from medimg.pipeline.steps import stage_code_digest
 from medimg.tracking.runs import Tracker, flatten, pipeline_key, tracking_run
 from medimg.train.checkpoint import load_checkpoint, load_resume_state
 from medimg.train.curves import plot_curves
@@ -91,7 +91,7 @@ def _fingerprint(
             "device": device.type,
             "world_size": ranks.world_size,
             # an edit to any code the stage depends on (as dvc.yaml lists it) must not resume old work
-            "code": code_digest("train", Path(__file__).resolve().parents[1]),
+            "code": stage_code_digest("train", Path(__file__).resolve().parents[1]),
         }
     )
 

@@ -191,7 +191,7 @@ def predict_without_torch(source: Path, bundle: Path, *extra: str):
 
 # `pytest -m "not slow"` is the fast loop: what runs the whole pipeline, a real server or a DVC
 # project is slow, and so is every test that needs the tiny project trained
-SLOW_FIXTURES = {"trained", "evaluated", "exported", "prefect_server", "orthanc"}
+SLOW_FIXTURES = {"trained", "evaluated", "exported", "prefect_server"}
 SLOW_FOLDERS = ("flows", "pacs")
 
 

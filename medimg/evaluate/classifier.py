@@ -125,7 +125,8 @@ def evaluate_classifier(params: Params, paths: ProjectPaths) -> Evaluation:
     predicted = (probs[:, 1] >= threshold).astype(int) if binary else probs.argmax(1)
 
     flat = classification_figures(report)
-    atomic.write_json(reports / "metrics.json", dvc_headline(flat, kind))
+    headline = dvc_headline(flat, kind)
+    atomic.write_json(reports / "metrics.json", headline)
     atomic.write_json(reports / "evaluation.json", report)
     write_parquet(
         predictions_table(rows, evaluated, predicted, spec.split, names),
@@ -150,4 +151,4 @@ def evaluate_classifier(params: Params, paths: ProjectPaths) -> Evaluation:
         params, paths, report, written, f"{' vs '.join(names)} classification", counts
     )
     atomic.write_text(reports / "model_card.md", render_model_card(context, "classification"))
-    return Evaluation(kind, flat, written)
+    return Evaluation(kind, flat, headline, written)

@@ -75,21 +75,3 @@ def dvc_headline(figures: dict, kind: str, prefixes: tuple[str, ...] = ("",)) ->
     if "threshold" in figures:  # the operating point; its temperature is in evaluation.json
         out["threshold"] = figures["threshold"]
     return out
-
-
-def step_summary(figures: dict, kind: str) -> dict:
-    """What `medimg run evaluate` prints: the key metric with its interval and the operating point."""
-    keep = {
-        "segmentation": (
-            "n",
-            "dice_mean",
-            "dice_mean_low",
-            "dice_mean_high",
-            "dice_present_mean",
-            "hd95_mm_median",
-        ),
-    }.get(
-        kind,
-        ("n", "auc", "auc_low", "auc_high", "sensitivity", "specificity", "quadratic_kappa"),
-    )
-    return {k: v for k, v in figures.items() if k in keep}

@@ -17,6 +17,7 @@ REPORT_FILES = ("metrics.json", "evaluation.json", "model_card.md")
 class Evaluation:
     kind: str  # binary, graded or segmentation
     figures: dict  # flat scalar figures (value, _low, _high): what MLflow gets
+    headline: dict  # what reports/metrics.json holds, and the step prints
     written: list[str] = field(default_factory=list)  # file names under reports/figures
 
 

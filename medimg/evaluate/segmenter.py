@@ -60,7 +60,8 @@ def evaluate_segmenter(params: Params, paths: ProjectPaths) -> Evaluation:
         else "mm",
     )
     flat, prefixes = segmentation_figures(report)
-    atomic.write_json(reports / "metrics.json", dvc_headline(flat, "segmentation", prefixes))
+    headline = dvc_headline(flat, "segmentation", prefixes)
+    atomic.write_json(reports / "metrics.json", headline)
     atomic.write_json(reports / "evaluation.json", report)
     table = cases.drop(columns=[c for c in spec.subgroups if c in cases]).assign(
         split=spec.split, **{"class": [names[int(c)] for c in cases["class"]]}
@@ -74,4 +75,4 @@ def evaluate_segmenter(params: Params, paths: ProjectPaths) -> Evaluation:
         params, paths, report, written, f"segmentation of {', '.join(names[1:])}", counts
     )
     atomic.write_text(reports / "model_card.md", render_model_card(context, "segmentation"))
-    return Evaluation("segmentation", flat, written)
+    return Evaluation("segmentation", flat, headline, written)

@@ -14,7 +14,6 @@ from tqdm import tqdm
 
 from medimg.ingest import deid
 from medimg.io import atomic
-from medimg.pacs.connection import PacsError
 
 
 def study_folder(root: Path, salt: bytes, study_uid: str) -> Path:
@@ -35,7 +34,7 @@ def retrieve_study(client, study_uid: str, target: Path, salt: bytes) -> int:
         count += 1
     if count == 0:
         shutil.rmtree(build)
-        raise PacsError(f"study {target.name}: the PACS listed it but returned no instances")
+        raise ValueError(f"study {target.name}: the PACS listed it but returned no instances")
     atomic.replace_dir(build, target)
     return count
 

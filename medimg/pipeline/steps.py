@@ -168,7 +168,7 @@ def code_files(paths: tuple[str, ...], root: Path) -> list[Path]:
     return sorted(found)
 
 
-def code_digest(name: str, root: Path) -> str:
+def stage_code_digest(name: str, root: Path) -> str:
     """A hash of every file the step's dvc.yaml stage depends on: the same list, not a copy of it."""
     return settings_fingerprint(
         {str(f.relative_to(root)): file_digest(f) for f in code_files(step(name).deps, root)}

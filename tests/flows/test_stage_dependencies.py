@@ -20,7 +20,7 @@ import yaml
 
 from medimg.config.variants import VARIANTS, variant_files
 from medimg.deploy.bundle import BUNDLE_FILE
-from medimg.pipeline.steps import STEPS, code_digest, code_files, step
+from medimg.pipeline.steps import STEPS, code_files, stage_code_digest, step
 from tests.conftest import REPO
 
 PROJECT_PACKAGES = ("medimg", "tasks", "flows")
@@ -126,8 +126,8 @@ def test_the_resume_fingerprint_follows_every_file_the_train_stage_depends_on(tm
         else:
             (tmp_path / entry).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, tmp_path / entry)
-    before = code_digest("train", tmp_path)
-    assert code_digest("train", tmp_path) == before
+    before = stage_code_digest("train", tmp_path)
+    assert stage_code_digest("train", tmp_path) == before
     for edited in (
         "medimg/deploy/sliding_window.py",
         "medimg/config/training.py",
@@ -136,7 +136,7 @@ def test_the_resume_fingerprint_follows_every_file_the_train_stage_depends_on(tm
         target = tmp_path / edited
         original = target.read_text()
         target.write_text(original + "\n# edited\n")
-        assert code_digest("train", tmp_path) != before, edited
+        assert stage_code_digest("train", tmp_path) != before, edited
         target.write_text(original)
 
 
