@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
+import pandas as pd
 
 from medimg.config.paths import ProjectPaths
 from medimg.config.schema import Params
+from medimg.ingest.splits import split_protocol
 
 NAMES = {
     "sensitivity": "Sensitivity",
@@ -84,8 +86,10 @@ def card_context(
     """What a model card shows, for either kind of model: the model and its stages, the items per
     split (``counts``: split → class → n for a classifier, split → n for a segmenter), how many items
     ingest set aside, the evaluation ``report``, the split it was measured on, the figure files
-    (names under reports/figures) and the bootstrap's resamples."""
+    (names under reports/figures), the bootstrap's resamples and the protocol that made the test
+    split (the dataset's official one, or assigned by patient)."""
     spec = params.evaluate
+    index = pd.read_parquet(paths.index, columns=["split", "split_source"])
     return {
         "model": params.model.name,
         "task_description": task_description,
@@ -95,6 +99,7 @@ def card_context(
         "quarantined": ingest_quarantined(paths.reports),
         "report": report,
         "split": spec.split,
+        "protocol": split_protocol(index["split"], index["split_source"], params.split.ratios),
         "figures": [f"figures/{f}" for f in figures],
         "resamples": spec.bootstrap.resamples,
         "today": f"{datetime.now(UTC):%Y-%m-%d}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import pandas as pd
 
 SPLITS = ("train", "val", "test")
@@ -75,3 +76,68 @@ def split_by_patient(
     patients["split"] = assign_patient_splits(patients, ratios, seed, earlier).to_numpy()
     mapping = dict(zip(patients["patient_key"], patients["split"]))
     return rows["patient_key"].map(mapping)
+
+
+def ratios_beside_official_test(ratios: dict[str, float], official_test: bool) -> dict[str, float]:
+    """The ratios the unassigned patients are split at. With an official test split (imagesTs, or
+    test rows in labels.csv) that split alone is the test set: the rest is split into train and val
+    only, val keeping its share of the non-test items, so no training case is lost to a second test
+    set and the reported test figures follow the dataset's own protocol."""
+    if not official_test:
+        return dict(ratios)
+    kept = ratios["train"] + ratios["val"]
+    return {"train": ratios["train"] / kept, "val": ratios["val"] / kept, "test": 0.0}
+
+
+def split_protocol(split: pd.Series, split_source: pd.Series, ratios: dict[str, float]) -> dict:
+    """Which protocol made the test split, as the summary and the model card state it: the
+    dataset's official test split (with its size), or assignment by patient at ``ratios``."""
+    official_test = int(((split == "test") & (split_source == "labels.csv")).sum())
+    if official_test:
+        used = ratios_beside_official_test(ratios, True)
+        return {
+            "test": "official",
+            "test_items": official_test,
+            "rest": {k: round(used[k], 4) for k in ("train", "val")},
+            "text": f"official test split ({official_test} cases); the other items split by "
+            f"patient into train {used['train']:.2f} and val {used['val']:.2f}",
+        }
+    return {
+        "test": "assigned",
+        "test_items": int((split == "test").sum()),
+        "rest": {k: ratios[k] for k in SPLITS},
+        "text": "assigned by patient (fractions "
+        + ", ".join(f"{k} {ratios[k]:g}" for k in SPLITS)
+        + ")",
+    }
+
+
+def ignored_test_ratio_warning(ratios: dict[str, float], official_test_items: int) -> str | None:
+    """The warning to log when split.ratios.test is set but an official test split makes it moot."""
+    if not official_test_items or not ratios["test"]:
+        return None
+    return (
+        f"split.ratios.test={ratios['test']:g} is ignored: {official_test_items} item(s) carry an "
+        "official test split (imagesTs or labels.csv), which alone is the test set; the other items "
+        "are split into train and val only"
+    )
+
+
+def assign_splits(
+    rows: pd.DataFrame,
+    given: dict[str, str],
+    ratios: dict[str, float],
+    seed: int,
+    earlier: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """Columns ``split`` and ``split_source`` for ``rows`` (``patient_key``, ``label``; unlabelled
+    rows get no split). Patients in ``given`` keep their official split; the others are split by
+    patient, stratified, at ``ratios`` — train and val only when an official test split exists.
+    An ``earlier`` assignment is kept unless it names a split the ratios no longer fill."""
+    used = ratios_beside_official_test(ratios, "test" in given.values())
+    kept = {k: v for k, v in (earlier or {}).items() if used.get(v, 0) > 0}
+    split = split_by_patient(rows, used, seed, {**kept, **given}).astype(object)
+    official = rows["patient_key"].isin(given)
+    split = split.where(~official, rows["patient_key"].map(given))
+    source = np.where(official, "labels.csv", np.where(split.notna(), "assigned", None))
+    return pd.DataFrame({"split": split, "split_source": source}, index=rows.index)

@@ -14,7 +14,6 @@ from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
@@ -27,7 +26,7 @@ from medimg.ingest.dicom.series import SeriesPlan, group_series
 from medimg.ingest.labels import LabelEntry, given_splits, load_labels
 from medimg.ingest.layouts import Dataset, detect_layout, read_dataset
 from medimg.ingest.manifest import COLUMNS, write_manifest
-from medimg.ingest.splits import split_by_patient
+from medimg.ingest.splits import assign_splits, ignored_test_ratio_warning, split_protocol
 from medimg.io.fan_out import MapItems
 from medimg.io.problems import MissingInput
 
@@ -290,18 +289,15 @@ def _ingest_with(
         dict(zip(previous["patient_key"], previous["split"])) if previous is not None else {}
     )
     labelled = frame.assign(label=frame["label"].where(frame["status"] == "ok"))
-    frame["split"] = split_by_patient(
-        labelled, split.ratios, split.seed, {**earlier_split, **given}
-    )
-    official = frame["patient_key"].isin(given)
-    frame["split"] = frame["split"].astype(object).where(~official, frame["patient_key"].map(given))
-    frame["split_source"] = np.where(
-        official, "labels.csv", np.where(frame["split"].notna(), "assigned", None)
+    frame[["split", "split_source"]] = assign_splits(
+        labelled, given, split.ratios, split.seed, earlier_split
     )
     manifest = write_manifest(
         frame.to_dict("records"), out_dir / "manifest.parquet", unless_equal=previous
     )
     pruned = _prune(out_dir, manifest)
+    protocol = split_protocol(manifest["split"], manifest["split_source"], split.ratios)
+    official_test = protocol["test_items"] if protocol["test"] == "official" else 0
     joined = {
         _join_value(
             data,
@@ -332,6 +328,8 @@ def _ingest_with(
         # what dataset.json calls each label value: data.class_names should say the same
         "dataset_labels": {str(k): v for k, v in dataset.label_names.items()} if dataset else None,
         "by_split": {k: int(v) for k, v in manifest["split"].value_counts().items()},
+        "split_protocol": protocol,
+        "warnings": [w for w in (ignored_test_ratio_warning(split.ratios, official_test),) if w],
         # what this run did; not part of the data's summary, so a no-op rerun changes no file
         "run": {"converted": len(todo), "reused": len(reused), "pruned_files": pruned},
     }
@@ -373,4 +371,6 @@ def format_summary(summary: dict) -> str:
             f"  labels: {summary['items_without_label']} item(s) without a label; labels.csv rows "
             f"matching no image: {summary['label_rows_matching_no_image'] or 'none'}"
         )
+    lines += [f"  split protocol: {summary['split_protocol']['text']}"]
+    lines += [f"warning: {w}" for w in summary["warnings"]]
     return "\n".join(lines)

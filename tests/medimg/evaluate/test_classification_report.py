@@ -30,6 +30,7 @@ def _card(report, names):
             "quarantined": 0,
             "report": report,
             "split": "test",
+            "protocol": {"text": "official test split (9 cases)"},
             "figures": ["figures/confusion.png"],
             "resamples": 200,
             "today": "2026-01-01",
@@ -50,6 +51,7 @@ def test_graded_labels_get_quadratic_kappa_and_per_class_auc_with_intervals():
     assert set(report["subgroups"]["manufacturer"]) == {"A", "B"}
     card = _card(report, names)
     assert "Quadratic-weighted kappa" in card and "## Operating point" not in card
+    assert "Test split: official test split (9 cases)." in card
 
 
 def test_binary_threshold_comes_from_val_by_the_sensitivity_rule():
