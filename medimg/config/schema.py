@@ -258,6 +258,8 @@ class AugmentParams(Section):
     noise_std: Annotated[float, Field(ge=0, le=1)] = 0.0
     brightness: Annotated[float, Field(ge=0, le=0.5)] = 0.05  # +- added intensity
     contrast: Annotated[float, Field(ge=0, le=0.5)] = 0.0  # +- fraction
+    # volumes only: gamma drawn log-uniformly in [1 / (1 + gamma), 1 + gamma] (nnU-Net: 0.7-1.5)
+    gamma: Annotated[float, Field(ge=0, le=1)] = 0.0
     grid_distortion: bool = False  # 2D only
     color_jitter: Annotated[float, Field(ge=0, le=0.5)] = 0.0  # 2D photos only; never applied to CT
 

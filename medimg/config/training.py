@@ -74,6 +74,10 @@ class ModelParams(Section):
 class EarlyStopping(Section):
     metric: Literal["auc", "kappa", "accuracy", "loss", "dice"] = "auc"
     patience: PositiveInt = 5
+    # weight of the running average in an exponential moving average of the metric: the best epoch
+    # and the patience follow the average (nnU-Net: 0.9 on its pseudo-Dice), not one noisy epoch;
+    # 0 follows the raw metric
+    ema: Annotated[float, Field(ge=0, lt=1)] = 0.0
 
 
 class StageParams(Section):
@@ -93,7 +97,9 @@ class StageParams(Section):
     optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
     momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9  # sgd only (Nesterov)
     weight_decay: Annotated[float, Field(ge=0)] = 1e-4
-    schedule: Literal["cosine", "plateau", "constant"] = "cosine"
+    schedule: Literal["cosine", "poly", "plateau", "constant"] = (
+        "cosine"  # poly: nnU-Net's (1 - t)^0.9
+    )
     warmup_epochs: NonNegInt = 0
     plateau_factor: Annotated[float, Field(gt=0, lt=1)] = 0.5
     plateau_patience: NonNegInt = 2

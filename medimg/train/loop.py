@@ -39,7 +39,7 @@ from medimg.train.distributed import Ranks, wrap
 from medimg.train.losses import build_loss
 from medimg.train.mixing import mix_batch
 from medimg.train.optim import build_optimizer, build_scheduler, set_train_mode, steps_per_batch
-from medimg.train.validation import is_better, validate
+from medimg.train.validation import BestEpoch, validate
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -113,6 +113,10 @@ class StageRun:
         if tp.compile:
             net = torch.compile(net)
         metric = stage.early_stopping.metric
+        chosen = BestEpoch(metric, stage.early_stopping.ema, best, best_epoch, stale)
+        if self.history:  # resumed: the average goes on from the last epoch's
+            last = self.history[-1]
+            chosen.average = last.get(f"val_{metric}_ema", last.get(f"val_{metric}"))
         for epoch in range(start, stage.epochs):
             if stale >= stage.early_stopping.patience:
                 break
@@ -160,12 +164,11 @@ class StageRun:
                 "loader_wait_fraction": waited / seconds,
                 "peak_gpu_memory_mb": peak_memory_mb(self.device),
             }
+            improved = chosen.update(epoch, val[metric])
+            best, best_epoch, stale = chosen.best, chosen.best_epoch, chosen.stale
+            if chosen.ema:
+                record[f"val_{metric}_ema"] = chosen.average
             self.history.append(record)
-            improved = is_better(metric, val[metric], best) or best_epoch < 0
-            if improved:
-                best, best_epoch, stale = val[metric], epoch, 0
-            else:
-                stale += 1
             if self.ranks.is_main:
                 checkpoint = build_checkpoint(
                     model=model,
@@ -186,9 +189,12 @@ class StageRun:
         if self.ranks.is_main:
             # the stage's output appears only once the stage is over, so DVC never caches a half-trained one
             atomic.write_bytes(self.stage_dir / "ckpt.pt", self.best_path.read_bytes())
+        at_best = next((r for r in self.history if r["epoch"] == best_epoch), {})
         return {
             "best_epoch": best_epoch,
-            f"best_val_{metric}": best,
+            # the raw figure at the chosen epoch; with early_stopping.ema the average chose it
+            f"best_val_{metric}": at_best.get(f"val_{metric}", best),
+            **({f"best_val_{metric}_ema": best} if stage.early_stopping.ema else {}),
             "epochs_run": len(self.history),
             "precision": str(dtype).replace("torch.", "") if dtype else "fp32",
             "world_size": self.ranks.world_size,

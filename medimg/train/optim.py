@@ -10,6 +10,9 @@ from torch import nn
 from medimg.config.schema import StageParams
 from medimg.config.training import trained_groups
 
+# nnU-Net's polynomial decay (Isensee et al. 2021), lr = lr0 * (1 - step / total) ** 0.9
+POLY_EXPONENT = 0.9
+
 
 def _trained(model: nn.Module, stage: StageParams) -> set[str]:
     return set(trained_groups([name for name, _ in model.backbone_groups()], stage.trainable))
@@ -65,7 +68,7 @@ def build_optimizer(model: nn.Module, stage: StageParams) -> torch.optim.Optimiz
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, stage: StageParams, steps_per_epoch: int):
-    """cosine/constant: a per-step LambdaLR with linear warm-up; plateau: ReduceLROnPlateau on the
+    """cosine/poly/constant: a per-step LambdaLR with linear warm-up; plateau: ReduceLROnPlateau on the
     early-stopping metric, stepped once per epoch (see ``steps_per_batch``)."""
     if stage.schedule == "plateau":
         higher = stage.early_stopping.metric != "loss"
@@ -83,8 +86,10 @@ def build_scheduler(optimizer: torch.optim.Optimizer, stage: StageParams, steps_
             return (step + 1) / warmup
         if stage.schedule == "constant":
             return 1.0
-        progress = (step - warmup) / max(total - warmup, 1)
-        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+        progress = min((step - warmup) / max(total - warmup, 1), 1.0)
+        if stage.schedule == "poly":
+            return (1.0 - progress) ** POLY_EXPONENT
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 

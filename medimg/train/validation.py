@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import nn
@@ -74,3 +76,35 @@ def is_better(metric: str, value: float | None, best: float | None) -> bool:
     if value is None:
         return False
     return value > best if HIGHER_IS_BETTER[metric] else value < best
+
+
+def smoothed(previous: float | None, value: float | None, weight: float) -> float | None:
+    """One step of an exponential moving average of a validation metric: ``weight`` on the average
+    so far, the first value as it is, and an epoch without the metric (AUC on one class) leaves
+    the average unchanged. ``weight`` 0 returns the value itself."""
+    if value is None or previous is None:
+        return previous if value is None else value
+    return weight * previous + (1.0 - weight) * value
+
+
+@dataclass
+class BestEpoch:
+    """Which epoch's weights a stage keeps, and how long it has gone without a better one: the
+    early-stopping metric, smoothed by an exponential moving average with weight ``ema``."""
+
+    metric: str
+    ema: float = 0.0
+    best: float | None = None
+    best_epoch: int = -1
+    stale: int = 0
+    average: float | None = None
+
+    def update(self, epoch: int, value: float | None) -> bool:
+        """Take one epoch's validation figure; True when this epoch is the new best."""
+        self.average = smoothed(self.average, value, self.ema)
+        improved = is_better(self.metric, self.average, self.best) or self.best_epoch < 0
+        if improved:
+            self.best, self.best_epoch, self.stale = self.average, epoch, 0
+        else:
+            self.stale += 1
+        return improved

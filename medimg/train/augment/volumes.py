@@ -97,7 +97,7 @@ def augment_volumes(
 def adjust_intensity(
     x: torch.Tensor, params: AugmentParams, generator: torch.Generator
 ) -> torch.Tensor:
-    """Per-sample contrast (about the mean), brightness shift and Gaussian noise."""
+    """Per-sample contrast (about the mean), brightness shift, gamma and Gaussian noise."""
     view = (x.shape[0],) + (1,) * (x.ndim - 1)
     contrast = (
         (1 + _uniform(generator, x.shape[0], params.contrast)).view(view).to(x.device, x.dtype)
@@ -105,6 +105,20 @@ def adjust_intensity(
     brightness = _uniform(generator, x.shape[0], params.brightness).view(view).to(x.device, x.dtype)
     mean = x.mean(dim=tuple(range(1, x.ndim)), keepdim=True)
     x = (x - mean) * contrast + mean + brightness
+    if params.gamma > 0:
+        x = random_gamma(x, params.gamma, generator)
     if params.noise_std > 0:
         x = x + torch.randn(x.shape, generator=generator).to(x.device, x.dtype) * params.noise_std
     return x
+
+
+def random_gamma(x: torch.Tensor, limit: float, generator: torch.Generator) -> torch.Tensor:
+    """nnU-Net's gamma augmentation: each sample is mapped to [0, 1] by its own range, raised to a
+    gamma drawn log-uniformly in [1 / (1 + limit), 1 + limit] and mapped back, so the intensity
+    range is kept and only the curve between its ends bends."""
+    view = (x.shape[0],) + (1,) * (x.ndim - 1)
+    gamma = torch.exp(_uniform(generator, x.shape[0], math.log1p(limit))).view(view)
+    dims = tuple(range(1, x.ndim))
+    low, high = x.amin(dim=dims, keepdim=True), x.amax(dim=dims, keepdim=True)
+    span = (high - low).clamp_min(1e-8)
+    return ((x - low) / span).pow(gamma.to(x.device, x.dtype)) * span + low

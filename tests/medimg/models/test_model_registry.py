@@ -60,6 +60,7 @@ def _stage_run(name: str, folder, epochs: int, resume_state=None) -> StageRun:
         early_stopping={
             "metric": "auc" if info.task == "classification" else "dice",
             "patience": 5,
+            "ema": 0.5,  # the moving average must carry over a resume too
         },
     )
     apply_trainable(model, stage)
@@ -122,6 +123,16 @@ def test_model_trains_checkpoints_and_resumes_to_the_same_weights(name, tmp_path
     b = load_checkpoint(tmp_path / "resumed" / "last.pt")["model"]
     for key in a:
         assert torch.equal(a[key], b[key]), f"{name}: {key} differs after resume"
+    smoothed = [
+        [
+            r[k]
+            for r in load_checkpoint(tmp_path / run / "last.pt")["history"]
+            for k in r
+            if "_ema" in k
+        ]
+        for run in ("straight", "resumed")
+    ]
+    assert len(smoothed[0]) == 2 and smoothed[0] == smoothed[1]
     assert any(not torch.equal(a[k], v) for k, v in initial.items() if k.startswith("head.")), (
         "training did not change the head"
     )

@@ -65,3 +65,27 @@ def test_same_seed_same_augmentation_and_intensity_changes_apply():
     again, _ = augment_volumes(image, params, torch.Generator().manual_seed(3))
     other, _ = augment_volumes(image, params, torch.Generator().manual_seed(4))
     assert torch.equal(first, again) and not torch.equal(first, other)
+
+
+def test_gamma_bends_intensities_within_each_samples_own_range():
+    image, _ = _batch()
+    curved = STILL.model_copy(update={"gamma": 0.5})
+    out, _ = augment_volumes(image, curved, torch.Generator().manual_seed(3))
+    for before, after in zip(image, out):
+        assert torch.allclose(after.min(), before.min(), atol=1e-4)
+        assert torch.allclose(after.max(), before.max(), atol=1e-3)
+        order = before.flatten().argsort()  # a monotonic curve keeps the order of voxels
+        assert (after.flatten()[order].diff() >= -1e-3).all()
+    assert not torch.allclose(out, image, atol=1e-2)
+    again, _ = augment_volumes(image, curved, torch.Generator().manual_seed(3))
+    assert torch.equal(out, again)
+
+
+def test_gamma_off_draws_nothing_so_other_augmentations_keep_their_seeds():
+    image, mask = _batch()
+    moved = STILL.model_copy(update={"rotate_degrees": 10.0, "noise_std": 0.1})
+    first, _ = augment_volumes(image, moved, torch.Generator().manual_seed(4), mask)
+    second, _ = augment_volumes(
+        image, moved.model_copy(update={"gamma": 0.0}), torch.Generator().manual_seed(4), mask
+    )
+    assert torch.equal(first, second)

@@ -71,6 +71,20 @@ def test_optimizers_and_schedules_from_params(model):
     assert opt.param_groups[0]["lr"] == pytest.approx(plateau.lr_head * 0.5)
 
 
+def test_poly_schedule_decays_as_nnunet_after_warm_up(model):
+    poly = StageParams(name="s", epochs=5, trainable="head", schedule="poly", warmup_epochs=1)
+    optimizer = build_optimizer(model, poly)
+    scheduler = build_scheduler(optimizer, poly, steps_per_epoch=2)
+    lrs = []
+    for _ in range(10):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert lrs[:2] == pytest.approx([poly.lr_head / 2, poly.lr_head])  # warm-up
+    # then lr0 * (1 - t / T) ** 0.9 over the 8 steps after it
+    assert lrs[2:] == pytest.approx([poly.lr_head * (1 - t / 8) ** 0.9 for t in range(8)])
+
+
 def test_precision_falls_back_to_fp32_on_cpu_and_refuses_fp16_there():
     cpu = torch.device("cpu")
     assert (
