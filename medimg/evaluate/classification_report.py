@@ -13,6 +13,7 @@ from medimg.metrics.classification import (
     choose_threshold,
     multiclass_metrics,
 )
+from medimg.metrics.evidence import decision_basis
 from medimg.metrics.intervals import bootstrap_intervals, delong_interval
 
 MULTICLASS_INTERVALS = (
@@ -75,6 +76,7 @@ def classification_report(
             "chosen_on": "val",
             "threshold": threshold,
             "val": binary_metrics(val["labels"], val["probs"][:, 1], threshold, spec.ece_bins),
+            "rests_on": decision_basis(val["labels"], "classification"),
         }
 
         def block(mask: np.ndarray) -> dict:

@@ -11,7 +11,10 @@ import pandas as pd
 from medimg.config.paths import ProjectPaths
 from medimg.config.schema import EvaluateParams, Params
 from medimg.evaluate import figures
-from medimg.evaluate.classification_report import calibration_report, classification_report
+from medimg.evaluate.classification_report import (
+    calibration_report,
+    classification_report,
+)
 from medimg.evaluate.headline import classification_figures, dvc_headline
 from medimg.evaluate.inference import final_model_on_split, predict_probabilities
 from medimg.evaluate.model_card import card_context, render_model_card
@@ -21,6 +24,7 @@ from medimg.evaluate.run_figures import explain_positives, training_figures, wri
 from medimg.ingest.manifest import write_parquet
 from medimg.io import atomic
 from medimg.metrics.calibration import calibration_bins, fit_temperature, log_probabilities
+from medimg.metrics.evidence import decision_basis
 from medimg.metrics.probabilities import softmax
 from medimg.train.checkpoint import final_checkpoint
 from medimg.train.datasets import read_split
@@ -115,6 +119,7 @@ def evaluate_classifier(params: Params, paths: ProjectPaths) -> Evaluation:
         report["calibration"] = calibration_report(
             evaluated["labels"], raw, evaluated["probs"], evaluated["patients"], temperature, spec
         )
+        report["calibration"]["rests_on"] = decision_basis(val["labels"], "classification")
     report.update(
         split=spec.split, class_names=names, checkpoint=str(final_checkpoint(params, paths))
     )

@@ -18,6 +18,7 @@ from medimg.export.scoring import (
     score_session,
     variant_metrics,
 )
+from medimg.metrics.evidence import decision_basis
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Judgement:
     clinical: dict[str, dict]  # per variant: every clinical figure on test
     test_items: int
     ndim: int  # of the images (a 2D network may segment 3D volumes)
+    gate_rests_on: dict  # the val cases behind every variant's threshold and verdict
 
 
 def judge_variants(params: Params, paths: ProjectPaths, runners: dict[str, Runner]) -> Judgement:
@@ -80,4 +82,5 @@ def judge_variants(params: Params, paths: ProjectPaths, runners: dict[str, Runne
         clinical,
         len(images),
         images.ndim - 2,
+        decision_basis(val_targets, info.task),
     )

@@ -96,6 +96,7 @@ def export_report(
         "max_metric_drop": spec.max_metric_drop,
         "max_operating_drop": spec.max_operating_drop,
         "max_hd95_increase": spec.max_hd95_increase,
+        "gate_rests_on": judged.gate_rests_on,
         "gate_rule": "decided on val, each variant at its own threshold: the key metric may drop by "
         "max_metric_drop, sensitivity and specificity may move by max_operating_drop, a "
         "segmentation's median HD95 (voxels) may grow by max_hd95_increase",

@@ -40,6 +40,9 @@ def test_metrics_and_predictions_cover_the_test_split_without_identifiers(tiny, 
     }
     assert metrics["auc_low"] == report["ci95"]["auc"]["low"]
     assert report["calibration"]["temperature"] > 0
+    val_items = len(pd.read_parquet(paths.index).query("split == 'val'"))
+    for decision in (report["operating_point"], report["calibration"]):
+        assert decision["rests_on"]["cases"] == val_items
     for name in ("sensitivity", "specificity", "auc", "pr_auc", "brier", "ece", "kappa"):
         value, interval = report["metrics"][name], report["ci95"].get(name)
         assert metrics.get(name, value) == value
@@ -144,6 +147,9 @@ def test_export_report_evaluates_and_times_every_variant(tiny, exported):
     assert report["key_metric"] == "auc" and report["quality"]["ort_fp32"]["delta"] == 0.0
     reference = report["quality"]["ort_fp32"]["val"]
     spec = params.export
+    val = pd.read_parquet(paths.index).query("split == 'val'")
+    basis = report["gate_rests_on"]
+    assert (basis["cases"], basis["positives"]) == (len(val), int(val["label"].sum()))
     for figures in report["quality"].values():
         # decided on val, each variant at its own threshold: the rule, written out here, applied to
         # the recorded val figures gives the recorded verdict

@@ -60,4 +60,9 @@ def test_binary_threshold_comes_from_val_by_the_sensitivity_rule():
     report = classification_report(val, evaluated, {}, spec)
     assert report["operating_point"]["val"]["sensitivity"] >= 0.95
     assert report["metrics"]["threshold"] == report["operating_point"]["threshold"]
-    assert "highest threshold reaching sensitivity 0.95" in _card(report, ["no", "yes"])
+    card = _card(report, ["no", "yes"])
+    assert "highest threshold reaching sensitivity 0.95" in card
+    basis = report["operating_point"]["rests_on"]
+    positives = int(val["labels"].sum())
+    assert basis["cases"] == len(val["labels"]) and basis["positives"] == positives
+    assert f"Rests on {len(val['labels'])} validation cases ({positives} positive" in card
