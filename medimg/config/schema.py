@@ -156,6 +156,9 @@ class SplitParams(Section):
         default_factory=lambda: {"train": 0.6, "val": 0.15, "test": 0.25}
     )
     seed: int = 42
+    # k-fold cross-validation by patient over the non-test items (data/interim/splits.json);
+    # 1 keeps one train/val split at ratios
+    folds: Annotated[int, Field(ge=1, le=20)] = 1
 
     @field_validator("ratios")
     @classmethod

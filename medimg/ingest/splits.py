@@ -10,7 +10,7 @@ import pandas as pd
 SPLITS = ("train", "val", "test")
 
 
-def _patient_rank(patient_key: str, seed: int) -> float:
+def patient_rank(patient_key: str, seed: int) -> float:
     """A stable pseudo-random number per patient: adding patients does not reorder existing ones."""
     digest = hashlib.sha256(f"{seed}:{patient_key}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
@@ -55,7 +55,7 @@ def assign_patient_splits(
     earlier = {k: v for k, v in (earlier or {}).items() if v in SPLITS}
     mapping: dict[str, str] = {}
     for _, group in patients.groupby("stratum", dropna=False, sort=True):
-        order = sorted(group["patient_key"], key=lambda k: _patient_rank(k, seed))
+        order = sorted(group["patient_key"], key=lambda k: patient_rank(k, seed))
         kept = {k: earlier[k] for k in order if k in earlier}
         if kept:
             mapping.update(kept)
@@ -89,26 +89,46 @@ def ratios_beside_official_test(ratios: dict[str, float], official_test: bool) -
     return {"train": ratios["train"] / kept, "val": ratios["val"] / kept, "test": 0.0}
 
 
-def split_protocol(split: pd.Series, split_source: pd.Series, ratios: dict[str, float]) -> dict:
+def pooled_for_folds(ratios: dict[str, float], folds: int) -> dict[str, float]:
+    """With k-fold cross-validation every non-test patient trains, and validates in its fold."""
+    if folds < 2:
+        return dict(ratios)
+    return {"train": ratios["train"] + ratios["val"], "val": 0.0, "test": ratios["test"]}
+
+
+def split_protocol(
+    split: pd.Series, split_source: pd.Series, ratios: dict[str, float], folds: int = 1
+) -> dict:
     """Which protocol made the test split, as the summary and the model card state it: the
-    dataset's official test split (with its size), or assignment by patient at ``ratios``."""
+    dataset's official test split (with its size), or assignment by patient at ``ratios``; and
+    how the rest is split (train and val, or ``folds`` cross-validation folds)."""
     official_test = int(((split == "test") & (split_source == "labels.csv")).sum())
+    folded = f"{folds} cross-validation folds by patient"
     if official_test:
         used = ratios_beside_official_test(ratios, True)
+        rest = (
+            f"split by patient into train {used['train']:.2f} and val {used['val']:.2f}"
+            if folds < 2
+            else f"in {folded}"
+        )
         return {
             "test": "official",
             "test_items": official_test,
+            "folds": folds,
             "rest": {k: round(used[k], 4) for k in ("train", "val")},
-            "text": f"official test split ({official_test} cases); the other items split by "
-            f"patient into train {used['train']:.2f} and val {used['val']:.2f}",
+            "text": f"official test split ({official_test} cases); the other items {rest}",
         }
+    text = (
+        "assigned by patient (fractions " + ", ".join(f"{k} {ratios[k]:g}" for k in SPLITS) + ")"
+        if folds < 2
+        else f"assigned by patient (test {ratios['test']:g}; the rest in {folded})"
+    )
     return {
         "test": "assigned",
         "test_items": int((split == "test").sum()),
+        "folds": folds,
         "rest": {k: ratios[k] for k in SPLITS},
-        "text": "assigned by patient (fractions "
-        + ", ".join(f"{k} {ratios[k]:g}" for k in SPLITS)
-        + ")",
+        "text": text,
     }
 
 
@@ -129,12 +149,14 @@ def assign_splits(
     ratios: dict[str, float],
     seed: int,
     earlier: dict[str, str] | None = None,
+    folds: int = 1,
 ) -> pd.DataFrame:
     """Columns ``split`` and ``split_source`` for ``rows`` (``patient_key``, ``label``; unlabelled
     rows get no split). Patients in ``given`` keep their official split; the others are split by
     patient, stratified, at ``ratios`` — train and val only when an official test split exists.
-    An ``earlier`` assignment is kept unless it names a split the ratios no longer fill."""
-    used = ratios_beside_official_test(ratios, "test" in given.values())
+    An ``earlier`` assignment is kept unless it names a split the ratios no longer fill. With
+    ``folds`` > 1 there is no val split: the folds (medimg.ingest.folds) validate in turn."""
+    used = ratios_beside_official_test(pooled_for_folds(ratios, folds), "test" in given.values())
     kept = {k: v for k, v in (earlier or {}).items() if used.get(v, 0) > 0}
     split = split_by_patient(rows, used, seed, {**kept, **given}).astype(object)
     official = rows["patient_key"].isin(given)

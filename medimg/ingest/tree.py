@@ -23,6 +23,7 @@ from medimg.ingest.conversion import ItemJob, convert_item, fingerprint
 from medimg.ingest.dicom.headers import Skipped, SliceHeader, find_candidate_files
 from medimg.ingest.dicom.scanner import scan_headers
 from medimg.ingest.dicom.series import SeriesPlan, group_series
+from medimg.ingest.folds import fold_pool, write_folds
 from medimg.ingest.labels import LabelEntry, given_splits, load_labels
 from medimg.ingest.layouts import Dataset, detect_layout, read_dataset
 from medimg.ingest.manifest import COLUMNS, write_manifest
@@ -290,13 +291,17 @@ def _ingest_with(
     )
     labelled = frame.assign(label=frame["label"].where(frame["status"] == "ok"))
     frame[["split", "split_source"]] = assign_splits(
-        labelled, given, split.ratios, split.seed, earlier_split
+        labelled, given, split.ratios, split.seed, earlier_split, split.folds
     )
     manifest = write_manifest(
         frame.to_dict("records"), out_dir / "manifest.parquet", unless_equal=previous
     )
     pruned = _prune(out_dir, manifest)
-    protocol = split_protocol(manifest["split"], manifest["split_source"], split.ratios)
+    # after the manifest, so a dataset too small for its folds keeps every conversion for the rerun
+    folds = write_folds(fold_pool(manifest), split.folds, split.seed, out_dir)
+    protocol = split_protocol(
+        manifest["split"], manifest["split_source"], split.ratios, split.folds
+    )
     official_test = protocol["test_items"] if protocol["test"] == "official" else 0
     joined = {
         _join_value(
@@ -329,6 +334,10 @@ def _ingest_with(
         "dataset_labels": {str(k): v for k, v in dataset.label_names.items()} if dataset else None,
         "by_split": {k: int(v) for k, v in manifest["split"].value_counts().items()},
         "split_protocol": protocol,
+        "folds": [
+            {k: f[k] for k in ("fold", "val_patients", "val_positive_patients")}
+            for f in folds["splits"]
+        ],
         "warnings": [w for w in (ignored_test_ratio_warning(split.ratios, official_test),) if w],
         # what this run did; not part of the data's summary, so a no-op rerun changes no file
         "run": {"converted": len(todo), "reused": len(reused), "pruned_files": pruned},

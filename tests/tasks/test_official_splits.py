@@ -9,6 +9,7 @@ import pytest
 import SimpleITK as sitk
 
 from medimg.config.schema import DataParams, IngestParams, SplitParams
+from medimg.ingest.folds import FoldError
 from medimg.ingest.labels import LabelError
 from medimg.ingest.splits import assign_splits, split_by_patient
 from medimg.ingest.tree import ingest_tree
@@ -190,3 +191,61 @@ def test_without_any_official_split_the_assignment_is_unchanged():
     assert assigned["split"].equals(split_by_patient(rows, ratios, 7).astype(object))
     assert (assigned["split_source"] == "assigned").all()
     assert assigned["split"].value_counts().to_dict() == {"train": 48, "test": 20, "val": 12}
+
+
+def test_with_folds_the_official_test_split_stays_and_the_rest_is_cut_into_folds_only(tmp_path):
+    write_decathlon(tmp_path / "raw", training=40, test=10)
+    split = SplitParams(folds=5)
+    summary = ingest_tree(
+        tmp_path / "raw",
+        tmp_path / "out",
+        SALT,
+        DataParams(layout="decathlon"),
+        split,
+        IngestParams(workers=1),
+    )
+    manifest = pd.read_parquet(tmp_path / "out/manifest.parquet")
+    assert summary["by_split"] == {"train": 40, "test": 10}  # no val split: the folds validate
+    folds = json.loads((tmp_path / "out/splits.json").read_text())
+    assert folds["folds"] == 5 and [f["val_patients"] for f in folds["splits"]] == [8] * 5
+    assert [f["val_positive_patients"] for f in folds["splits"]] == [4] * 5
+    test_patients = set(manifest.loc[manifest["split"] == "test", "patient_key"])
+    for entry in folds["splits"]:
+        assert not (set(entry["train"]) | set(entry["val"])) & test_patients
+    assert summary["split_protocol"]["text"] == (
+        "official test split (10 cases); the other items in 5 cross-validation folds by patient"
+    )
+    before = (tmp_path / "out/splits.json").read_text()
+    ingest_tree(
+        tmp_path / "raw",
+        tmp_path / "out",
+        SALT,
+        DataParams(layout="decathlon"),
+        split,
+        IngestParams(workers=1),
+    )
+    assert (tmp_path / "out/splits.json").read_text() == before  # a rerun never reshuffles
+
+
+def test_a_dataset_too_small_for_its_folds_fails_naming_the_key_and_keeps_its_conversions(
+    tmp_path,
+):
+    write_decathlon(tmp_path / "raw", training=6, test=2)
+    with pytest.raises(FoldError, match=r"split.folds: 5, but fold\(s\)"):
+        ingest_tree(
+            tmp_path / "raw",
+            tmp_path / "out",
+            SALT,
+            DataParams(layout="decathlon"),
+            SplitParams(folds=5),
+            IngestParams(workers=1),
+        )
+    again = ingest_tree(
+        tmp_path / "raw",
+        tmp_path / "out",
+        SALT,
+        DataParams(layout="decathlon"),
+        SplitParams(folds=2),
+        IngestParams(workers=1),
+    )
+    assert again["run"]["reused"] == 8 and again["run"]["converted"] == 0
