@@ -64,7 +64,18 @@ def _run_steps(params_file: str, overrides: list[str], root: str, until: str | N
                     (params, root, params_file, overrides, stage.name),
                 )
                 if distributed
-                else (f"{step.name}-{stage.name}", run, (params, paths, stage.name))
+                else (
+                    f"{step.name}-{stage.name}",
+                    run,
+                    (
+                        params,
+                        paths,
+                        stage.name,
+                        False,
+                        None,
+                        fan_out(f"{step.name}-{stage.name}", orch),
+                    ),
+                )
                 for stage in params.train.stages
             ]
         elif (

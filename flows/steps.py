@@ -100,8 +100,9 @@ def as_task(fn: Callable, name: str, orchestration: OrchestrationParams, dvc: Dv
 def fan_out(
     name: str, orchestration: OrchestrationParams
 ) -> Callable[[Callable, list], list] | None:
-    """A ``map_items`` for ingest and preprocess that runs one Prefect task per item on the flow's
-    task runner (the Dask cluster), with the step's retries; None keeps the step's own process pool."""
+    """A ``map_items`` for ingest, preprocess (per item) and k-fold training (per fold) that runs one
+    Prefect task per item on the flow's task runner (the Dask cluster), with the step's retries;
+    None keeps the step's own process pool (or trains the folds one after another)."""
     if orchestration.task_runner != "dask":
         return None
 

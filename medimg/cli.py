@@ -78,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="train only: start the stage afresh instead of "
         "resuming its last.pt (a stage resumes by default when params, data and weights are unchanged)",
     )
+    run.add_argument(
+        "--fold",
+        type=int,
+        help="train only, with split.folds > 1: train this fold alone (0 to folds - 1); the "
+        "stage's ensemble is written once every fold is trained",
+    )
     add_params_arguments(run)
 
     ingest = commands.add_parser(
@@ -219,7 +225,7 @@ def _run_step(args: argparse.Namespace) -> dict:
     run = step(args.step).load()
     paths = ProjectPaths.from_params(params)
     return (
-        run(params, paths, args.stage, fresh=args.fresh)
+        run(params, paths, args.stage, fresh=args.fresh, fold=args.fold)
         if args.step == "train"
         else run(params, paths)
     )
@@ -229,7 +235,7 @@ def _ingest(args: argparse.Namespace) -> dict:
     """`medimg ingest RAW --out OUT` is the ingest step with its folders overridden: the same manifest,
     quarantine and reports (under OUT/reports) as `medimg run ingest`."""
     out = args.out.resolve()
-    args.step, args.stage, args.fresh = "ingest", None, False
+    args.step, args.stage, args.fresh, args.fold = "ingest", None, False, None
     args.overrides = [
         *args.overrides,
         f"data.raw_dir={args.raw_dir.resolve()}",

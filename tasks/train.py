@@ -1,12 +1,15 @@
 """Step 3: train one stage (freeze, unfreeze, ...); stage N starts from stage N-1's best checkpoint.
 
-Run it again after a kill and it resumes from the stage's last.pt, provided params, data and initial
-weights are unchanged. Under ``torchrun`` the same function trains data-parallel.
+With ``split.folds`` > 1 the stage trains one model per fold (fold k's stage N starts from fold k's
+stage N-1), and its ckpt.pt holds the folds' ensemble. Run it again after a kill and each fold
+resumes from its last.pt, provided params, data and initial weights are unchanged; a fold already
+trained ends at once. Under ``torchrun`` the same function trains data-parallel.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +19,7 @@ from medimg.config.paths import ProjectPaths
 from medimg.config.schema import Params, ParamsError
 from medimg.io import atomic
 from medimg.io.digest import file_digest, settings_fingerprint
+from medimg.io.fan_out import MapItems
 from medimg.models import build_model
 from medimg.models.whole_volume import whole_item_model
 from medimg.pipeline.steps import stage_code_digest
@@ -24,22 +28,26 @@ from medimg.train.checkpoint import load_checkpoint, load_resume_state
 from medimg.train.curves import plot_curves
 from medimg.train.datasets import (
     class_weights,
+    fold_rows,
     loader_workers,
     make_loader,
-    read_split,
     task_dataset,
     training_samples,
 )
 from medimg.train.device import pick_device
 from medimg.train.distributed import init_distributed, shard_sampler
+from medimg.train.folds import combine_folds, folds_trained
 from medimg.train.loop import StageRun, seed_everything
 from medimg.train.optim import apply_trainable
 
 
-def initial_weights(params: Params, paths: ProjectPaths, stage_index: int) -> Path | None:
-    """Stage N>0: stage N-1's best checkpoint. Stage 0: model.init when it is a checkpoint path."""
+def initial_weights(
+    params: Params, paths: ProjectPaths, stage_index: int, fold: int | None = None
+) -> Path | None:
+    """Stage N>0: stage N-1's best checkpoint (the same fold's). Stage 0: model.init when it is a
+    checkpoint path."""
     if stage_index > 0:
-        return paths.stage_dir(params.train.stages[stage_index - 1].name) / "ckpt.pt"
+        return paths.stage_dir(params.train.stages[stage_index - 1].name, fold) / "ckpt.pt"
     if params.model.init in ("none", "imagenet"):
         return None
     return paths.root / params.model.init
@@ -76,10 +84,18 @@ def check_items_fit(rows: pd.DataFrame, params: Params) -> None:
 
 
 def _fingerprint(
-    params: Params, stage_index: int, paths: ProjectPaths, source: Path | None, device, ranks
+    params: Params,
+    stage_index: int,
+    paths: ProjectPaths,
+    source: Path | None,
+    device,
+    ranks,
+    fold: int | None,
 ) -> str:
+    folds = {"fold": fold, "splits": file_digest(paths.splits)} if fold is not None else {}
     return settings_fingerprint(
         {
+            **folds,
             "stage": params.train.stages[stage_index].model_dump(),
             "model": params.model.model_dump(),
             "train": params.train.model_dump(exclude={"num_workers", "stages"}),
@@ -100,23 +116,70 @@ def stage_headline(summary: dict) -> dict:
     """What `dvc metrics show` lists for a stage (models/<stage>/metrics.json): the best epoch and
     its figure, epochs run and items; device and model stay in summary.json."""
     best = next(k for k in summary if k.startswith("best_") and k != "best_epoch")
-    keys = ("best_epoch", best, "epochs_run", "train_items", "val_items")
+    if "per_fold" in summary:  # k-fold: the figure's mean and sd over the folds
+        keys = ("folds", best, best.replace("_mean", "_sd"), "val_items")
+    else:
+        keys = ("best_epoch", best, "epochs_run", "train_items", "val_items")
     return {k: summary[k] for k in keys}
 
 
-def run_train(params: Params, paths: ProjectPaths, stage_name: str, fresh: bool = False) -> dict:
+def run_train(
+    params: Params,
+    paths: ProjectPaths,
+    stage_name: str,
+    fresh: bool = False,
+    fold: int | None = None,
+    map_items: MapItems | None = None,
+) -> dict:
     """Train ``stage_name``; writes models/<stage>/ckpt.pt (best weights), last.pt, history.json,
-    summary.json and curves.png. ``fresh`` ignores a resumable last.pt."""
+    summary.json and curves.png. ``fresh`` ignores a resumable last.pt. With ``split.folds`` > 1
+    each fold (or only ``fold``) trains in models/<stage>/fold_<k>/, and once every fold has, the
+    stage's ckpt.pt, summary.json, metrics.json and history.json describe their ensemble.
+    ``map_items`` trains the folds elsewhere (one Prefect task per fold on the flow's runner)."""
+    folds = params.split.folds
+    if fold is not None and not 0 <= fold < folds:
+        raise ParamsError(f"--fold {fold}: split.folds is {folds}, so folds run 0 to {folds - 1}")
+    if folds == 1:
+        return train_one(params, paths, stage_name, fresh)
+    todo = list(range(folds)) if fold is None else [fold]
+    one_fold = functools.partial(train_one, params, paths, stage_name, fresh)
+    results = map_items(one_fold, todo) if map_items else [one_fold(k) for k in todo]
+    fold_dirs = [paths.stage_dir(stage_name, k) for k in range(folds)]
+    if not folds_trained(fold_dirs):
+        return {"folds_trained": [r["fold"] for r in results], "ensemble": None}
+    stage_dir = paths.stage_dir(stage_name)
+    _, stage = params.train.stage(stage_name)
+    summary = combine_folds(
+        stage_dir,
+        fold_dirs,
+        stage.early_stopping.metric,
+        {"stage": stage_name, "model": params.model.name, "device": results[0]["device"]},
+    )
+    atomic.write_json(stage_dir / "metrics.json", stage_headline(summary))
+    return {"checkpoint": str(stage_dir / "ckpt.pt"), **summary}
+
+
+def train_one(
+    params: Params,
+    paths: ProjectPaths,
+    stage_name: str,
+    fresh: bool = False,
+    fold: int | None = None,
+) -> dict:
+    """Train one model for ``stage_name``: the only one, or fold ``fold``'s."""
     index, stage = params.train.stage(stage_name)
     ranks = init_distributed()
     seed = params.train.seed + index
     seed_everything(seed, params.train.deterministic)
     device = pick_device(params.train.device, ranks.local_rank)
     info = CATALOG[params.model.name]
-    train_rows, val_rows = read_split(paths.index, "train"), read_split(paths.index, "val")
+    train_rows, val_rows = (
+        fold_rows(paths.index, paths.splits, params.split.folds, fold, part)
+        for part in ("train", "val")
+    )
     check_items_fit(train_rows, params)
     model = build_model(params.model)
-    source = initial_weights(params, paths, index)
+    source = initial_weights(params, paths, index, fold)
     if source is not None:
         load_initial_weights(model, source)
     apply_trainable(model, stage)
@@ -131,10 +194,10 @@ def run_train(params: Params, paths: ProjectPaths, stage_name: str, fresh: bool 
         if classify
         else None
     )
-    stage_dir = paths.stage_dir(stage.name)
+    stage_dir = paths.stage_dir(stage.name, fold)
     stage_dir.mkdir(parents=True, exist_ok=True)
     atomic.sweep_leftovers(stage_dir)  # a killed run's half-written files; last.pt itself is whole
-    fingerprint = _fingerprint(params, index, paths, source, device, ranks)
+    fingerprint = _fingerprint(params, index, paths, source, device, ranks, fold)
     resume = None if fresh else load_resume_state(stage_dir / "last.pt", fingerprint)
     train_set, sampler = training_samples(
         info.task, info.ndim, train_rows, paths.processed, params.sampling, params.augment
@@ -162,8 +225,8 @@ def run_train(params: Params, paths: ProjectPaths, stage_name: str, fresh: bool 
     tracking = (
         tracking_run(
             params.tracking,
-            f"train-{stage.name}",
-            {"step": "train", "stage": stage.name},
+            f"train-{stage.name}" + ("" if fold is None else f"-fold{fold}"),
+            {"step": "train", "stage": stage.name, **({} if fold is None else {"fold": str(fold)})},
             parent_key=pipeline_key(params, paths.index),
             run_id=resume["args"].get("mlflow_run_id") if resume else None,
         )
@@ -215,6 +278,7 @@ def run_train(params: Params, paths: ProjectPaths, stage_name: str, fresh: bool 
         )
         summary = {
             "stage": stage.name,
+            **({} if fold is None else {"fold": fold}),
             "model": params.model.name,
             "device": device.type,
             "train_items": len(train_rows),
@@ -230,7 +294,8 @@ def run_train(params: Params, paths: ProjectPaths, stage_name: str, fresh: bool 
                 run.history,
                 stage.early_stopping.metric,
                 stage_dir / "curves.png",
-                f"{params.model.name}, stage {stage.name}",
+                f"{params.model.name}, stage {stage.name}"
+                + ("" if fold is None else f", fold {fold}"),
             )
             tracker.log_artifact(stage_dir / "curves.png", "plots")
             tracker.log_artifact(stage_dir / "ckpt.pt", "checkpoints")

@@ -52,5 +52,11 @@ class ProjectPaths:
     def index(self) -> Path:
         return self.processed / "index.parquet"
 
-    def stage_dir(self, stage: str) -> Path:
-        return self.models / stage
+    @property
+    def splits(self) -> Path:
+        """The cross-validation folds ingest wrote (medimg.ingest.folds)."""
+        return self.interim / "splits.json"
+
+    def stage_dir(self, stage: str, fold: int | None = None) -> Path:
+        """A stage's folder; with k-fold training each fold trains in its own folder inside it."""
+        return self.models / stage if fold is None else self.models / stage / f"fold_{fold}"

@@ -59,10 +59,15 @@ def _multiclass_block(labels, probs, patients, spec: EvaluateParams) -> dict:
 
 
 def classification_report(
-    val: dict, evaluated: dict, subgroups: dict[str, np.ndarray], spec: EvaluateParams
+    val: dict,
+    evaluated: dict,
+    subgroups: dict[str, np.ndarray],
+    spec: EvaluateParams,
+    chosen_on: str = "val",
 ) -> dict:
     """``val`` and ``evaluated``: {'labels', 'probs' (N, K), 'patients'}. Binary tasks get a threshold
-    chosen on ``val`` by ``spec.threshold`` and applied unchanged; graded tasks use the arg-max class."""
+    chosen on ``val`` by ``spec.threshold`` and applied unchanged; graded tasks use the arg-max class.
+    ``chosen_on`` says what ``val`` is (the val split, or out-of-fold predictions)."""
     labels, probs, patients = evaluated["labels"], evaluated["probs"], evaluated["patients"]
     report: dict = {"classes": int(probs.shape[1]), "n": int(len(labels))}
     if probs.shape[1] == 2:
@@ -73,7 +78,7 @@ def classification_report(
             "rule": "youden (max sensitivity + specificity - 1)"
             if spec.threshold == "youden"
             else f"highest threshold reaching sensitivity {spec.target_sensitivity:g}",
-            "chosen_on": "val",
+            "chosen_on": chosen_on,
             "threshold": threshold,
             "val": binary_metrics(val["labels"], val["probs"][:, 1], threshold, spec.ece_bins),
             "rests_on": decision_basis(val["labels"], "classification"),

@@ -15,6 +15,7 @@ from medimg.evaluate.classification_report import (
     calibration_report,
     classification_report,
 )
+from medimg.evaluate.cross_validation import cross_validation_table, decided_on, out_of_fold
 from medimg.evaluate.headline import classification_figures, dvc_headline
 from medimg.evaluate.inference import final_model_on_split, predict_probabilities
 from medimg.evaluate.model_card import card_context, render_model_card
@@ -24,10 +25,11 @@ from medimg.evaluate.run_figures import explain_positives, training_figures, wri
 from medimg.ingest.manifest import write_parquet
 from medimg.io import atomic
 from medimg.metrics.calibration import calibration_bins, fit_temperature, log_probabilities
+from medimg.metrics.classification import auc_score, quadratic_kappa
 from medimg.metrics.evidence import decision_basis
 from medimg.metrics.probabilities import softmax
+from medimg.models.ensemble import FoldEnsemble
 from medimg.train.checkpoint import final_checkpoint
-from medimg.train.datasets import read_split
 
 
 def calibrate(val: dict, evaluated: dict, enabled: bool) -> float:
@@ -104,22 +106,43 @@ def _binary_plots(evaluated: dict, raw, report: dict, spec: EvaluateParams, path
     return written
 
 
+def fold_figures(model: FoldEnsemble, rows, evaluated: dict, params, paths, device) -> dict:
+    """The evaluated split's key figure (AUC, or quadratic kappa for graded labels) for each fold's
+    model alone and for their ensemble (``evaluated``: its predictions)."""
+    labels, ensemble_probs = evaluated["labels"], evaluated["probs"]
+
+    def figure(probs):
+        if probs.shape[1] == 2:
+            return auc_score(labels, probs)
+        return quadratic_kappa(labels, probs.argmax(1))
+
+    per_fold = [
+        figure(predict_probabilities(member, rows, params, paths, device)["probs"])
+        for member in model.members
+    ]
+    metric = "auc" if ensemble_probs.shape[1] == 2 else "quadratic_kappa"
+    return cross_validation_table(metric, per_fold, figure(ensemble_probs))
+
+
 def evaluate_classifier(params: Params, paths: ProjectPaths) -> Evaluation:
     spec, names, reports = params.evaluate, params.data.class_names, paths.reports
     model, rows, device = final_model_on_split(params, paths)
-    val = predict_probabilities(model, read_split(paths.index, "val"), params, paths, device)
+    val = out_of_fold(model, params, paths, predict_probabilities, device)
     evaluated = predict_probabilities(model, rows, params, paths, device)
     subgroups = {
         column: rows[column].fillna("unknown").astype(str).to_numpy() for column in spec.subgroups
     }
     raw = evaluated["probs"]
     temperature = calibrate(val, evaluated, spec.calibrate)
-    report = classification_report(val, evaluated, subgroups, spec)
+    report = classification_report(val, evaluated, subgroups, spec, decided_on(params))
     if spec.calibrate:
         report["calibration"] = calibration_report(
             evaluated["labels"], raw, evaluated["probs"], evaluated["patients"], temperature, spec
         )
+        report["calibration"]["fitted_on"] = decided_on(params)
         report["calibration"]["rests_on"] = decision_basis(val["labels"], "classification")
+    if isinstance(model, FoldEnsemble):
+        report["cross_validation"] = fold_figures(model, rows, evaluated, params, paths, device)
     report.update(
         split=spec.split, class_names=names, checkpoint=str(final_checkpoint(params, paths))
     )

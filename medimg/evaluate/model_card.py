@@ -99,7 +99,9 @@ def card_context(
         "quarantined": ingest_quarantined(paths.reports),
         "report": report,
         "split": spec.split,
-        "protocol": split_protocol(index["split"], index["split_source"], params.split.ratios),
+        "protocol": split_protocol(
+            index["split"], index["split_source"], params.split.ratios, params.split.folds
+        ),
         "figures": [f"figures/{f}" for f in figures],
         "resamples": spec.bootstrap.resamples,
         "today": f"{datetime.now(UTC):%Y-%m-%d}",

@@ -12,6 +12,7 @@ from medimg.config.variants import REFERENCE
 from medimg.deploy.runners import Runner
 from medimg.export.gate import changes, gate_variant, variant_threshold
 from medimg.export.scoring import (
+    gate_split,
     load_split,
     operating_point,
     run_on_items,
@@ -37,15 +38,21 @@ class Judgement:
 def judge_variants(params: Params, paths: ProjectPaths, runners: dict[str, Runner]) -> Judgement:
     spec, info = params.export, CATALOG[params.model.name]
     classes = params.model.num_classes
-    val_images, val_targets = load_split(params, paths, "val")
+    val_images, val_targets = load_split(params, paths, gate_split(params))
     images, targets = load_split(params, paths, "test")
     threshold, temperature = operating_point(paths)
     thresholds, on_val, clinical = {}, {}, {}
     metric = ""
     for name, run in runners.items():
         val_logits = run_on_items(run, val_images, info.task, info.ndim, params)
-        thresholds[name] = variant_threshold(
-            info.task, classes, val_targets, val_logits, params.evaluate, temperature
+        # with folds the gate's items were trained on: a threshold chosen there would be
+        # optimistic, so every variant keeps the one chosen out of fold
+        thresholds[name] = (
+            variant_threshold(
+                info.task, classes, val_targets, val_logits, params.evaluate, temperature
+            )
+            if params.split.folds == 1
+            else None
         )
         at = threshold if thresholds[name] is None else thresholds[name]
         metric, on_val[name] = variant_metrics(

@@ -23,6 +23,13 @@ from medimg.metrics.segmentation import case_metrics, dice_per_case
 from medimg.train.datasets import read_split, task_dataset, training_samples
 
 
+def gate_split(params: Params) -> str:
+    """The split the gate judges variants on and parity is checked on: val; with k-fold training
+    there is no val split, and every non-test item (train) serves, seen by the ensemble in training,
+    which matters little for a comparison of each variant with the fp32 ensemble on the same items."""
+    return "val" if params.split.folds == 1 else "train"
+
+
 def model_inputs(params: Params, paths: ProjectPaths, split: str, count: int) -> torch.Tensor:
     """Up to ``count`` inputs shaped as the network takes them (whole items, slices or patches),
     spread evenly over ``split``: parity and INT8 calibration data."""

@@ -122,9 +122,7 @@ def fold_pool(rows: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def write_folds(
-    patients: pd.DataFrame, folds: int, seed: int, interim: Path
-) -> dict:
+def write_folds(patients: pd.DataFrame, folds: int, seed: int, interim: Path) -> dict:
     """Assign (or keep) the folds of ``patients`` (``patient_key``, ``stratum``, ``split``: the
     non-test ones), check them and write interim/splits.json; returns its content."""
     target = interim / SPLITS_FILE

@@ -44,8 +44,8 @@ def coarseness_note(basis: dict) -> str | None:
     if few >= FEW_CASES:
         return None
     if few == 0:
-        return f"rests on no {what.replace('(s)', '')}: the choice is not informed by that class"
+        return f"no {what.replace('(s)', '')}: the choice is not informed by that class"
     return (
-        f"rests on {few} {what}: one case moves the figure it was chosen by by "
+        f"only {few} {what}: one case moves the figure it was chosen by by "
         f"{1 / few:.2f}; read it as coarse"
     )

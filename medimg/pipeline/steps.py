@@ -32,7 +32,9 @@ class Step:
     params: tuple[str, ...]  # the params keys it reads: dvc.yaml lists exactly these
     code: tuple[str, ...]  # its own code, beyond SHARED_CODE (repo-relative files or folders)
     per_stage: bool = False  # one dvc.yaml stage per entry of train.stages
-    fans_out: bool = False  # takes map_items: its per-item work can run on the flow's task runner
+    fans_out: bool = (
+        False  # takes map_items: its per-item (per-fold) work can run on the flow's task runner
+    )
 
     @property
     def deps(self) -> tuple[str, ...]:
@@ -102,14 +104,15 @@ STEPS: tuple[Step, ...] = (
     Step(
         "train",
         "tasks.train:run_train",
-        ("augment", "loss", "model", "sampling", "train"),
+        ("augment", "loss", "model", "sampling", "split.folds", "train"),
         TRAINING_CODE,
         per_stage=True,
+        fans_out=True,  # with split.folds > 1, one task per fold
     ),
     Step(
         "evaluate",
         "tasks.evaluate:run_evaluate",
-        ("data.class_names", "evaluate", "model", "sampling"),
+        ("data.class_names", "evaluate", "model", "sampling", "split.folds"),
         (
             "medimg/evaluate",
             "medimg/ingest/manifest.py",
@@ -134,6 +137,7 @@ STEPS: tuple[Step, ...] = (
             "preprocess",
             "results",
             "sampling",
+            "split.folds",
         ),
         (
             "medimg/deploy",

@@ -20,6 +20,7 @@ from medimg.config.schema import Params
 from medimg.io import atomic
 from medimg.io.problems import MissingInput
 from medimg.models import build_model
+from medimg.models.ensemble import FoldEnsemble
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,16 @@ def final_checkpoint(params: Params, paths: ProjectPaths) -> Path:
     return paths.stage_dir(params.train.stages[-1].name) / "ckpt.pt"
 
 
-def load_final_model(params: Params, paths: ProjectPaths) -> nn.Module:
+def model_from_checkpoint(params: Params, checkpoint: dict[str, Any]) -> nn.Module:
+    """The model a checkpoint holds: one network, or with ``folds`` (k-fold training) the
+    ensemble of the folds' networks."""
+    if "folds" in checkpoint:
+        members = [model_from_checkpoint(params, {"model": state}) for state in checkpoint["folds"]]
+        return FoldEnsemble(members).eval()
     model = build_model(params.model)
-    model.load_state_dict(load_checkpoint(final_checkpoint(params, paths))["model"])
+    model.load_state_dict(checkpoint["model"])
     return model.eval()
+
+
+def load_final_model(params: Params, paths: ProjectPaths) -> nn.Module:
+    return model_from_checkpoint(params, load_checkpoint(final_checkpoint(params, paths)))

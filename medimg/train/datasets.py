@@ -7,6 +7,7 @@ albumentations; 3D batches are augmented later, on the training device (medimg.t
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import torch
 from torch.utils.data import Dataset, Sampler, WeightedRandomSampler
 
 from medimg.config.schema import AugmentParams, SamplingParams
-from medimg.io.problems import InputError
+from medimg.io.problems import InputError, MissingInput
 from medimg.train.augment.pictures import augment_picture, picture_augmentation
 
 
@@ -268,6 +269,37 @@ def read_split(index_path: Path, split: str) -> pd.DataFrame:
             f"{index_path}: no items in split {split!r}; check split.ratios and the data size"
         )
     return rows.reset_index(drop=True)
+
+
+def read_fold(
+    index_path: Path, splits_path: Path, folds: int, fold: int, part: str
+) -> pd.DataFrame:
+    """The index rows fold ``fold`` trains on (``part`` train) or validates on (val), by patient as
+    splits.json assigns them; every non-test item is in one fold's val part."""
+    if not splits_path.exists():
+        raise MissingInput(f"{splits_path}: no folds; run the ingest step (split.folds: {folds})")
+    document = json.loads(splits_path.read_text())
+    if document.get("folds") != folds:
+        raise InputError(
+            f"{splits_path} holds {document.get('folds')} fold(s) but split.folds is {folds}; "
+            "run the ingest step again"
+        )
+    patients = set(document["splits"][fold][part])
+    index = pd.read_parquet(index_path)
+    rows = index[(index["split"] != "test") & index["patient_key"].isin(patients)]
+    if rows.empty:
+        raise InputError(f"{index_path}: fold {fold} has no {part} items")
+    return rows.reset_index(drop=True)
+
+
+def fold_rows(
+    index_path: Path, splits_path: Path, folds: int, fold: int | None, part: str
+) -> pd.DataFrame:
+    """The items a model trains (``part`` train) or validates (val) on: the train/val split when
+    ``fold`` is None, else fold ``fold``'s share of the non-test items."""
+    if fold is None:
+        return read_split(index_path, part)
+    return read_fold(index_path, splits_path, folds, fold, part)
 
 
 def loader_workers(choice: int | str, device: torch.device) -> int:

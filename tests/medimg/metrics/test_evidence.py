@@ -11,8 +11,8 @@ def test_a_binary_decision_counts_its_positives_and_negatives():
     basis = decision_basis(labels, "classification")
     assert basis["cases"] == 17 and (basis["positives"], basis["negatives"]) == (5, 12)
     assert basis["note"] == (
-        "rests on 5 positive case(s): one case moves the figure it was chosen by by 0.20; read it "
-        "as coarse"
+        "only 5 positive case(s): one case moves the figure it was chosen by by 0.20; read it as "
+        "coarse"
     )
 
 
@@ -26,7 +26,7 @@ def test_graded_labels_name_the_rarest_class_and_a_missing_class_is_said_plainly
     graded = decision_basis(np.array([0] * 30 + [1] * 25 + [2] * 3), "classification")
     assert graded["per_class"] == {"0": 30, "1": 25, "2": 3} and "rarest class" in graded["note"]
     none = decision_basis(np.zeros(30, int), "classification")
-    assert none["positives"] == 0 and none["note"].startswith("rests on no positive case")
+    assert none["positives"] == 0 and none["note"].startswith("no positive case")
 
 
 def test_a_segmentation_decision_counts_the_cases_with_foreground():
