@@ -131,9 +131,7 @@ def test_mlflow_has_one_run_per_fold_and_stage_under_the_pipeline_run(kfold):
     experiment = client.get_experiment_by_name(params.tracking.experiment)
     runs = client.search_runs([experiment.experiment_id])
     parents = {r.info.run_id for r in runs if r.info.run_name.startswith("pipeline-")}
-    folds = {
-        r.info.run_name: r for r in runs if r.info.run_name.startswith("train-freeze-fold")
-    }
+    folds = {r.info.run_name: r for r in runs if r.info.run_name.startswith("train-freeze-fold")}
     assert sorted(folds) == [f"train-freeze-fold{k}" for k in range(FOLDS)]
     for run in folds.values():
         assert run.data.tags["mlflow.parentRunId"] in parents
