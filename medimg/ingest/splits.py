@@ -158,6 +158,9 @@ def assign_splits(
     ``folds`` > 1 there is no val split: the folds (medimg.ingest.folds) validate in turn."""
     used = ratios_beside_official_test(pooled_for_folds(ratios, folds), "test" in given.values())
     kept = {k: v for k, v in (earlier or {}).items() if used.get(v, 0) > 0}
+    if kept and used["val"] > 0 and "val" not in kept.values():
+        # back from k-fold (no val split then): the non-test patients are cut into train and val again
+        kept = {k: v for k, v in kept.items() if v == "test"}
     split = split_by_patient(rows, used, seed, {**kept, **given}).astype(object)
     official = rows["patient_key"].isin(given)
     split = split.where(~official, rows["patient_key"].map(given))

@@ -249,3 +249,31 @@ def test_a_dataset_too_small_for_its_folds_fails_naming_the_key_and_keeps_its_co
         IngestParams(workers=1),
     )
     assert again["run"]["reused"] == 8 and again["run"]["converted"] == 0
+
+
+def test_going_from_folds_back_to_one_split_cuts_train_and_val_again_and_keeps_test(tmp_path):
+    write_decathlon(tmp_path / "raw", training=40, test=0)
+
+    def run(folds):
+        ingest_tree(
+            tmp_path / "raw",
+            tmp_path / "out",
+            SALT,
+            DataParams(layout="decathlon"),
+            SplitParams(folds=folds),
+            IngestParams(workers=1),
+        )
+        manifest = pd.read_parquet(tmp_path / "out/manifest.parquet")
+        return dict(zip(manifest["patient_key"], manifest["split"]))
+
+    single = run(1)
+    folded = run(4)
+    assert set(folded.values()) == {"train", "test"}
+    assert {k for k, v in folded.items() if v == "test"} == {
+        k for k, v in single.items() if v == "test"
+    }
+    again = run(1)
+    tests = {k for k, v in single.items() if v == "test"}
+    assert {k for k, v in again.items() if v == "test"} == tests  # test never moves
+    shares = pd.Series(again).value_counts().to_dict()
+    assert shares["val"] == pd.Series(single).value_counts()["val"]  # val is cut again
