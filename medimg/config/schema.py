@@ -286,6 +286,9 @@ class EvaluateParams(Section):
     # temperature scaling fitted on val: the threshold, the reports and the bundle use its scores
     calibrate: bool = True
     explain_cases: NonNegInt = 2  # Grad-CAM figures per kind (true and false positives)
+    # test-time augmentation: answers averaged over mirrored inputs, in evaluation, export and
+    # predict alike (2^k passes for k flips); flip_z for volumes only
+    tta: list[Literal["flip_x", "flip_y", "flip_z"]] = Field(default_factory=list)
 
 
 class ExportParams(Section):
@@ -380,6 +383,11 @@ class Params(Section):
             problems.append(
                 f"sampling.patches.size: {patch} has a side under 32 voxels; {self.model.name} pools "
                 "4 times and needs at least 2 voxels left at its deepest level"
+            )
+        if "flip_z" in self.evaluate.tta and info.ndim != 3:
+            problems.append(
+                f"evaluate.tta: flip_z mirrors slices, but {self.model.name} takes 2D inputs; "
+                "use flip_x and flip_y"
             )
         if problems:
             raise ValueError("; ".join(problems))

@@ -131,6 +131,7 @@ STEPS: tuple[Step, ...] = (
             "data.class_names",
             "evaluate.target_sensitivity",
             "evaluate.threshold",
+            "evaluate.tta",
             "export",
             "ingest.geometry",
             "model",

@@ -15,12 +15,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from medimg.config.catalog import CATALOG
 from medimg.config.paths import ProjectPaths
 from medimg.config.schema import Params
 from medimg.io import atomic
 from medimg.io.problems import MissingInput
 from medimg.models import build_model
 from medimg.models.ensemble import FoldEnsemble
+from medimg.models.tta import with_tta
 
 log = logging.getLogger(__name__)
 
@@ -96,4 +98,11 @@ def model_from_checkpoint(params: Params, checkpoint: dict[str, Any]) -> nn.Modu
 
 
 def load_final_model(params: Params, paths: ProjectPaths) -> nn.Module:
-    return model_from_checkpoint(params, load_checkpoint(final_checkpoint(params, paths)))
+    """The model evaluate measures and export ships: the last stage's best weights (a k-fold
+    ensemble with ``folds``), each network answering with evaluate.tta's mirroring."""
+    model = model_from_checkpoint(params, load_checkpoint(final_checkpoint(params, paths)))
+    segmentation = CATALOG[params.model.name].task == "segmentation"
+    if isinstance(model, FoldEnsemble):  # mirrored per fold: the out-of-fold answers use it too
+        members = [with_tta(m, params.evaluate.tta, segmentation) for m in model.members]
+        return FoldEnsemble(members).eval()
+    return with_tta(model, params.evaluate.tta, segmentation)

@@ -10,6 +10,7 @@ import torch
 import yaml
 
 from medimg.models.ensemble import FoldEnsemble
+from medimg.models.tta import FlipAverage
 from medimg.train.checkpoint import load_checkpoint, load_final_model, model_from_checkpoint
 from tests.conftest import _load, _step_runners, tiny_params
 
@@ -22,6 +23,7 @@ def kfold(tmp_path_factory):
     root = tmp_path_factory.mktemp("kfold")
     raw = tiny_params(root)
     raw["split"]["folds"] = FOLDS
+    raw["evaluate"]["tta"] = ["flip_x"]  # mirrored per fold, in evaluation and the exported graph
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     params, paths = _load(root)
     runners = _step_runners()
@@ -57,6 +59,8 @@ def test_the_stage_checkpoint_is_the_ensemble_of_the_folds_best_weights(kfold):
     )
     model = load_final_model(params, paths)
     assert isinstance(model, FoldEnsemble) and len(model.members) == FOLDS
+    assert all(isinstance(m, FlipAverage) for m in model.members)
+    model = model_from_checkpoint(params, load_checkpoint(paths.stage_dir("unfreeze") / "ckpt.pt"))
     for k, member in enumerate(model.members):
         fold = load_checkpoint(paths.stage_dir("unfreeze", k) / "ckpt.pt")["model"]
         assert all(torch.equal(fold[n], v) for n, v in member.state_dict().items())
@@ -64,9 +68,6 @@ def test_the_stage_checkpoint_is_the_ensemble_of_the_folds_best_weights(kfold):
     with torch.no_grad():
         averaged = torch.stack([m(x).softmax(1) for m in model.members]).mean(0)
         torch.testing.assert_close(model(x).softmax(1), averaged, atol=1e-6, rtol=1e-5)
-    # the ensemble checkpoint loads without the folds' folders
-    alone = model_from_checkpoint(params, load_checkpoint(paths.stage_dir("unfreeze") / "ckpt.pt"))
-    assert isinstance(alone, FoldEnsemble)
 
 
 def test_a_rerun_resumes_every_fold_to_the_end_and_one_fold_retrains_alone(kfold):
