@@ -39,6 +39,9 @@ class ModelParams(Section):
     atrous_rates: Annotated[list[PositiveInt], Field(min_length=1)] = Field(
         default_factory=lambda: [12, 24, 36]
     )
+    # unet2d/unet3d: in training the decoder also answers at every coarser level but the lowest,
+    # each scored against the mask downsampled, weights halving per level (nnU-Net's default)
+    deep_supervision: bool = False
     init: str = "none"  # none | imagenet | path to an earlier medimg checkpoint
     allow_random_init: bool = (
         False  # imagenet weights not cached: carry on with random ones instead of failing
@@ -50,6 +53,14 @@ class ModelParams(Section):
             raise ValueError(
                 f"init: imagenet, but {self.name} has no published pretrained weights "
                 "(use none, or the path to an earlier medimg checkpoint)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _deep_supervision_fits(self) -> ModelParams:
+        if self.deep_supervision and not self.name.startswith("unet"):
+            raise ValueError(
+                f"deep_supervision applies to the U-Nets (unet2d, unet3d), not {self.name}"
             )
         return self
 

@@ -33,9 +33,18 @@ def double_conv(ndim: int, in_ch: int, out_ch: int) -> nn.Sequential:
 
 
 class UNetDecoder(nn.Module):
-    def __init__(self, ndim: int, channels: list[int], num_classes: int) -> None:
+    """Up-convolutions and skip connections back to full resolution. With ``deep_supervision``
+    a 1x1 convolution also answers at each coarser decoder level but the lowest; in training the
+    decoder then returns (full-resolution logits, [coarser logits, finest first]), in eval only
+    the full-resolution logits, so validation, export and inference see one output."""
+
+    def __init__(
+        self, ndim: int, channels: list[int], num_classes: int, deep_supervision: bool = False
+    ) -> None:
         super().__init__()
         conv, up, _, _ = _layers(ndim)
+        levels = range(1, len(channels) - 2) if deep_supervision else range(0)
+        self.aux = nn.ModuleList(conv(channels[i], num_classes, 1) for i in levels)
         self.ups = nn.ModuleList(
             up(channels[i + 1], channels[i], 2, stride=2) for i in range(len(channels) - 1)
         )
@@ -44,8 +53,9 @@ class UNetDecoder(nn.Module):
         )
         self.out = conv(channels[0], num_classes, 1)
 
-    def forward(self, skips: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, skips: list[torch.Tensor]):
         x = skips[-1]
+        coarser: dict[int, torch.Tensor] = {}
         for level in reversed(range(len(self.ups))):
             x = self.ups[level](x)
             skip = skips[level]
@@ -54,11 +64,15 @@ class UNetDecoder(nn.Module):
             ):  # odd sizes: pooling floored, so match the skip exactly
                 x = F.interpolate(x, size=skip.shape[2:], mode="nearest")
             x = self.blocks[level](torch.cat([skip, x], dim=1))
+            if self.training and 1 <= level <= len(self.aux):
+                coarser[level] = self.aux[level - 1](x)
+        if self.training and self.aux:
+            return self.out(x), [coarser[level] for level in sorted(coarser)]
         return self.out(x)
 
 
 class UNet(StagedNet):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor):
         skips = []
         for part in self.backbone.values():
             x = part(x)
@@ -77,4 +91,4 @@ def build_unet(spec: ModelParams, ndim: int) -> UNet:
         )
         for level in range(1, 5)
     ]
-    return UNet(groups, UNetDecoder(ndim, channels, spec.num_classes))
+    return UNet(groups, UNetDecoder(ndim, channels, spec.num_classes, spec.deep_supervision))

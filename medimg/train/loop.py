@@ -37,6 +37,7 @@ from medimg.train.device import (
 )
 from medimg.train.distributed import Ranks, wrap
 from medimg.train.losses import build_loss
+from medimg.train.losses.deep_supervision import deep_supervised
 from medimg.train.mixing import mix_batch
 from medimg.train.optim import build_optimizer, build_scheduler, set_train_mode, steps_per_batch
 from medimg.train.validation import BestEpoch, validate
@@ -94,7 +95,8 @@ class StageRun:
             optimizer, stage, math.ceil(len(self.train_loader) / tp.accumulate_batches)
         )
         scaler = grad_scaler(self.device, dtype)
-        criterion = build_loss(self.loss, self.class_weights).to(self.device)
+        deep = bool(getattr(getattr(self.model, "head", None), "aux", None))
+        criterion = build_loss(self.loss, self.class_weights, deep).to(self.device)
         start, best, best_epoch, stale = 0, None, -1, 0
         if self.resume_state is not None:
             state = self.resume_state
@@ -250,7 +252,7 @@ class StageRun:
             with sync:
                 with autocast(self.device, dtype):
                     output = net(x)
-                loss = criterion(output.float(), target)
+                loss = criterion(output if deep_supervised(output) else output.float(), target)
                 scaler.scale(loss / tp.accumulate_batches).backward()
             if boundary:
                 if tp.grad_clip:
