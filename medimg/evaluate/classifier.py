@@ -120,8 +120,11 @@ def fold_figures(model: FoldEnsemble, rows, evaluated: dict, params, paths, devi
         figure(predict_probabilities(member, rows, params, paths, device)["probs"])
         for member in model.members
     ]
-    metric = "auc" if ensemble_probs.shape[1] == 2 else "quadratic_kappa"
-    return cross_validation_table(metric, per_fold, figure(ensemble_probs))
+    binary = ensemble_probs.shape[1] == 2
+    metric, title = (
+        ("auc", "ROC-AUC") if binary else ("quadratic_kappa", "Quadratic-weighted kappa")
+    )
+    return cross_validation_table(metric, title, per_fold, figure(ensemble_probs))
 
 
 def evaluate_classifier(params: Params, paths: ProjectPaths) -> Evaluation:

@@ -43,12 +43,14 @@ def decided_on(params: Params) -> str:
 
 
 def cross_validation_table(
-    metric: str, per_fold: list[float | None], ensemble: float | None
+    metric: str, title: str, per_fold: list[float | None], ensemble: float | None
 ) -> dict:
-    """The test figure of each fold, their mean and sample sd, and the ensemble's."""
-    values = [v for v in per_fold if v is not None]
+    """The test figure (``metric``, called ``title`` in the model card) of each fold, their mean
+    and sample sd, and the ensemble's."""
+    values = [v for v in per_fold if v is not None and v == v]  # NaN: undefined
     return {
         "metric": metric,
+        "title": title,
         "per_fold": per_fold,
         "mean": statistics.fmean(values) if values else None,
         "sd": statistics.stdev(values) if len(values) > 1 else None,

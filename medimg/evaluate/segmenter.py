@@ -10,6 +10,7 @@ import pandas as pd
 from medimg.config.paths import ProjectPaths
 from medimg.config.schema import Params
 from medimg.evaluate import figures
+from medimg.evaluate.cross_validation import cross_validation_table
 from medimg.evaluate.headline import dvc_headline, segmentation_figures
 from medimg.evaluate.inference import final_model_on_split, predict_masks
 from medimg.evaluate.model_card import card_context, render_model_card
@@ -18,6 +19,7 @@ from medimg.evaluate.run_figures import training_figures, write_empty_plots
 from medimg.evaluate.segmentation_report import case_table, segmentation_report
 from medimg.ingest.manifest import write_parquet
 from medimg.io import atomic
+from medimg.models.ensemble import FoldEnsemble
 from medimg.train.checkpoint import final_checkpoint
 
 
@@ -42,6 +44,19 @@ def _case_figures(cases, truths, predictions, images, reports) -> list[str]:
     return written
 
 
+def fold_figures(model: FoldEnsemble, rows, cases, params: Params, paths, device) -> dict:
+    """Mean Dice over the evaluated cases and foreground classes for each fold's model alone and
+    for their ensemble (``cases``: the ensemble's case table)."""
+    classes, spacings = len(params.data.class_names), list(rows["cache_spacing"])
+    per_fold = []
+    for member in model.members:
+        _, truths, predictions = predict_masks(member, rows, params, paths, device)
+        per_fold.append(float(case_table(predictions, truths, spacings, classes)["dice"].mean()))
+    return cross_validation_table(
+        "dice_mean", "Dice (mean over cases)", per_fold, float(cases["dice"].mean())
+    )
+
+
 def evaluate_segmenter(params: Params, paths: ProjectPaths) -> Evaluation:
     spec, names, reports = params.evaluate, params.data.class_names, paths.reports
     model, rows, device = final_model_on_split(params, paths)
@@ -50,6 +65,8 @@ def evaluate_segmenter(params: Params, paths: ProjectPaths) -> Evaluation:
     keys = rows[["series_key", "patient_key", *spec.subgroups]].reset_index(drop=True)
     cases = cases.join(keys, on="case")
     report = segmentation_report(cases, names, spec.subgroups, spec)
+    if isinstance(model, FoldEnsemble):
+        report["cross_validation"] = fold_figures(model, rows, cases, params, paths, device)
     photos = bool((rows["modality"] == "photo").all())  # no physical spacing: distances in pixels
     report.update(
         split=spec.split,
