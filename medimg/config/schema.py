@@ -384,6 +384,11 @@ class Params(Section):
                 f"sampling.patches.size: {patch} has a side under 32 voxels; {self.model.name} pools "
                 "4 times and needs at least 2 voxels left at its deepest level"
             )
+        if self.split.folds > 1 and self.evaluate.split == "val":
+            problems.append(
+                f"evaluate.split: val, but split.folds is {self.split.folds}: k-fold training has "
+                "no val split (each fold validates in turn); evaluate on test"
+            )
         if "flip_z" in self.evaluate.tta and info.ndim != 3:
             problems.append(
                 f"evaluate.tta: flip_z mirrors slices, but {self.model.name} takes 2D inputs; "

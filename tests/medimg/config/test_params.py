@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from medimg.config.loading import check_paths, load_params
-from medimg.config.schema import ParamsError
+from medimg.config.schema import Params, ParamsError
 from tests.conftest import REPO
 
 
@@ -104,3 +104,15 @@ def test_class_names_from_dataset_come_from_dataset_json_unless_params_list_them
     assert load_params(tmp_path / "params.yaml").data.class_names == ["background", "liver"]
     listed = load_params(tmp_path / "params.yaml", ["data.class_names=[absent, present]"])
     assert listed.data.class_names == ["absent", "present"]
+
+
+def test_evaluating_on_val_with_folds_is_a_params_error():
+    import yaml
+
+    from tests.conftest import REPO
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["split"]["folds"] = 5
+    raw["evaluate"]["split"] = "val"
+    with pytest.raises(ValueError, match="k-fold training has no val split"):
+        Params.model_validate(raw)
