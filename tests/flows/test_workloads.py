@@ -49,6 +49,7 @@ def _project(tmp_path, preset: str, raw_dir) -> tuple:
     raw = yaml.safe_load((tmp_path / "params.yaml").read_text())
     raw["data"]["raw_dir"] = str(raw_dir)
     raw["split"]["ratios"] = {"train": 0.5, "val": 0.25, "test": 0.25}
+    raw["split"]["folds"] = 1  # a dozen patients: one train/val split
     raw["preprocess"]["photo"]["size"] = [64, 64]
     raw["preprocess"]["target_shape"] = SHRINK_3D.get(preset, [32, 32, 32])
     if raw["sampling"]["patches"]["size"]:
