@@ -23,7 +23,7 @@ from flows.steps import DvcRecord, as_task, fan_out, launch_torchrun
 from medimg.config.loading import demo_outputs
 from medimg.config.paths import ProjectPaths
 from medimg.config.schema import OrchestrationParams, Params, ParamsError
-from medimg.pipeline.checks import load_checked_params
+from medimg.pipeline.checks import load_checked_params, planned_params
 from medimg.pipeline.steps import STEPS
 
 
@@ -51,55 +51,62 @@ def _run_steps(params_file: str, overrides: list[str], root: str, until: str | N
     orch = params.orchestration
     dvc = DvcRecord.for_run(Path(root).resolve(), params_file, overrides)
     distributed = orch.torchrun.nproc_per_node * orch.torchrun.nnodes > 1
-    plan: list[tuple[str, Callable, tuple]] = []
+    # (task name, function, its arguments given the params it runs with); arguments are made when
+    # the step runs, so under plan: auto the steps after the plan see the plan it just wrote
+    plan: list[tuple[str, Callable, Callable[[Params], tuple], str]] = []
     for step in STEPS:
         run = step.load()
         if (
             step.per_stage
         ):  # training: one task per stage, under torchrun when params ask for processes
-            plan += [
-                (
-                    f"{step.name}-{stage.name}",
-                    launch_torchrun,
-                    (params, root, params_file, overrides, stage.name),
-                )
-                if distributed
-                else (
-                    f"{step.name}-{stage.name}",
-                    run,
-                    (
-                        params,
-                        paths,
-                        stage.name,
-                        False,
-                        None,
-                        fan_out(f"{step.name}-{stage.name}", orch),
-                    ),
-                )
-                for stage in params.train.stages
-            ]
+            for stage in params.train.stages:
+                name = f"{step.name}-{stage.name}"
+                if distributed:
+                    plan.append(
+                        (
+                            name,
+                            launch_torchrun,
+                            lambda p, s=stage.name: (p, root, params_file, overrides, s),
+                            step.name,
+                        )
+                    )
+                else:
+                    plan.append(
+                        (
+                            name,
+                            run,
+                            lambda p, s=stage.name, n=name: (
+                                p,
+                                paths,
+                                s,
+                                False,
+                                None,
+                                fan_out(n, orch),
+                            ),
+                            step.name,
+                        )
+                    )
         elif (
             step.name == "demo-data"
         ):  # only when the raw folder is the demo's and DVC tracks it or it is missing
             if Path(params.data.raw_dir) in demo_outputs(params) and (
                 dvc.tracks(step.name) or not paths.raw.exists()
             ):
-                plan.append((step.name, run, (params, paths)))
-        else:
+                plan.append((step.name, run, lambda p: (p, paths), step.name))
+        elif step.fans_out:
             plan.append(
-                (
-                    step.name,
-                    run,
-                    (params, paths, fan_out(step.name, orch)) if step.fans_out else (params, paths),
-                )
+                (step.name, run, lambda p, n=step.name: (p, paths, fan_out(n, orch)), step.name)
             )
-    names = [name for name, _, _ in plan]
+        else:
+            plan.append((step.name, run, lambda p: (p, paths), step.name))
+    names = [name for name, _, _, _ in plan]
     if until is not None and until not in names:
         raise ParamsError(f"until: '{until}' is not a step of this pipeline ({', '.join(names)})")
 
     results: dict = {}
-    for name, fn, args in plan:
-        results[name] = as_task(fn, name, orch, dvc)(*args)
+    for name, fn, args, step_name in plan:
+        step_params = planned_params(params, step_name, root)
+        results[name] = as_task(fn, name, orch, dvc)(*args(step_params))
         publish(name, paths)  # up to date or not, the UI shows the step's current figures
         if name == until:
             break

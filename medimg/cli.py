@@ -247,7 +247,7 @@ def _ingest(args: argparse.Namespace) -> dict:
 
 def _plan_command(args: argparse.Namespace) -> int:
     from medimg.config.paths import ProjectPaths
-    from medimg.plan.planning import PLAN_FILE, plan_dataset
+    from medimg.plan.planning import plan_dataset
     from medimg.plan.proposal import params_diff, proposed_params
 
     params = _load_checked(args)
@@ -260,8 +260,13 @@ def _plan_command(args: argparse.Namespace) -> int:
         f"{fingerprint['spacing']['median']} mm, anisotropy {fingerprint['anisotropy']}: a "
         f"{plan['configuration']} plan, patch {plan['patch_size']} x batch {plan['batch_size']} "
         f"({plan['memory_gb']} of {plan['budget_gb']:g} GB), poolings {plan['poolings_per_axis']} "
-        f"(details: {paths.reports / PLAN_FILE})"
+        f"(details: {paths.plan})"
     )
+    if params.plan.use == "auto":
+        from medimg.plan.applying import planned_values
+
+        taken = planned_values(plan, params)
+        print(f"plan: auto: the later steps take {', '.join(taken) or 'nothing'} from the plan")
     print("\n".join(changes) if changes else f"{args.params} already follows the plan")
     if args.write and changes:
         from medimg.config.presets import write_values

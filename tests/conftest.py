@@ -42,7 +42,9 @@ def tiny_params(root: Path, source: Path = REPO / "params.yaml") -> dict:
     }
     raw["demo"]["fundus_dr"] = {"patients": 2, "size": 64}
     raw["split"]["ratios"] = {"train": 0.5, "val": 0.25, "test": 0.25}
-    raw["split"]["folds"] = 1  # 10 patients: one train/val split (tests/tasks/test_kfold.py runs folds)
+    raw["split"]["folds"] = (
+        1  # 10 patients: one train/val split (tests/tasks/test_kfold.py runs folds)
+    )
     raw["preprocess"]["target_shape"] = [32, 32, 32]
     raw["model"].update(width=4, head_hidden=16)
     raw["train"]["batch_size"] = 4

@@ -57,6 +57,16 @@ class ProjectPaths:
         """The cross-validation folds ingest wrote (medimg.ingest.folds)."""
         return self.interim / "splits.json"
 
+    @property
+    def fingerprint(self) -> Path:
+        """The dataset fingerprint the plan step writes (medimg.plan.fingerprint)."""
+        return self.reports / "dataset_fingerprint.json"
+
+    @property
+    def plan(self) -> Path:
+        """The plan the plan step writes and ``plan: auto`` reads (medimg.plan.planner)."""
+        return self.reports / "plan.json"
+
     def stage_dir(self, stage: str, fold: int | None = None) -> Path:
         """A stage's folder; with k-fold training each fold trains in its own folder inside it."""
         return self.models / stage if fold is None else self.models / stage / f"fold_{fold}"

@@ -7,7 +7,7 @@ instead of being silently ignored. Errors are collected and reported together by
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -326,14 +326,31 @@ class TrackingParams(Section):
 
 
 class PlanParams(Section):
-    """What `medimg plan` plans for: the memory one training process may use."""
+    """What `medimg plan` plans for: the memory one training process may use, and whether the later
+    steps read the plan (``use: auto``, or ``plan: auto`` for short) for the keys params.yaml leaves
+    out."""
 
+    use: Literal["auto", "off"] = (
+        "off"  # auto: preprocess, train, evaluate, export read reports/plan.json
+    )
     memory: Literal["gpu", "cpu"] = "gpu"  # which budget applies: where training will run
     gpu_memory_gb: PositiveFloat = 8.0  # nnU-Net plans for about 8 GB of GPU memory
     cpu_memory_gb: PositiveFloat = 4.0
 
     def budget_gb(self) -> float:
         return self.gpu_memory_gb if self.memory == "gpu" else self.cpu_memory_gb
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        # `plan: auto` (and YAML's `plan: off`, read as false) name the use with default budgets
+        if value is True or value == "auto":
+            return {"use": "auto"}
+        if value is False or value == "off":
+            return {"use": "off"}
+        if isinstance(value, dict) and value.get("use") is False:
+            return {**value, "use": "off"}
+        return value
 
 
 class Params(Section):

@@ -42,6 +42,11 @@ class ModelParams(Section):
     # unet2d/unet3d: in training the decoder also answers at every coarser level but the lowest,
     # each scored against the mask downsampled, weights halving per level (nnU-Net's default)
     deep_supervision: bool = False
+    # unet2d/unet3d: the downsampling, one [stride per axis] per level, e.g. [[1,2,2],[2,2,2],...]
+    # as `medimg plan` plans it (a thick-slice axis pooled fewer times); null: 4 levels of 2
+    pool_strides: list[Annotated[list[Literal[1, 2]], Field(min_length=2, max_length=3)]] | None = (
+        None
+    )
     init: str = "none"  # none | imagenet | path to an earlier medimg checkpoint
     allow_random_init: bool = (
         False  # imagenet weights not cached: carry on with random ones instead of failing
@@ -61,6 +66,22 @@ class ModelParams(Section):
         if self.deep_supervision and not self.name.startswith("unet"):
             raise ValueError(
                 f"deep_supervision applies to the U-Nets (unet2d, unet3d), not {self.name}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _pool_strides_fit(self) -> ModelParams:
+        if self.pool_strides is None:
+            return self
+        if not self.name.startswith("unet"):
+            raise ValueError(
+                f"pool_strides applies to the U-Nets (unet2d, unet3d), not {self.name}"
+            )
+        ndim = CATALOG[self.name].ndim
+        if not 1 <= len(self.pool_strides) <= 6 or any(len(s) != ndim for s in self.pool_strides):
+            raise ValueError(
+                f"pool_strides: 1 to 6 levels of {ndim} strides each (1 or 2) for {self.name}, "
+                f"got {self.pool_strides}"
             )
         return self
 

@@ -39,14 +39,21 @@ class UNetDecoder(nn.Module):
     the full-resolution logits, so validation, export and inference see one output."""
 
     def __init__(
-        self, ndim: int, channels: list[int], num_classes: int, deep_supervision: bool = False
+        self,
+        ndim: int,
+        channels: list[int],
+        num_classes: int,
+        deep_supervision: bool = False,
+        strides: list[list[int]] | None = None,
     ) -> None:
         super().__init__()
         conv, up, _, _ = _layers(ndim)
+        strides = strides or [[2] * ndim] * (len(channels) - 1)
         levels = range(1, len(channels) - 2) if deep_supervision else range(0)
         self.aux = nn.ModuleList(conv(channels[i], num_classes, 1) for i in levels)
         self.ups = nn.ModuleList(
-            up(channels[i + 1], channels[i], 2, stride=2) for i in range(len(channels) - 1)
+            up(channels[i + 1], channels[i], strides[i], stride=strides[i])
+            for i in range(len(channels) - 1)
         )
         self.blocks = nn.ModuleList(
             double_conv(ndim, 2 * channels[i], channels[i]) for i in range(len(channels) - 1)
@@ -80,15 +87,30 @@ class UNet(StagedNet):
         return self.head(skips)
 
 
+DEFAULT_LEVELS = 4  # poolings of the classic U-Net, by 2 on every axis
+
+
 def build_unet(spec: ModelParams, ndim: int) -> UNet:
+    """A U-Net with ``spec.pool_strides`` (one [stride per axis] per level, as `medimg plan` plans
+    them: an anisotropic axis pooled fewer times), or four levels of 2 on every axis. Features
+    double per level up to 16x the first level's, where nnU-Net caps them too."""
     _, _, _, pool = _layers(ndim)
-    channels = [spec.width * 2**level for level in range(5)]
+    strides = [list(s) for s in spec.pool_strides or [[2] * ndim] * DEFAULT_LEVELS]
+    if any(len(s) != ndim for s in strides):
+        raise ValueError(f"model.pool_strides: each level needs {ndim} strides, got {strides}")
+    channels = [spec.width * 2 ** min(level, 4) for level in range(len(strides) + 1)]
     groups = [("enc0", double_conv(ndim, spec.in_channels, channels[0]))]
     groups += [
         (
             f"enc{level}",
-            nn.Sequential(pool(2), double_conv(ndim, channels[level - 1], channels[level])),
+            nn.Sequential(
+                pool(strides[level - 1], stride=strides[level - 1]),
+                double_conv(ndim, channels[level - 1], channels[level]),
+            ),
         )
-        for level in range(1, 5)
+        for level in range(1, len(strides) + 1)
     ]
-    return UNet(groups, UNetDecoder(ndim, channels, spec.num_classes, spec.deep_supervision))
+    return UNet(
+        groups,
+        UNetDecoder(ndim, channels, spec.num_classes, spec.deep_supervision, strides),
+    )

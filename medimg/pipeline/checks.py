@@ -9,6 +9,7 @@ import yaml
 
 from medimg.config.loading import check_paths, load_params
 from medimg.config.schema import Params, ParamsError
+from medimg.pipeline.steps import reads_plan
 
 
 def check_dvc_train_stages(params: Params, root: Path = Path(".")) -> list[str]:
@@ -52,4 +53,16 @@ def load_checked_params(
         problems += check_dvc_train_stages(params, Path(root))
     if problems:
         raise ParamsError(f"{path}: " + "; ".join(problems))
-    return params
+    return planned_params(params, step, root) if step is not None else params
+
+
+def planned_params(params: Params, step: str, root: str | Path = ".") -> Params:
+    """The params ``step`` runs with: under ``plan: auto``, a step after the plan takes the plan's
+    value (reports/plan.json) for each planned key the params file leaves out."""
+    if params.plan.use != "auto" or not reads_plan(step):
+        return params
+    # imported here: only steps that read the plan depend on the code that applies it
+    from medimg.config.paths import ProjectPaths
+    from medimg.plan.applying import read_plan, with_plan
+
+    return with_plan(params, read_plan(ProjectPaths.from_params(params, root).plan))

@@ -71,6 +71,8 @@ DATA_KEYS = (
     "data.mask_column",
     "data.layout",
 )
+# what a step after the plan runs to read it (plan: auto)
+PLAN_READING_CODE = ("medimg/plan/applying.py", "medimg/plan/proposal.py")
 TRAINING_CODE = (
     "medimg/models",
     "medimg/train",
@@ -78,6 +80,7 @@ TRAINING_CODE = (
     "medimg/tracking",
     "medimg/deploy/sliding_window.py",
     "tasks/train.py",
+    *PLAN_READING_CODE,
 )
 
 STEPS: tuple[Step, ...] = (
@@ -95,16 +98,27 @@ STEPS: tuple[Step, ...] = (
         fans_out=True,
     ),
     Step(
+        "plan",
+        "tasks.plan:run_plan",
+        ("plan",),
+        ("medimg/ingest/manifest.py", "medimg/plan", "tasks/plan.py"),
+    ),
+    Step(
         "preprocess",
         "tasks.preprocess:run_preprocess",
-        ("data.processed_dir", "preprocess"),
-        ("medimg/ingest/manifest.py", "medimg/preprocess", "tasks/preprocess.py"),
+        ("data.processed_dir", "plan.use", "preprocess"),
+        (
+            "medimg/ingest/manifest.py",
+            "medimg/preprocess",
+            "tasks/preprocess.py",
+            *PLAN_READING_CODE,
+        ),
         fans_out=True,
     ),
     Step(
         "train",
         "tasks.train:run_train",
-        ("augment", "loss", "model", "sampling", "split.folds", "train"),
+        ("augment", "loss", "model", "plan.use", "sampling", "split.folds", "train"),
         TRAINING_CODE,
         per_stage=True,
         fans_out=True,  # with split.folds > 1, one task per fold
@@ -112,16 +126,18 @@ STEPS: tuple[Step, ...] = (
     Step(
         "evaluate",
         "tasks.evaluate:run_evaluate",
-        ("data.class_names", "evaluate", "model", "sampling", "split.folds"),
+        ("data.class_names", "evaluate", "model", "plan.use", "sampling", "split.folds"),
         (
             "medimg/evaluate",
             "medimg/ingest/manifest.py",
+            "medimg/ingest/splits.py",
             "medimg/metrics",
             "medimg/tracking",
             "medimg/models",
             "medimg/train",
             "medimg/deploy/sliding_window.py",
             "tasks/evaluate.py",
+            *PLAN_READING_CODE,
         ),
     ),
     Step(
@@ -135,6 +151,7 @@ STEPS: tuple[Step, ...] = (
             "export",
             "ingest.geometry",
             "model",
+            "plan.use",
             "preprocess",
             "results",
             "sampling",
@@ -150,6 +167,7 @@ STEPS: tuple[Step, ...] = (
             "medimg/preprocess",
             "medimg/train",
             "tasks/export.py",
+            *PLAN_READING_CODE,
         ),
     ),
 )
@@ -162,6 +180,11 @@ def _inside_any(entry: str, folders: tuple[str, ...]) -> bool:
 
 def step(name: str) -> Step:
     return next(s for s in STEPS if s.name == name)
+
+
+def reads_plan(name: str) -> bool:
+    """Whether the step runs after the plan, and so takes its values under ``plan: auto``."""
+    return STEP_NAMES.index(name) > STEP_NAMES.index("plan")
 
 
 def code_files(paths: tuple[str, ...], root: Path) -> list[Path]:

@@ -51,11 +51,11 @@ def target_spacing(fingerprint: dict) -> list[float]:
     return [round(float(s), 4) for s in spacing]
 
 
-def poolings(patch: list[int], spacing: list[float]) -> list[int]:
-    """How often each axis is halved (nnU-Net's rule: only where the feature map stays >= 4 voxels
-    and the axis's current spacing is within 2x of the finest)."""
+def pool_strides(patch: list[int], spacing: list[float]) -> list[list[int]]:
+    """The U-Net's downsampling, one [stride per axis] per level (nnU-Net's rule: halve an axis only
+    where its feature map stays >= 4 voxels and its current spacing is within 2x of the finest)."""
     size, current = np.asarray(patch, float), np.asarray(spacing, float)
-    pools = [0] * len(patch)
+    levels: list[list[int]] = []
     for _ in range(MAX_POOLINGS):
         finest = current.min()
         axes = [
@@ -68,8 +68,18 @@ def poolings(patch: list[int], spacing: list[float]) -> list[int]:
         for k in axes:
             size[k] /= 2
             current[k] *= 2
-            pools[k] += 1
-    return pools
+        levels.append([2 if k in axes else 1 for k in range(len(patch))])
+    return levels
+
+
+def poolings(patch: list[int], spacing: list[float]) -> list[int]:
+    """How often each axis is halved over all levels of :func:`pool_strides`."""
+    return per_axis(pool_strides(patch, spacing), len(patch))
+
+
+def per_axis(levels: list[list[int]], ndim: int) -> list[int]:
+    """How often each axis is halved, given the strides per level."""
+    return [sum(s == 2 for s in axis) for axis in zip(*levels)] if levels else [0] * ndim
 
 
 def memory_gb(patch: list[int], batch: int, width: int = BASE_WIDTH) -> float:
@@ -84,13 +94,15 @@ def _divisible(patch: np.ndarray, pools: list[int]) -> list[int]:
 
 def patch_and_batch(
     median_shape: list[float], spacing: list[float], budget_gb: float, dataset_voxels: float
-) -> tuple[list[int], int, list[int]]:
-    """(patch, batch, poolings per axis) that fit ``budget_gb``."""
+) -> tuple[list[int], int, list[list[int]]]:
+    """(patch, batch, the U-Net's pool strides per level) that fit ``budget_gb``; each patch axis is
+    a multiple of the product of its strides."""
     median = np.asarray(median_shape, float)
     patch = median.copy()
     floor = np.full(len(patch), 2.0 * MIN_FEATURE_MAP)  # the smallest patch: one pooling per axis
     while True:
-        pools = poolings([int(n) for n in patch], spacing)
+        levels = pool_strides([int(n) for n in patch], spacing)
+        pools = per_axis(levels, len(patch))
         candidate = _divisible(patch, pools)
         if memory_gb(candidate, 2) <= budget_gb:
             break
@@ -109,7 +121,7 @@ def patch_and_batch(
         and (batch + 1) * math.prod(candidate) <= MAX_DATASET_FRACTION * dataset_voxels
     ):
         batch += 1
-    return candidate, batch, pools
+    return candidate, batch, levels
 
 
 def normalisation(fingerprint: dict) -> dict:
@@ -137,7 +149,8 @@ def make_plan(fingerprint: dict, budget_gb: float) -> dict:
         median_shape if configuration == "3d" or len(median_shape) == 2 else median_shape[1:]
     )
     plan_spacing = spacing if len(plan_shape) == len(spacing) else spacing[1:]
-    patch, batch, pools = patch_and_batch(plan_shape, plan_spacing, budget_gb, dataset_voxels)
+    patch, batch, levels = patch_and_batch(plan_shape, plan_spacing, budget_gb, dataset_voxels)
+    pools = per_axis(levels, len(patch))
     return {
         "configuration": configuration,
         "target_spacing": spacing,
@@ -145,7 +158,8 @@ def make_plan(fingerprint: dict, budget_gb: float) -> dict:
         "patch_size": patch,
         "batch_size": batch,
         "poolings_per_axis": pools,
-        "depth": max(pools),
+        "pool_strides": levels,
+        "depth": len(levels),
         "memory_gb": round(memory_gb(patch, batch), 2),
         "budget_gb": budget_gb,
         "normalisation": normalisation(fingerprint),

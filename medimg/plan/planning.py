@@ -9,14 +9,12 @@ from medimg.io import atomic
 from medimg.plan.fingerprint import dataset_fingerprint
 from medimg.plan.planner import make_plan
 
-FINGERPRINT_FILE, PLAN_FILE = "dataset_fingerprint.json", "plan.json"
-
 
 def plan_dataset(params: Params, paths: ProjectPaths) -> tuple[dict, dict]:
     """(fingerprint, plan) of the usable items of the manifest, written to reports/."""
     rows = usable(read_manifest(paths.manifest))
     fingerprint = dataset_fingerprint(rows, paths.interim)
     plan = make_plan(fingerprint, params.plan.budget_gb())
-    atomic.write_json(paths.reports / FINGERPRINT_FILE, fingerprint)
-    atomic.write_json(paths.reports / PLAN_FILE, plan)
+    atomic.write_json(paths.fingerprint, fingerprint)
+    atomic.write_json(paths.plan, plan)
     return fingerprint, plan

@@ -2,8 +2,8 @@
 
 Only keys params.yaml has are proposed: the recipe's target spacing and normalisation, the patch
 (3D segmentation trains on patches; a classifier sees the whole crop at that size, a 2D model the
-picture at that size) and the batch size. The plan's network depth and poolings per axis are
-reported in reports/plan.json for the U-Net to follow; no params key takes them yet.
+picture at that size), the batch size and, for the U-Nets, the pool strides per level (network
+depth and poolings per axis).
 """
 
 from __future__ import annotations
@@ -31,6 +31,11 @@ def proposed_params(plan: dict, params: Params) -> dict[str, Any]:
         out["sampling"] = {"patches": {"size": patch}}
     else:
         preprocess["target_shape"] = patch
+    if (
+        params.model.name.startswith("unet")
+        and len(plan["pool_strides"][0] if plan["pool_strides"] else []) == info.ndim
+    ):
+        out["model"] = {"pool_strides": plan["pool_strides"]}
     return out
 
 

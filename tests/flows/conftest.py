@@ -11,7 +11,31 @@ from pathlib import Path
 
 import yaml
 
+from medimg.pipeline.steps import STEPS
 from tests.conftest import REPO, write_tiny_params
+
+
+def flow_task_names(first: str | None = None, last: str | None = None) -> list[str]:
+    """The pipeline flow's task names in order, from the step registry and params.yaml's train
+    stages, from ``first`` through ``last`` (task names such as ``train-freeze``)."""
+    stages = [
+        s["name"] for s in yaml.safe_load((REPO / "params.yaml").read_text())["train"]["stages"]
+    ]
+    names = [
+        name
+        for step in STEPS
+        for name in (
+            [f"{step.name}-{stage}" for stage in stages] if step.per_stage else [step.name]
+        )
+    ]
+    start = names.index(first) if first else 0
+    end = names.index(last) + 1 if last else len(names)
+    return names[start:end]
+
+
+def dvc_stage_names(first: str | None = None, last: str | None = None) -> set[str]:
+    """The dvc.yaml stages of :func:`flow_task_names`."""
+    return {name.replace("-", "_") for name in flow_task_names(first, last)}
 
 
 def run(cmd: list[str], cwd: Path, check: bool = True, stderr: bool = True) -> str:

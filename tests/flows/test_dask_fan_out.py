@@ -9,7 +9,7 @@ from flows.pipeline import pipeline_for
 from medimg.config.loading import load_params
 from medimg.config.paths import ProjectPaths
 from tests.conftest import write_tiny_params
-from tests.flows.conftest import edit_params
+from tests.flows.conftest import edit_params, flow_task_names
 
 
 def test_dask_fan_out_equals_the_sequential_run(tmp_path, tiny, preprocessed, prefect_server):
@@ -29,7 +29,7 @@ def test_dask_fan_out_equals_the_sequential_run(tmp_path, tiny, preprocessed, pr
     params = load_params(root / "params.yaml")
     state = pipeline_for(params)(root=str(root), until="preprocess", return_state=True)
     assert state.is_completed(), state.message
-    assert list(state.result()) == ["ingest", "preprocess"]
+    assert list(state.result()) == flow_task_names("ingest", "preprocess")
 
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId

@@ -5,11 +5,12 @@ import json
 import sys
 
 import pandas as pd
+import torch
 
 from medimg.config.presets import use_preset
 from medimg.deploy.bundle import load_bundle_spec
 from tests.datasets import write_nnunet
-from tests.flows.conftest import edit_params, make_dvc_project, ran_stages, run
+from tests.flows.conftest import dvc_stage_names, edit_params, make_dvc_project, ran_stages, run
 
 
 def shrink(params: dict) -> None:
@@ -23,6 +24,8 @@ def shrink(params: dict) -> None:
     for stage in params["train"]["stages"]:
         stage["epochs"] = 1
     params["export"].update(parity_samples=4, calibration_samples=4)
+    # the U-Net's depth and pool strides are left to the plan: train, evaluate and export must agree
+    params["plan"] = {"use": "auto", "memory": "cpu", "cpu_memory_gb": 1.0}
 
 
 def test_a_two_channel_nnunet_folder_runs_through_dvc_repro_as_it_comes(tmp_path):
@@ -31,7 +34,16 @@ def test_a_two_channel_nnunet_folder_runs_through_dvc_repro_as_it_comes(tmp_path
     use_preset("ct-seg-3d", project / "params.yaml")
     edit_params(project, shrink)
     ran = ran_stages(run([sys.executable, "-m", "dvc", "repro"], project))
-    assert {"ingest", "preprocess", "train_freeze", "train_unfreeze", "evaluate", "export"} <= ran
+    assert dvc_stage_names(first="ingest") <= ran
+    plan = json.loads((project / "reports/plan.json").read_text())
+    fingerprint = json.loads((project / "reports/dataset_fingerprint.json").read_text())
+    assert fingerprint["cases"] == 16 and fingerprint["channels"] == 2
+    assert plan["configuration"] == "3d" and len(plan["pool_strides"]) == plan["depth"] >= 2
+    ckpt = torch.load(project / "models/unfreeze/ckpt.pt", map_location="cpu", weights_only=True)
+    state = ckpt["folds"][0] if "folds" in ckpt else ckpt["model"]
+    levels = {key.split(".")[1] for key in state if key.startswith("backbone.")}
+    assert levels == {f"enc{level}" for level in range(plan["depth"] + 1)}  # the planned depth
+    assert list(state["head.ups.0.weight"].shape[2:]) == plan["pool_strides"][0]
     manifest = pd.read_parquet(project / "data/interim/manifest.parquet")
     assert (
         len(manifest) == 16

@@ -5,7 +5,14 @@ import sys
 import yaml
 
 from flows.pipeline import pipeline
-from tests.flows.conftest import edit_params, make_dvc_project, ran_stages, run
+from tests.flows.conftest import (
+    dvc_stage_names,
+    edit_params,
+    flow_task_names,
+    make_dvc_project,
+    ran_stages,
+    run,
+)
 
 
 def _fault(step, failures):
@@ -27,12 +34,7 @@ def test_a_rerun_after_a_crash_redoes_only_the_unfinished_steps_and_dvc_agrees(
     crashed = pipeline(root=str(root), return_state=True)
     assert crashed.is_failed()
     locked = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
-    assert set(locked) == {
-        "demo_data",
-        "ingest",
-        "preprocess",
-        "train_freeze",
-    }  # what finished is recorded
+    assert set(locked) == dvc_stage_names(last="train-freeze")  # what finished is recorded
     freeze = (root / "models/freeze/ckpt.pt").stat().st_mtime_ns
     interim = (root / "data/interim/manifest.parquet").stat().st_mtime_ns
 
@@ -43,7 +45,7 @@ def test_a_rerun_after_a_crash_redoes_only_the_unfinished_steps_and_dvc_agrees(
     assert state.is_completed(), state.message
     results = state.result()
     skipped = [step for step, result in results.items() if result.get("up_to_date")]
-    assert skipped == ["demo-data", "ingest", "preprocess", "train-freeze"]
+    assert skipped == flow_task_names(last="train-freeze")
     assert results["export"]["quality"]["ort_fp32"]
     assert (root / "models/freeze/ckpt.pt").stat().st_mtime_ns == freeze
     assert (root / "data/interim/manifest.parquet").stat().st_mtime_ns == interim
@@ -51,15 +53,7 @@ def test_a_rerun_after_a_crash_redoes_only_the_unfinished_steps_and_dvc_agrees(
     # dvc sees what the flow did: nothing to do, and every stage is in dvc.lock
     assert "up to date" in run([sys.executable, "-m", "dvc", "status"], root)
     assert ran_stages(run([sys.executable, "-m", "dvc", "repro"], root)) == set()
-    assert set(yaml.safe_load((root / "dvc.lock").read_text())["stages"]) == {
-        "demo_data",
-        "ingest",
-        "preprocess",
-        "train_freeze",
-        "train_unfreeze",
-        "evaluate",
-        "export",
-    }
+    assert set(yaml.safe_load((root / "dvc.lock").read_text())["stages"]) == dvc_stage_names()
 
 
 def test_update_data_pulls_from_a_configured_remote_and_otherwise_uses_the_local_data(tmp_path):

@@ -4,6 +4,7 @@ import pytest
 
 from flows.pipeline import pipeline
 from tests.conftest import write_tiny_params
+from tests.flows.conftest import flow_task_names
 
 
 def _task_run_states(flow_run_id) -> dict[str, list[str]]:
@@ -55,15 +56,7 @@ def test_the_flow_runs_every_step_as_a_task_and_writes_the_same_outputs(tmp_path
     assert "Retrying" in history["preprocess"] and history["preprocess"][-1] == "Completed"
     assert "Retrying" not in history["ingest"] and history["export"][-1] == "Completed"
     results = state.result()
-    assert list(results) == [
-        "demo-data",
-        "ingest",
-        "preprocess",
-        "train-freeze",
-        "train-unfreeze",
-        "evaluate",
-        "export",
-    ]
+    assert list(results) == flow_task_names()
     assert results["ingest"]["summary"]["items"] == 12
     assert results["train-freeze"]["world_size"] == results["train-unfreeze"]["world_size"] == 2
     assert (

@@ -81,6 +81,8 @@ def test_edge_cases_then_ingest_prints_a_summary_by_status_and_reason(
             "data.label_column=case",
             "--set",
             "ingest.workers=1",
+            "--set",
+            "split.folds=1",  # one labelled patient: too few for folds
         ]
     )
     err = capsys.readouterr().err

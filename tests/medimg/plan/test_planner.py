@@ -106,3 +106,14 @@ def test_a_plan_that_cannot_fit_the_budget_says_so():
 def test_memory_grows_with_patch_and_batch():
     assert memory_gb([64, 64, 64], 4) == pytest.approx(2 * memory_gb([64, 64, 64], 2))
     assert np.isclose(memory_gb([128, 128, 128], 2), 8 * memory_gb([64, 64, 64], 2))
+
+
+def test_the_pool_strides_per_level_add_up_to_the_poolings_and_pool_a_thick_z_later():
+    ct = make_plan(fingerprint([3.0, 0.7, 0.7], [2.5, 0.7, 0.7], [100, 400, 400]), budget_gb=8)
+    strides = ct["pool_strides"]
+    assert len(strides) == ct["depth"]
+    assert [sum(s == 2 for s in axis) for axis in zip(*strides)] == ct["poolings_per_axis"]
+    assert strides[0] == [1, 2, 2]  # in-plane first: z at 2.5 mm is over 2x the in-plane 0.7
+    assert strides[1] == [2, 2, 2]  # once in-plane has caught up, every axis is pooled
+    for n, axis in zip(ct["patch_size"], zip(*strides)):
+        assert n % math.prod(axis) == 0  # the patch passes through every level whole

@@ -1,0 +1,94 @@
+"""``plan: auto``: the plan fills the planned keys params.yaml leaves out; a key the user writes wins."""
+
+import json
+import shutil
+
+import pytest
+import yaml
+
+from medimg.config.loading import load_params
+from medimg.config.presets import use_preset
+from medimg.config.schema import ParamsError
+from medimg.pipeline.checks import load_checked_params
+from medimg.plan.applying import explicit_keys, planned_values, with_plan
+from tests.conftest import REPO
+
+PLAN = {
+    "configuration": "3d",
+    "target_spacing": [2.5, 0.7, 0.7],
+    "patch_size": [32, 64, 64],
+    "batch_size": 4,
+    "poolings_per_axis": [2, 4, 4],
+    "pool_strides": [[1, 2, 2], [1, 2, 2], [2, 2, 2], [2, 2, 2]],
+    "normalisation": {"normalize": "window", "window": {"level": 70.0, "width": 260.0}},
+}
+# what a user leaves to the plan: the keys it proposes
+PLANNED = (
+    ("preprocess", "spacing"),
+    ("preprocess", "window"),
+    ("preprocess", "normalize"),
+    ("sampling", "patches"),
+    ("train", "batch_size"),
+)
+
+
+def _params_file(tmp_path, plan="auto", keep=()):
+    """The ct-seg-3d preset's params.yaml with ``plan`` and the planned keys left out but ``keep``."""
+    path = tmp_path / "params.yaml"
+    shutil.copy2(REPO / "params.yaml", path)
+    use_preset("ct-seg-3d", path)
+    raw = yaml.safe_load(path.read_text())
+    for section, key in PLANNED:
+        if (section, key) not in keep:
+            raw[section].pop(key, None)
+    raw["plan"] = plan
+    raw["data"]["raw_dir"] = "raw"
+    path.write_text(yaml.safe_dump(raw))
+    (tmp_path / "raw").mkdir(exist_ok=True)
+    return path
+
+
+def test_explicit_keys_are_what_the_file_and_the_overrides_name(tmp_path):
+    params = load_params(_params_file(tmp_path), ["train.batch_size=3"])
+    keys = explicit_keys(params)
+    assert {"preprocess.crop", "train.batch_size", "model.name"} <= keys
+    assert "preprocess.spacing" not in keys and "sampling.patches.size" not in keys
+
+
+def test_the_plan_fills_what_params_leave_out_and_a_written_key_wins(tmp_path):
+    params = load_params(_params_file(tmp_path), ["train.batch_size=3"])
+    assert params.plan.use == "auto"  # `plan: auto` is short for {use: auto}
+    planned = with_plan(params, PLAN)
+    assert planned.train.batch_size == 3  # the user's
+    assert planned.preprocess.spacing == [2.5, 0.7, 0.7]
+    assert planned.sampling.patches.size == [32, 64, 64]
+    assert planned.model.pool_strides == PLAN["pool_strides"]
+    assert planned.preprocess.window.level == 70.0 and planned.preprocess.window.preset is None
+
+
+def test_a_window_the_user_names_is_kept_whole(tmp_path):
+    path = _params_file(tmp_path, keep=(("preprocess", "window"),))
+    params = load_params(path, ["preprocess.window.preset=abdomen"])
+    assert not any(key.startswith("preprocess.window") for key in planned_values(PLAN, params))
+    assert with_plan(params, PLAN).preprocess.window.preset == "abdomen"
+
+
+def test_only_the_steps_after_the_plan_read_it_and_a_missing_plan_says_how_to_make_it(tmp_path):
+    _params_file(tmp_path, plan={"use": "auto", "memory": "cpu"})
+    with pytest.raises(ParamsError, match="plan.json does not exist: run `medimg run plan`"):
+        load_checked_params("params.yaml", root=tmp_path, step="preprocess")
+    ingest = load_checked_params("params.yaml", root=tmp_path, step="ingest")
+    assert ingest.preprocess.spacing is None
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports/plan.json").write_text(json.dumps(PLAN))
+    for step in ("preprocess", "train", "evaluate", "export"):
+        params = load_checked_params("params.yaml", root=tmp_path, step=step)
+        assert params.preprocess.spacing == [2.5, 0.7, 0.7], step
+
+
+def test_with_plan_off_the_plan_is_advice_only(tmp_path):
+    _params_file(tmp_path, plan=False)  # how YAML reads `plan: off`
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports/plan.json").write_text(json.dumps(PLAN))
+    params = load_checked_params("params.yaml", root=tmp_path, step="preprocess")
+    assert params.plan.use == "off" and params.preprocess.spacing is None
