@@ -370,7 +370,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         return EXIT_BAD_INPUT
     label = f"{args.step}{' ' + args.stage if args.stage else ''}"
-    print(json.dumps(result, indent=2, default=str))
+    if args.step == "export":  # the whole report is hundreds of lines: point to it instead
+        from medimg.export.registration import REPORT_FILE
+        from medimg.export.report import export_summary
+
+        print(export_summary(result, Path(result["model"]).parent / REPORT_FILE))
+    else:
+        print(json.dumps(result, indent=2, default=str))
     if args.step == "ingest":
         from medimg.ingest.tree import format_summary
 

@@ -104,3 +104,21 @@ def export_report(
         "latency_rule": LATENCY_RULE,
         "threads": spec.threads or "runtime default",
     }
+
+
+def export_summary(result: dict, report_file: Path) -> str:
+    """A few lines for the terminal from the export step's result: parity, each variant's verdict
+    on its key metric and its latency at batch 1, and the report that has everything else."""
+    lines = [f"{result['model']}: parity with torch, max abs diff {result['max_abs_diff']:.2g}"]
+    latency = result["latency_ms"].get("batch1", {})
+    for name, quality in result["quality"].items():
+        metric = next(iter(quality))
+        value = quality[metric]
+        verdict = (
+            "deployable" if quality["deployable"] else "refused: " + "; ".join(quality["reasons"])
+        )
+        figure = f"{metric} {value:.3f}" if isinstance(value, int | float) else f"{metric} -"
+        ms = f", {latency[name]:.1f} ms" if isinstance(latency.get(name), int | float) else ""
+        lines.append(f"  {name:<18} {figure}{ms}  {verdict}")
+    lines.append(f"full report: {report_file}")
+    return "\n".join(lines)

@@ -143,7 +143,6 @@ def tracking_run(
     if not spec.enabled:
         yield Tracker(None)
         return
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri(spec))

@@ -390,3 +390,16 @@ def test_the_registered_version_describes_itself_and_carries_the_model_card(tiny
     assert f"runs:/{entry.run_id}/model_card/model_card.md" in text
     cards = [a.path for a in client.list_artifacts(entry.run_id, "model_card")]
     assert cards == ["model_card/model_card.md"]
+
+
+def test_the_terminal_gets_a_short_export_summary_that_points_to_the_report(tiny, exported):
+    from medimg.export.report import export_summary
+
+    params, paths = tiny
+    text = export_summary(exported, paths.artifacts / "export_report.json")
+    lines = text.splitlines()
+    assert len(lines) == len(exported["quality"]) + 2  # parity, one per variant, the report
+    assert lines[-1] == f"full report: {paths.artifacts / 'export_report.json'}"
+    for name, quality in exported["quality"].items():
+        line = next(line for line in lines if line.strip().startswith(name + " "))
+        assert ("deployable" in line) == quality["deployable"]
