@@ -15,7 +15,12 @@ from medimg.evaluate.classification_report import (
     calibration_report,
     classification_report,
 )
-from medimg.evaluate.cross_validation import cross_validation_table, decided_on, out_of_fold
+from medimg.evaluate.cross_validation import (
+    cross_validation_table,
+    decided_on,
+    interval,
+    out_of_fold,
+)
 from medimg.evaluate.headline import classification_figures, dvc_headline
 from medimg.evaluate.inference import final_model_on_split, predict_probabilities
 from medimg.evaluate.model_card import card_context, render_model_card
@@ -108,23 +113,39 @@ def _binary_plots(evaluated: dict, raw, report: dict, spec: EvaluateParams, path
 
 def fold_figures(model: FoldEnsemble, rows, evaluated: dict, params, paths, device) -> dict:
     """The evaluated split's key figure (AUC, or quadratic kappa for graded labels) for each fold's
-    model alone and for their ensemble (``evaluated``: its predictions)."""
+    model alone and for their ensemble (``evaluated``: its predictions), each with its bootstrap
+    interval over patients."""
     labels, ensemble_probs = evaluated["labels"], evaluated["probs"]
+    patients = rows["patient_key"].to_numpy()
 
-    def figure(probs):
+    def figure(probs, idx=None):
+        idx = np.arange(len(labels)) if idx is None else idx
+        if len(np.unique(labels[idx])) < 2:
+            return None  # a resample with one class has no AUC
         if probs.shape[1] == 2:
-            return auc_score(labels, probs)
-        return quadratic_kappa(labels, probs.argmax(1))
+            return auc_score(labels[idx], probs[idx])
+        return quadratic_kappa(labels[idx], probs[idx].argmax(1))
+
+    def with_interval(probs):
+        return figure(probs), interval(lambda idx: figure(probs, idx), patients, params)
 
     per_fold = [
-        figure(predict_probabilities(member, rows, params, paths, device)["probs"])
+        with_interval(predict_probabilities(member, rows, params, paths, device)["probs"])
         for member in model.members
     ]
     binary = ensemble_probs.shape[1] == 2
     metric, title = (
         ("auc", "ROC-AUC") if binary else ("quadratic_kappa", "Quadratic-weighted kappa")
     )
-    return cross_validation_table(metric, title, per_fold, figure(ensemble_probs))
+    ensemble, ensemble_ci = with_interval(ensemble_probs)
+    return cross_validation_table(
+        metric,
+        title,
+        [value for value, _ in per_fold],
+        ensemble,
+        [ci for _, ci in per_fold],
+        ensemble_ci,
+    )
 
 
 def evaluate_classifier(params: Params, paths: ProjectPaths) -> Evaluation:

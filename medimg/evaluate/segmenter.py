@@ -10,7 +10,7 @@ import pandas as pd
 from medimg.config.paths import ProjectPaths
 from medimg.config.schema import Params
 from medimg.evaluate import figures
-from medimg.evaluate.cross_validation import cross_validation_table
+from medimg.evaluate.cross_validation import cross_validation_table, interval
 from medimg.evaluate.headline import dvc_headline, segmentation_figures
 from medimg.evaluate.inference import final_model_on_split, predict_masks
 from medimg.evaluate.model_card import card_context, render_model_card
@@ -46,14 +46,32 @@ def _case_figures(cases, truths, predictions, images, reports) -> list[str]:
 
 def fold_figures(model: FoldEnsemble, rows, cases, params: Params, paths, device) -> dict:
     """Mean Dice over the evaluated cases and foreground classes for each fold's model alone and
-    for their ensemble (``cases``: the ensemble's case table)."""
+    for their ensemble (``cases``: the ensemble's case table), each with its bootstrap interval."""
     classes, spacings = len(params.data.class_names), list(rows["cache_spacing"])
+    patients_of_case = rows["patient_key"].to_numpy()
+
+    def mean_dice(table) -> tuple[float, dict | None]:
+        dice = table["dice"].to_numpy(dtype=float)
+
+        def statistic(idx):
+            picked = dice[idx][~np.isnan(dice[idx])]
+            return float(picked.mean()) if len(picked) else None
+
+        patients = patients_of_case[table["case"].to_numpy()]
+        return float(np.nanmean(dice)), interval(statistic, patients, params)
+
     per_fold = []
     for member in model.members:
         _, truths, predictions = predict_masks(member, rows, params, paths, device)
-        per_fold.append(float(case_table(predictions, truths, spacings, classes)["dice"].mean()))
+        per_fold.append(mean_dice(case_table(predictions, truths, spacings, classes)))
+    ensemble, ensemble_ci = mean_dice(cases)
     return cross_validation_table(
-        "dice_mean", "Dice (mean over cases)", per_fold, float(cases["dice"].mean())
+        "dice_mean",
+        "Dice (mean over cases)",
+        [value for value, _ in per_fold],
+        ensemble,
+        [ci for _, ci in per_fold],
+        ensemble_ci,
     )
 
 

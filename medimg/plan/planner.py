@@ -141,6 +141,7 @@ def make_plan(fingerprint: dict, budget_gb: float) -> dict:
     spacing = target_spacing(fingerprint)
     scale = np.asarray(fingerprint["spacing"]["median"]) / np.asarray(spacing)
     median_shape = (np.asarray(fingerprint["size_after_crop"]["median"]) * scale).round(1).tolist()
+    p90_shape = (np.asarray(fingerprint["size_after_crop"]["p90"]) * scale).round(1).tolist()
     dataset_voxels = float(np.prod(median_shape)) * fingerprint["cases"]
     configuration = "2d" if fingerprint["ndim"] == 2 else "3d"
     if configuration == "3d" and min(median_shape) < 2 * MIN_FEATURE_MAP:
@@ -155,6 +156,7 @@ def make_plan(fingerprint: dict, budget_gb: float) -> dict:
         "configuration": configuration,
         "target_spacing": spacing,
         "median_shape_at_target_spacing": median_shape,
+        "p90_shape_at_target_spacing": p90_shape,
         "patch_size": patch,
         "batch_size": batch,
         "poolings_per_axis": pools,

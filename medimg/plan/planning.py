@@ -11,8 +11,11 @@ from medimg.plan.planner import make_plan
 
 
 def plan_dataset(params: Params, paths: ProjectPaths) -> tuple[dict, dict]:
-    """(fingerprint, plan) of the usable items of the manifest, written to reports/."""
+    """(fingerprint, plan) of the usable training and validation items of the manifest, written to
+    reports/."""
     rows = usable(read_manifest(paths.manifest))
+    # the test split is never looked at: planning from it would leak test data into the model
+    rows = rows[rows["split"] != "test"]
     fingerprint = dataset_fingerprint(rows, paths.interim)
     plan = make_plan(fingerprint, params.plan.budget_gb())
     atomic.write_json(paths.fingerprint, fingerprint)

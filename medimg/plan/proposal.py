@@ -1,13 +1,14 @@
 """The params a plan proposes, and how they differ from the params in use.
 
 Only keys params.yaml has are proposed: the recipe's target spacing and normalisation, the patch
-(3D segmentation trains on patches; a classifier sees the whole crop at that size, a 2D model the
-picture at that size), the batch size and, for the U-Nets, the pool strides per level (network
+(3D segmentation trains on patches of cases cut or padded to the 90th-percentile shape; a classifier
+sees the whole crop at the patch size, a 2D model the picture at that size), the batch size and, for the U-Nets, the pool strides per level (network
 depth and poolings per axis).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from medimg.config.catalog import CATALOG
@@ -29,6 +30,12 @@ def proposed_params(plan: dict, params: Params) -> dict[str, Any]:
         preprocess["photo"] = {"size": patch}
     elif info.task == "segmentation" and info.ndim == 3:
         out["sampling"] = {"patches": {"size": patch}}
+        # each case cut or padded around its foreground box to the 90th-percentile shape (never
+        # below the patch): nnU-Net trains on whole cases; a fixed-shape cache keeps 90% of them whole
+        preprocess["target_shape"] = [
+            max(p, int(math.ceil(s))) for p, s in zip(patch, plan["p90_shape_at_target_spacing"])
+        ]
+        preprocess["shape_mode"] = "crop_pad"
     else:
         preprocess["target_shape"] = patch
     if (

@@ -26,6 +26,7 @@ def shrink(params: dict) -> None:
     params["export"].update(parity_samples=4, calibration_samples=4)
     # the U-Net's depth and pool strides are left to the plan: train, evaluate and export must agree
     params["plan"] = {"use": "auto", "memory": "cpu", "cpu_memory_gb": 1.0}
+    params["split"]["folds"] = 3  # k-fold segmentation: an ensemble of 3 U-Nets
 
 
 def test_a_two_channel_nnunet_folder_runs_through_dvc_repro_as_it_comes(tmp_path):
@@ -62,6 +63,14 @@ def test_a_two_channel_nnunet_folder_runs_through_dvc_repro_as_it_comes(tmp_path
         (manifest["split"] == "test").sum()
     )
     evaluation = json.loads((project / "reports/evaluation.json").read_text())
+    cv = evaluation["cross_validation"]
+    assert cv["metric"] == "dice_mean" and len(cv["per_fold"]) == len(cv["per_fold_ci95"]) == 3
+    for value, ci in [
+        *zip(cv["per_fold"], cv["per_fold_ci95"]),
+        (cv["ensemble"], cv["ensemble_ci95"]),
+    ]:
+        assert ci["low"] - 1e-9 <= value <= ci["high"] + 1e-9
+    assert "| **ensemble** |" in (project / "reports/model_card.md").read_text()
     assert evaluation["class_names"] == ["background", "lesion"]  # from dataset.json
     assert load_bundle_spec(project / "artifacts").input_shape == [2, 32, 32, 32]
     report = json.loads((project / "artifacts/export_report.json").read_text())

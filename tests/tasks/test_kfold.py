@@ -106,8 +106,15 @@ def test_threshold_and_temperature_come_out_of_fold_and_the_report_has_the_cv_ta
     cv = report["cross_validation"]
     assert cv["metric"] == "auc" and len(cv["per_fold"]) == FOLDS
     assert cv["ensemble"] == pytest.approx(report["metrics"]["auc"])
+    # each figure with its interval over patients, the point inside it
+    for value, ci in [
+        *zip(cv["per_fold"], cv["per_fold_ci95"]),
+        (cv["ensemble"], cv["ensemble_ci95"]),
+    ]:
+        assert ci["low"] - 1e-9 <= value <= ci["high"] + 1e-9 and ci["resamples"] > 0
     card = (paths.reports / "model_card.md").read_text()
     assert "## Cross-validation" in card and f"Rests on {pool} out-of-fold cases" in card
+    assert "| model | ROC-AUC | 95% interval |" in card
     assert "in 3 cross-validation folds by patient" in card
 
 

@@ -17,6 +17,7 @@ PLAN = {
     "configuration": "3d",
     "target_spacing": [2.5, 0.7, 0.7],
     "patch_size": [32, 64, 64],
+    "p90_shape_at_target_spacing": [40.2, 60.0, 90.0],
     "batch_size": 4,
     "poolings_per_axis": [2, 4, 4],
     "pool_strides": [[1, 2, 2], [1, 2, 2], [2, 2, 2], [2, 2, 2]],
@@ -27,6 +28,8 @@ PLANNED = (
     ("preprocess", "spacing"),
     ("preprocess", "window"),
     ("preprocess", "normalize"),
+    ("preprocess", "target_shape"),
+    ("preprocess", "shape_mode"),
     ("sampling", "patches"),
     ("train", "batch_size"),
 )
@@ -62,6 +65,9 @@ def test_the_plan_fills_what_params_leave_out_and_a_written_key_wins(tmp_path):
     assert planned.train.batch_size == 3  # the user's
     assert planned.preprocess.spacing == [2.5, 0.7, 0.7]
     assert planned.sampling.patches.size == [32, 64, 64]
+    # cases cut or padded to the 90th-percentile shape, never smaller than the patch
+    assert planned.preprocess.target_shape == [41, 64, 90]
+    assert planned.preprocess.shape_mode == "crop_pad"
     assert planned.model.pool_strides == PLAN["pool_strides"]
     assert planned.preprocess.window.level == 70.0 and planned.preprocess.window.preset is None
 
