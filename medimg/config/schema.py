@@ -330,9 +330,9 @@ class PlanParams(Section):
     steps read the plan (``use: auto``, or ``plan: auto`` for short) for the keys params.yaml leaves
     out."""
 
-    use: Literal["auto", "off"] = (
-        "off"  # auto: preprocess, train, evaluate, export read reports/plan.json
-    )
+    # auto: preprocess, train, evaluate, export take the plan's value for each key params.yaml leaves
+    # out; manual: params.yaml holds every value and the plan is advice (`medimg plan --write`)
+    use: Literal["auto", "manual"] = "manual"
     memory: Literal["gpu", "cpu"] = "gpu"  # which budget applies: where training will run
     gpu_memory_gb: PositiveFloat = 8.0  # nnU-Net plans for about 8 GB of GPU memory
     cpu_memory_gb: PositiveFloat = 4.0
@@ -343,13 +343,9 @@ class PlanParams(Section):
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
-        # `plan: auto` (and YAML's `plan: off`, read as false) name the use with default budgets
-        if value is True or value == "auto":
-            return {"use": "auto"}
-        if value is False or value == "off":
-            return {"use": "off"}
-        if isinstance(value, dict) and value.get("use") is False:
-            return {**value, "use": "off"}
+        # `plan: auto` or `plan: manual` name the use with the default budgets
+        if value in ("auto", "manual"):
+            return {"use": value}
         return value
 
 

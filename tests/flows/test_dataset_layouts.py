@@ -38,7 +38,7 @@ def test_a_two_channel_nnunet_folder_runs_through_dvc_repro_as_it_comes(tmp_path
     assert dvc_stage_names(first="ingest") <= ran
     plan = json.loads((project / "reports/plan.json").read_text())
     fingerprint = json.loads((project / "reports/dataset_fingerprint.json").read_text())
-    assert fingerprint["cases"] == 16 and fingerprint["channels"] == 2
+    assert fingerprint["cases"] == 12 and fingerprint["channels"] == 2  # imagesTs is not looked at
     assert plan["configuration"] == "3d" and len(plan["pool_strides"]) == plan["depth"] >= 2
     ckpt = torch.load(project / "models/unfreeze/ckpt.pt", map_location="cpu", weights_only=True)
     state = ckpt["folds"][0] if "folds" in ckpt else ckpt["model"]

@@ -92,9 +92,9 @@ def test_only_the_steps_after_the_plan_read_it_and_a_missing_plan_says_how_to_ma
         assert params.preprocess.spacing == [2.5, 0.7, 0.7], step
 
 
-def test_with_plan_off_the_plan_is_advice_only(tmp_path):
-    _params_file(tmp_path, plan=False)  # how YAML reads `plan: off`
+def test_with_plan_manual_the_plan_is_advice_only(tmp_path):
+    _params_file(tmp_path, plan="manual")
     (tmp_path / "reports").mkdir()
     (tmp_path / "reports/plan.json").write_text(json.dumps(PLAN))
     params = load_checked_params("params.yaml", root=tmp_path, step="preprocess")
-    assert params.plan.use == "off" and params.preprocess.spacing is None
+    assert params.plan.use == "manual" and params.preprocess.spacing is None
