@@ -19,6 +19,7 @@ from medimg.io.digest import file_digest, settings_fingerprint
 SHARED_CODE = (
     "medimg/__init__.py",
     "medimg/cli.py",
+    "medimg/cli_parser.py",
     "medimg/config",
     "medimg/io",
     "medimg/pipeline",
