@@ -124,7 +124,7 @@ def create_databases(db: TeamDatabase) -> list[str]:
     connection = connect(db, "postgres")
     connection.autocommit = True  # CREATE DATABASE cannot run in a transaction
     created = []
-    with connection, connection.cursor() as cursor:
+    with connection.cursor() as cursor:  # not `with connection`: that opens a transaction
         for name in (db.prefect_db, db.mlflow_db):
             cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
             if cursor.fetchone() is None:
