@@ -23,7 +23,14 @@ from medimg.io.fan_out import MapItems
 from medimg.models import build_model
 from medimg.models.whole_volume import whole_item_model
 from medimg.pipeline.steps import stage_code_digest
-from medimg.tracking.runs import Tracker, flatten, pipeline_key, tracking_run
+from medimg.tracking.runs import (
+    Tracker,
+    absolute_store,
+    flatten,
+    open_store,
+    pipeline_key,
+    tracking_run,
+)
 from medimg.train.checkpoint import load_checkpoint, load_resume_state
 from medimg.train.curves import plot_curves
 from medimg.train.datasets import (
@@ -142,7 +149,12 @@ def run_train(
     if folds == 1:
         return train_one(params, paths, stage_name, fresh)
     todo = list(range(folds)) if fold is None else [fold]
-    one_fold = functools.partial(train_one, params, paths, stage_name, fresh)
+    # the folds may train in other processes (Dask workers): give them the parent run's key and an
+    # absolute store, and make both here first so their concurrent first writes do not race
+    key = pipeline_key(params, paths.index)
+    params = params.model_copy(update={"tracking": absolute_store(params.tracking, paths.root)})
+    open_store(params.tracking, key)
+    one_fold = functools.partial(train_one, params, paths, stage_name, fresh, parent_key=key)
     results = map_items(one_fold, todo) if map_items else [one_fold(k) for k in todo]
     fold_dirs = [paths.stage_dir(stage_name, k) for k in range(folds)]
     if not folds_trained(fold_dirs):
@@ -165,8 +177,10 @@ def train_one(
     stage_name: str,
     fresh: bool = False,
     fold: int | None = None,
+    parent_key: str | None = None,
 ) -> dict:
-    """Train one model for ``stage_name``: the only one, or fold ``fold``'s."""
+    """Train one model for ``stage_name``: the only one, or fold ``fold``'s, its MLflow run under
+    the pipeline's parent run ``parent_key`` (by default this process's pipeline_key)."""
     index, stage = params.train.stage(stage_name)
     ranks = init_distributed()
     seed = params.train.seed + index
@@ -227,7 +241,7 @@ def train_one(
             params.tracking,
             f"train-{stage.name}" + ("" if fold is None else f"-fold{fold}"),
             {"step": "train", "stage": stage.name, **({} if fold is None else {"fold": str(fold)})},
-            parent_key=pipeline_key(params, paths.index),
+            parent_key=parent_key or pipeline_key(params, paths.index),
             run_id=resume["args"].get("mlflow_run_id") if resume else None,
         )
         if ranks.is_main

@@ -29,6 +29,37 @@ def artifact_root(uri: str) -> str | None:
     return (Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlruns").as_uri()
 
 
+def absolute_store(spec: TrackingParams, root: Path) -> TrackingParams:
+    """``spec`` with a relative SQLite store made absolute against the project ``root``: a Dask
+    worker runs in its own folder, where the relative path would name another database."""
+    path = spec.uri.removeprefix("sqlite:///")
+    if not spec.uri.startswith("sqlite:///") or Path(path).is_absolute():
+        return spec
+    return spec.model_copy(update={"uri": f"sqlite:///{(Path(root) / path).resolve()}"})
+
+
+def open_store(spec: TrackingParams, parent_key: str | None = None) -> None:
+    """Make the store's tables, the experiment and the pipeline's parent run here, once, before
+    parallel workers log to them: their first writes would race MLflow's schema migration and each
+    make its own parent run."""
+    if not spec.enabled:
+        return
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri(spec))
+    experiment = _experiment(mlflow, spec)
+    if parent_key:
+        _parent_run_id(mlflow, experiment.experiment_id, parent_key)
+
+
+def _experiment(mlflow: Any, spec: TrackingParams):
+    if mlflow.get_experiment_by_name(spec.experiment) is None:
+        mlflow.create_experiment(
+            spec.experiment, artifact_location=artifact_root(tracking_uri(spec))
+        )
+    return mlflow.set_experiment(spec.experiment)
+
+
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     """{'train': {'stages': [{'epochs': 3}]}} → {'train.stages.0.epochs': 3}, for MLflow params."""
     if isinstance(tree, dict):
@@ -146,11 +177,7 @@ def tracking_run(
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri(spec))
-    if mlflow.get_experiment_by_name(spec.experiment) is None:
-        mlflow.create_experiment(
-            spec.experiment, artifact_location=artifact_root(tracking_uri(spec))
-        )
-    experiment = mlflow.set_experiment(spec.experiment)
+    experiment = _experiment(mlflow, spec)
     if run_id is not None and mlflow.MlflowClient().search_runs(
         [experiment.experiment_id], filter_string=f"attributes.run_id = '{run_id}'"
     ):

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from medimg.pipeline.steps import STEPS
@@ -81,3 +82,68 @@ def make_dvc_project(root: Path, tracking_uri: str) -> Path:
     run(["git", "add", "-A"], root)
     run([*git, "commit", "-qm", "project"], root)
     return root
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory):
+    """A real multi-process Dask cluster: `dask scheduler` and two `dask worker` processes of one
+    thread each, as on a team's machines (not an in-process LocalCluster). Yields its address."""
+    import socket
+
+    from distributed import Client
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    logs = tmp_path_factory.mktemp("dask")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}  # workers import the steps' code
+    dask = [sys.executable, "-m", "distributed.cli"]
+    scheduler = subprocess.Popen(
+        [
+            *dask[:2],
+            "distributed.cli.dask_scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dashboard-address",
+            ":0",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=(logs / "scheduler.log").open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    workers = [
+        subprocess.Popen(
+            [
+                *dask[:2],
+                "distributed.cli.dask_worker",
+                address,
+                "--nthreads",
+                "1",
+                "--dashboard-address",
+                ":0",
+                "--name",
+                f"worker-{i}",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=(logs / f"worker-{i}.log").open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        for i in range(2)
+    ]
+    try:
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+        yield address
+    finally:
+        for process in [*workers, scheduler]:
+            process.terminate()
+        for process in [*workers, scheduler]:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()

@@ -1,5 +1,5 @@
-"""Ingest and preprocess fanned out per series on a real local Dask cluster of 2 workers give the
-sequential run's outputs exactly."""
+"""Ingest and preprocess fanned out per series on a real multi-process Dask cluster (a `dask
+scheduler` and 2 `dask worker` processes) give the sequential run's outputs exactly."""
 
 import shutil
 
@@ -12,7 +12,9 @@ from tests.conftest import write_tiny_params
 from tests.flows.conftest import edit_params, flow_task_names
 
 
-def test_dask_fan_out_equals_the_sequential_run(tmp_path, tiny, preprocessed, prefect_server):
+def test_dask_fan_out_equals_the_sequential_run(
+    tmp_path, tiny, preprocessed, prefect_server, dask_cluster
+):
     sequential = tiny[1]
     root = tmp_path / "dask"
     write_tiny_params(root)
@@ -21,9 +23,7 @@ def test_dask_fan_out_equals_the_sequential_run(tmp_path, tiny, preprocessed, pr
 
     def on_dask(params):
         params["data"]["raw_dir"] = str(sequential.raw)
-        params["orchestration"].update(
-            task_runner="dask", dask={"address": None, "local_workers": 2, "threads_per_worker": 1}
-        )
+        params["orchestration"].update(task_runner="dask", dask={"address": dask_cluster})
 
     edit_params(root, on_dask)
     params = load_params(root / "params.yaml")

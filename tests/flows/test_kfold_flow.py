@@ -10,7 +10,7 @@ from tests.flows.conftest import edit_params
 
 
 def test_each_fold_is_a_mapped_task_on_the_dask_runner(
-    tmp_path, tiny, demo_raw, prefect_server, monkeypatch
+    tmp_path, tiny, demo_raw, prefect_server, monkeypatch, dask_cluster
 ):
     monkeypatch.setenv("MEDIMG_SALT", "kfold-try")  # a split whose 3 folds each hold a positive
     root = tmp_path / "kfold"
@@ -19,9 +19,7 @@ def test_each_fold_is_a_mapped_task_on_the_dask_runner(
     def three_folds_on_dask(params):
         params["data"]["raw_dir"] = str(tiny[1].raw)
         params["split"]["folds"] = 3
-        params["orchestration"].update(
-            task_runner="dask", dask={"address": None, "local_workers": 2, "threads_per_worker": 1}
-        )
+        params["orchestration"].update(task_runner="dask", dask={"address": dask_cluster})
 
     edit_params(root, three_folds_on_dask)
     params = load_params(root / "params.yaml")
