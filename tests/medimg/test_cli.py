@@ -119,3 +119,13 @@ def test_bad_input_is_one_line_and_a_bug_keeps_its_traceback(tmp_path):
     )
     assert crashed.returncode == 1 and "Traceback" in crashed.stderr
     assert "ValueError: a bug, not bad input" in crashed.stderr
+
+
+def test_the_cli_page_lists_every_registered_step():
+    from medimg.pipeline.steps import STEP_NAMES
+    from tests.conftest import REPO
+
+    [line] = [
+        line for line in (REPO / "docs/cli.md").read_text().splitlines() if "# one step:" in line
+    ]
+    assert line.split("# one step:")[1].split() == list(STEP_NAMES)
