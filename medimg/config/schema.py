@@ -7,6 +7,7 @@ instead of being silently ignored. Errors are collected and reported together by
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -392,11 +393,16 @@ class Params(Section):
                 f"sampling.patches.size: {patch} is larger than preprocess.target_shape "
                 f"{self.preprocess.target_shape}; a patch must fit inside the volume"
             )
-        if patch is not None and self.model.name.startswith("unet") and min(patch) < 32:
-            problems.append(
-                f"sampling.patches.size: {patch} has a side under 32 voxels; {self.model.name} pools "
-                "4 times and needs at least 2 voxels left at its deepest level"
-            )
+        if patch is not None and self.model.name.startswith("unet"):
+            strides = self.model.pool_strides or [[2] * len(patch)] * 4
+            # each axis needs at least 2 voxels left after its poolings
+            needed = [2 * math.prod(axis) for axis in zip(*strides)]
+            if len(needed) == len(patch) and any(p < n for p, n in zip(patch, needed)):
+                problems.append(
+                    f"sampling.patches.size: {patch} is under {needed} on some axis; "
+                    f"{self.model.name}'s poolings (model.pool_strides) need at least 2 voxels "
+                    "left at its deepest level"
+                )
         if self.split.folds > 1 and self.evaluate.split == "val":
             problems.append(
                 f"evaluate.split: val, but split.folds is {self.split.folds}: k-fold training has "
