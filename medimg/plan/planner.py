@@ -23,6 +23,8 @@ import math
 
 import numpy as np
 
+from medimg.config.schema import ParamsError
+
 MIN_FEATURE_MAP = 4  # voxels per axis at the bottom of the U-Net
 MAX_POOLINGS = 5
 ANISOTROPY = 3.0
@@ -33,8 +35,9 @@ BYTES_PER_VOXEL_FEATURE = (
 MAX_DATASET_FRACTION = 0.05
 
 
-class PlanError(ValueError):
-    """No plan fits: the smallest patch the network can take exceeds the memory budget."""
+class PlanError(ParamsError):
+    """No plan fits: the smallest patch the network can take exceeds the memory budget (a params
+    problem: the budget, or the spacing, is for the user to change)."""
 
 
 def target_spacing(fingerprint: dict) -> list[float]:
@@ -110,7 +113,8 @@ def patch_and_batch(
         if not shrinkable.any():
             raise PlanError(
                 f"even a {candidate} patch at batch 2 needs {memory_gb(candidate, 2):.1f} GB; "
-                f"the budget is {budget_gb:g} GB (plan.gpu_memory_gb, or a coarser spacing)"
+                f"the budget is {budget_gb:g} GB (raise plan.gpu_memory_gb or plan.cpu_memory_gb, "
+                "whichever plan.memory names, or plan from a coarser spacing)"
             )
         # shrink the axis that is largest relative to the median shape, as nnU-Net does
         axis = int(np.argmax(np.where(shrinkable, patch / median, -np.inf)))

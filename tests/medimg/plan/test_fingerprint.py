@@ -62,3 +62,25 @@ def test_medimg_plan_reports_proposes_and_writes_the_params(
     assert (project / "params.yaml").read_text() != before
     capsys.readouterr()
     assert main(["plan"]) == 0 and "already follows the plan" in capsys.readouterr().out
+
+
+def test_a_budget_no_plan_fits_is_a_one_line_params_error_from_the_cli(
+    tiny, ingested, tmp_path, capsys
+):
+    params, paths = tiny
+    code = main(
+        [
+            "plan",
+            "--params",
+            str(paths.root / "params.yaml"),
+            "--set",
+            f"data.interim_dir={paths.interim}",
+            "--set",
+            f"data.reports_dir={tmp_path}",
+            "--set",
+            "plan.gpu_memory_gb=0.0001",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "the budget is 0.0001 GB (raise plan.gpu_memory_gb" in err
