@@ -99,44 +99,49 @@ def run_set(name: str, args: argparse.Namespace) -> dict:
         root = Path(scratch)
         make_project(root, name, args)
         seconds = {}
-        for stage in stage_names(root):
+        stages = stage_names(root)
+        for stage in stages[: stages.index(args.until) + 1]:
             tic = time.perf_counter()
             sh([sys.executable, "-m", "dvc", "repro", "--single-item", stage], root)
             seconds[stage] = round(time.perf_counter() - tic, 1)
-        plan = json.loads((root / "reports/plan.json").read_text())
-        evaluation = json.loads((root / "reports/evaluation.json").read_text())
-        export = json.loads((root / "artifacts/export_report.json").read_text())
-        summary = json.loads((root / "reports/ingest_summary.json").read_text())
-        return {
-            "set": name,
-            "split": summary["by_split"],
-            "protocol": summary["split_protocol"]["text"],
-            "plan": {
-                k: plan[k]
-                for k in (
-                    "configuration",
-                    "target_spacing",
-                    "patch_size",
-                    "batch_size",
-                    "pool_strides",
-                    "normalisation",
-                    "memory_gb",
-                    "budget_gb",
-                )
-            },
-            "seconds": seconds,
-            "total_s": round(sum(seconds.values()), 1),
-            "cross_validation": evaluation.get("cross_validation"),
-            "dice_per_class": {
-                name: {
-                    "dice_mean": block["metrics"]["dice_mean"],
-                    "ci95": block["ci95"].get("dice_mean"),
-                }
-                for name, block in evaluation["classes"].items()
-            },
-            "gate_rests_on": export.get("gate_rests_on"),
-            "deployable": {k: v["deployable"] for k, v in export["quality"].items()},
-        }
+        return {"set": name, **project_figures(root), "seconds": seconds,
+                "total_s": round(sum(seconds.values()), 1)}  # fmt: skip
+
+
+def project_figures(root: Path) -> dict:
+    """What the run chose and measured, read from the project's reports."""
+    plan = json.loads((root / "reports/plan.json").read_text())
+    evaluation = json.loads((root / "reports/evaluation.json").read_text())
+    report = root / "artifacts/export_report.json"
+    export = json.loads(report.read_text()) if report.exists() else None
+    summary = json.loads((root / "reports/ingest_summary.json").read_text())
+    return {
+        "split": summary["by_split"],
+        "protocol": summary["split_protocol"]["text"],
+        "plan": {
+            k: plan[k]
+            for k in (
+                "configuration",
+                "target_spacing",
+                "patch_size",
+                "batch_size",
+                "pool_strides",
+                "normalisation",
+                "memory_gb",
+                "budget_gb",
+            )
+        },
+        "cross_validation": evaluation.get("cross_validation"),
+        "dice_per_class": {
+            name: {
+                "dice_mean": block["metrics"]["dice_mean"],
+                "ci95": block["ci95"].get("dice_mean"),
+            }
+            for name, block in evaluation["classes"].items()
+        },
+        "gate_rests_on": export and export.get("gate_rests_on"),
+        "deployable": export and {k: v["deployable"] for k, v in export["quality"].items()},
+    }
 
 
 def main() -> None:
@@ -148,6 +153,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--cpu-memory-gb", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--until", default="export", help="the last stage to run (evaluate skips the export gate)"
+    )
     args = parser.parse_args()
     results = [run_set(name, args) for name in args.set]
     print(json.dumps({"cpu": cpu_name(), "args": vars(args), "results": results}, indent=2))
