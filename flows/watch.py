@@ -24,7 +24,7 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from medimg.cli import add_params_arguments
+from medimg.cli_parser import add_params_arguments
 from medimg.config.schema import ParamsError
 from medimg.ingest import deid
 from medimg.pacs.connection import connect, server_from_params

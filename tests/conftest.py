@@ -18,6 +18,18 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _mlflow_uri_left_as_found():
+    """mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; left set, it would send the runs of a later
+    test's subprocesses (a Prefect worker, `dvc repro`) to an earlier test's store."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
+
+
 # the workload the shared fixtures run, whichever preset `medimg params use` left params.yaml on
 FIXTURE_PRESET = "ct-nodule-cls"
 

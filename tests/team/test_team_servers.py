@@ -93,7 +93,14 @@ def test_scheduled_retraining_runs_on_the_pool_worker_and_lands_in_the_shared_ml
     )
     assert registered.returncode == 0, registered.stderr
     assert f"registered with work pool {POOL}" in registered.stdout
-    worker = start_worker(prefect.url, POOL, project, folder / "worker.log", PYTHONPATH=str(REPO))
+    worker = start_worker(  # as docs/team.md says: every machine exports the shared MLflow's URL
+        prefect.url,
+        POOL,
+        project,
+        folder / "worker.log",
+        PYTHONPATH=str(REPO),
+        MLFLOW_TRACKING_URI=mlflow.url,
+    )
     try:
         [deployment] = [
             d for d in api(f"{prefect.url}/deployments/filter", {}) if d["name"] == "nightly-team"
