@@ -11,6 +11,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+# xdist runs one worker per core: a worker's torch/OpenMP (and the `dvc repro` stages it starts,
+# which inherit the variable) must then use its share of the cores, or the workers' thread pools
+# fight for them and every test takes about twice as long
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _workers > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _workers)))
+
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
