@@ -124,6 +124,8 @@ def deploy_to_work_pool(params: Params, params_file: str, root: Path, work_pool:
         parameters={"params_file": params_file, "root": str(root)},
         build=False,
         push=False,
+        print_next_steps=False,  # our one line below says where it went and what runs it
+        ignore_warnings=True,  # "consider .serve": a team wants the pool's worker on the GPU box
     )
 
 

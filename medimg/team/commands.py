@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import socket
 import time
 
 from medimg.team.credentials import TeamError, team_database
@@ -31,6 +32,14 @@ def run_team_command(args: argparse.Namespace) -> int:
     return _serve(args, db)
 
 
+def reachable(url: str, host: str) -> str:
+    """``url`` as other machines reach it: a server listening on every address (0.0.0.0, ::) is
+    reached by this machine's name, not by the wildcard."""
+    if host not in ("0.0.0.0", "::"):
+        return url
+    return url.replace(f"//{host}:", f"//{socket.getfqdn()}:", 1)
+
+
 def _serve(args: argparse.Namespace, db) -> int:
     create_databases(db)
     folder = args.dir.resolve()
@@ -47,11 +56,12 @@ def _serve(args: argparse.Namespace, db) -> int:
         )
         servers.append(mlflow)
         create_work_pool(prefect.url, args.work_pool)
+        prefect_url, mlflow_url = (reachable(url, args.host) for url in (prefect.url, mlflow.url))
         print(
-            f"Prefect: {prefect.url.removesuffix('/api')}  MLflow: {mlflow.url}  work pool: "
+            f"Prefect: {prefect_url.removesuffix('/api')}  MLflow: {mlflow_url}  work pool: "
             f"{args.work_pool}  (databases {db.shown(db.prefect_db)}, {db.shown(db.mlflow_db)})\n"
-            f"on every machine: export PREFECT_API_URL={prefect.url} "
-            f"MLFLOW_TRACKING_URI={mlflow.url}",
+            f"on every machine: export PREFECT_API_URL={prefect_url} "
+            f"MLFLOW_TRACKING_URI={mlflow_url}",
             flush=True,
         )
         while not stop["now"]:

@@ -110,13 +110,24 @@ def connect(db: TeamDatabase, database: str):
             connect_timeout=5,
         )
     except psycopg2.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        if "password authentication failed" in str(exc):
-            reason = f"password authentication failed for user {db.user!r}"
         raise TeamError(
-            f"PostgreSQL at {db.host}:{db.port} ({database}): {reason}; check MEDIMG_DB_USER and "
-            "MEDIMG_DB_PASSWORD (environment or .env)"
+            f"PostgreSQL at {db.host}:{db.port} ({database}): {connection_problem(str(exc), db.user)}"
         ) from None
+
+
+def connection_problem(message: str, user: str) -> str:
+    """psycopg2's multi-line refusal as one reason and the settings to check for it."""
+    if "password authentication failed" in message:
+        return (
+            f"password authentication failed for user {user!r}; check MEDIMG_DB_USER and "
+            "MEDIMG_DB_PASSWORD (environment or .env)"
+        )
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    first = lines[0].rsplit(" failed: ", 1)[-1] if lines else "no answer"
+    return (
+        f"{first}; check MEDIMG_DB_HOST and MEDIMG_DB_PORT, and that the server runs "
+        "(medimg team postgres DIR starts one)"
+    )
 
 
 def create_databases(db: TeamDatabase) -> list[str]:

@@ -3,7 +3,8 @@
 import subprocess
 import sys
 
-from tests.team.conftest import db_environ
+from medimg.team.credentials import TeamDatabase
+from tests.team.conftest import db_environ, free_port
 
 
 def team_check(tmp_path, env):
@@ -38,3 +39,14 @@ def test_a_wrong_password_is_one_line_that_says_what_to_check(postgres, tmp_path
     assert (
         "MEDIMG_DB_PASSWORD" in lines[0] and wrong not in lines[0] and db.password not in lines[0]
     )
+
+
+def test_no_server_on_the_port_is_one_line_that_names_host_and_port(tmp_path):
+    """No PostgreSQL needed: nothing listens on the port, as before `medimg team postgres`."""
+    db = TeamDatabase("127.0.0.1", free_port(), "medimg", "some-password")
+    done = team_check(tmp_path, db_environ(db))
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert f"127.0.0.1:{db.port}" in line and "Connection refused" in line, line
+    assert "MEDIMG_DB_HOST and MEDIMG_DB_PORT" in line and "\t" not in line
+    assert "some-password" not in line
