@@ -61,7 +61,12 @@ def test_serve_schedules_retraining_and_the_pacs_watcher_on_a_local_server_and_s
         ),
     )
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    analytics = ("DO_NOT_TRACK", "PREFECT_SERVER_ANALYTICS_ENABLED", "MLFLOW_DISABLE_TELEMETRY")
+    env = {  # as a new user's shell: flows.serve itself turns analytics off
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PREFECT_API") and k not in analytics
+    }
     env.update(
         PREFECT_HOME=str(tmp_path / "prefect-home"),
         PYTHONPATH=str(REPO),
@@ -122,5 +127,6 @@ def test_serve_schedules_retraining_and_the_pacs_watcher_on_a_local_server_and_s
             os.killpg(serve.pid, signal.SIGKILL)
             output, _ = serve.communicate()
     assert serve.returncode == 0, output[-3000:]
+    assert "ERROR" not in output and "Traceback" not in output, output[-3000:]
     with socket.socket() as probe:  # the server went with it
         assert probe.connect_ex(("127.0.0.1", port)) != 0
