@@ -72,6 +72,11 @@ def init_cluster(data_dir: Path, db: TeamDatabase) -> None:
 def start_cluster(data_dir: Path, port: int, host: str = "127.0.0.1") -> None:
     """Start the cluster on ``host``:``port`` (its socket in ``data_dir``) and wait until it is up."""
     binaries = postgres_binaries()
+    status = subprocess.run(
+        _as_owner([f"{binaries}/pg_ctl", "-D", str(data_dir), "status"]), capture_output=True
+    )
+    if status.returncode == 0:  # already running: a second `medimg team postgres` is a no-op
+        return
     options = f"-p {port} -c listen_addresses={host} -k {data_dir}"
     _run(
         [

@@ -153,7 +153,9 @@ def _parent_run_id(mlflow: Any, experiment_id: str, key: str) -> str:
     if found:
         return found[0].info.run_id
     run = client.create_run(
-        experiment_id, run_name=f"pipeline-{key[:8]}", tags={"medimg.pipeline": key}
+        experiment_id,
+        run_name=f"pipeline-{key.removeprefix('prefect-')[:8]}",
+        tags={"medimg.pipeline": key},
     )
     client.set_terminated(
         run.info.run_id

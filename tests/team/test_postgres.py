@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 from medimg.team.credentials import TeamDatabase
+from medimg.team.postgres import start_cluster
 from tests.team.conftest import db_environ, free_port
 
 
@@ -50,3 +51,10 @@ def test_no_server_on_the_port_is_one_line_that_names_host_and_port(tmp_path):
     assert f"127.0.0.1:{db.port}" in line and "Connection refused" in line, line
     assert "MEDIMG_DB_HOST and MEDIMG_DB_PORT" in line and "\t" not in line
     assert "some-password" not in line
+
+
+def test_starting_a_running_cluster_again_is_a_no_op(postgres, tmp_path):
+    """`medimg team postgres DIR` twice (a rerun after a reboot script) does not fail."""
+    db, data = postgres
+    start_cluster(data, db.port, db.host)
+    assert team_check(tmp_path, db_environ(db)).returncode == 0
