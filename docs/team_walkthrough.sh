@@ -16,8 +16,11 @@ exec > >(tee "$SCRATCH/transcript.txt") 2>&1
 say() { printf '\n$ %s\n' "$*"; }
 pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done   # not tee's: it outlives us
+  # the worker before the servers it talks to; wait on these pids only (tee outlives us)
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
   if [[ -e "$SCRATCH/pg/postmaster.pid" ]]; then
     python -c "import sys; from pathlib import Path; from medimg.team.postgres import stop_cluster; stop_cluster(Path(sys.argv[1]))" "$SCRATCH/pg"
   fi
