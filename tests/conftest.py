@@ -25,6 +25,18 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 REPO = Path(__file__).resolve().parents[1]
 
 
+def new_user_environ(*drop_prefixes: str) -> dict[str, str]:
+    """This process's environment as a new user's shell has it: none of the analytics switches the
+    entry points set themselves (medimg.io.quiet), nor a variable starting with ``drop_prefixes``."""
+    from medimg.io.quiet import OFFLINE_DEFAULTS
+
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k not in OFFLINE_DEFAULTS and not k.startswith(drop_prefixes)
+    }
+
+
 @pytest.fixture(autouse=True)
 def _mlflow_uri_left_as_found():
     """mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; left set, it would send the runs of a later

@@ -13,7 +13,7 @@ import urllib.request
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from tests.conftest import REPO, write_tiny_params
+from tests.conftest import REPO, new_user_environ, write_tiny_params
 from tests.flows.conftest import edit_params
 
 
@@ -61,12 +61,7 @@ def test_serve_schedules_retraining_and_the_pacs_watcher_on_a_local_server_and_s
         ),
     )
     port = free_port()
-    analytics = ("DO_NOT_TRACK", "PREFECT_SERVER_ANALYTICS_ENABLED", "MLFLOW_DISABLE_TELEMETRY")
-    env = {  # as a new user's shell: flows.serve itself turns analytics off
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("PREFECT_API") and k not in analytics
-    }
+    env = new_user_environ("PREFECT_API")  # flows.serve itself must turn analytics off
     env.update(
         PREFECT_HOME=str(tmp_path / "prefect-home"),
         PYTHONPATH=str(REPO),

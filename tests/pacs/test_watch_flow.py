@@ -19,7 +19,7 @@ from medimg.pacs.connection import Server, connect
 from medimg.pacs.ledger import Ledger
 from medimg.pacs.watch import answer_study
 from tests.bundles import mean_classifier, write_study
-from tests.conftest import write_tiny_params
+from tests.conftest import new_user_environ, write_tiny_params
 from tests.flows.conftest import edit_params
 from tests.pacs.conftest import PASSWORD, USER
 
@@ -28,14 +28,10 @@ STUDIES = 6
 SALT = "watcher-test-salt-0123456789"
 
 
-# what a new user's shell has: none of the analytics switches (the entry points set them)
-ANALYTICS = ("DO_NOT_TRACK", "PREFECT_SERVER_ANALYTICS_ENABLED", "MLFLOW_DISABLE_TELEMETRY")
-
-
 def watcher(root: Path, orthanc, api_url: str | None) -> subprocess.Popen:
     """`python -m flows.watch` on ``api_url``'s Prefect server, or with none (a temporary server in
     a fresh Prefect home, as the README's command runs on a new machine)."""
-    env = {k: v for k, v in os.environ.items() if k not in ANALYTICS and k != "PREFECT_API_URL"}
+    env = new_user_environ("PREFECT_API_URL")  # flows.watch itself must turn analytics off
     env.update(
         PYTHONPATH=str(REPO),
         MEDIMG_PACS_URL=orthanc.dicomweb,
@@ -116,9 +112,8 @@ def test_a_watcher_killed_mid_poll_loses_no_study_and_sends_no_duplicate(
     assert ledger.counts() == {"done": STUDIES}
     assert not any((root / ".medimg/watch/work").iterdir())  # no copy of a patient's images left
 
-    third = watcher(
-        root, orthanc, None
-    )  # the README's command: no server running, no analytics set
+    # the README's command: no Prefect server running, no analytics variable set
+    third = watcher(root, orthanc, None)
     quiet = third.communicate(timeout=300)[0]
     assert third.returncode == 0 and "answered" not in quiet, quiet[-3000:]
     assert "ERROR" not in quiet and "Traceback" not in quiet, quiet[-3000:]

@@ -24,7 +24,7 @@ from medimg.team.servers import (
     start_worker,
 )
 from tests.conftest import REPO
-from tests.flows.conftest import edit_params, make_dvc_project
+from tests.flows.conftest import edit_params, make_dvc_project, run
 from tests.team.conftest import free_port
 
 pytestmark = pytest.mark.slow
@@ -136,41 +136,34 @@ def test_a_scheduled_retraining_killed_with_its_worker_finishes_on_retry_and_lan
             d for d in api(f"{prefect.url}/deployments/filter", {}) if d["name"] == "nightly-team"
         ]
         assert deployment["work_pool_name"] == POOL and deployment["schedules"]
-        run = api(f"{prefect.url}/deployments/{deployment['id']}/create_flow_run", {})
+        flow_run = api(f"{prefect.url}/deployments/{deployment['id']}/create_flow_run", {})
         first = start(logs[0])
         deadline = time.monotonic() + 600
         while not (project / "data/processed/index.parquet").exists():  # training starts next
-            assert time.monotonic() < deadline and first.process.poll() is None, logs[
-                0
-            ].read_text()[-3000:]
+            alive = time.monotonic() < deadline and first.process.poll() is None
+            assert alive, logs[0].read_text()[-3000:]
             time.sleep(0.5)
         time.sleep(2)
         kill_with_children(first.process.pid)
-        assert run["id"] in logs[0].read_text()  # the first worker had picked it up
-        assert api(f"{prefect.url}/flow_runs/{run['id']}")["state"]["type"] == "RUNNING"
+        assert flow_run["id"] in logs[0].read_text()  # the first worker had picked it up
+        assert api(f"{prefect.url}/flow_runs/{flow_run['id']}")["state"]["type"] == "RUNNING"
         assert (project / ".medimg/last-good").is_dir()  # killed mid-run, before the end
         retried = api(
-            f"{prefect.url}/flow_runs/{run['id']}/set_state",
+            f"{prefect.url}/flow_runs/{flow_run['id']}/set_state",
             {"state": {"type": "SCHEDULED", "name": "AwaitingRetry"}, "force": True},
         )
         assert retried["status"] == "ACCEPT", retried
         second = start(logs[1])
-        state = wait_for_state(prefect.url, run["id"], second, logs[1])
+        state = wait_for_state(prefect.url, flow_run["id"], second, logs[1])
         assert state["type"] == "COMPLETED", logs[1].read_text()[-3000:]
-        assert run["id"] in logs[1].read_text()
+        assert flow_run["id"] in logs[1].read_text()
     finally:
         for worker in workers:
             worker.stop()
     assert "restoring the last good outputs first" in logs[1].read_text()
     assert not (project / ".medimg/last-good").exists()
-    status = subprocess.run(
-        [sys.executable, "-m", "dvc", "status", "--json"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert json.loads(status.stdout) == {}, status.stdout  # every stage's outputs match dvc.lock
+    status = run([sys.executable, "-m", "dvc", "status", "--json"], project, stderr=False)
+    assert json.loads(status) == {}, status  # every stage's outputs match dvc.lock
     manifest = pd.read_parquet(project / "data/interim/manifest.parquet")
     assert len(manifest) == 12 and (manifest["status"] == "ok").all()  # every series of the demo
 
