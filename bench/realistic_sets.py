@@ -96,7 +96,8 @@ def stage_names(root: Path) -> list[str]:
 
 def run_set(name: str, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"medimg-{name}-") as scratch:
-        root = Path(scratch)
+        root = Path(args.keep) / name if args.keep else Path(scratch)
+        root.mkdir(parents=True, exist_ok=False)
         make_project(root, name, args)
         seconds = {}
         stages = stage_names(root)
@@ -155,6 +156,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--until", default="export", help="the last stage to run (evaluate skips the export gate)"
+    )
+    parser.add_argument(
+        "--keep", help="make the projects in this folder and keep them (logs, models)"
     )
     args = parser.parse_args()
     results = [run_set(name, args) for name in args.set]
