@@ -95,18 +95,25 @@ def stage_names(root: Path) -> list[str]:
 
 
 def run_set(name: str, args: argparse.Namespace) -> dict:
+    if args.keep:
+        root = Path(args.keep) / name
+        root.mkdir(parents=True)  # an earlier run's project is not overwritten
+        return run_project(root, name, args)
     with tempfile.TemporaryDirectory(prefix=f"medimg-{name}-") as scratch:
-        root = Path(args.keep) / name if args.keep else Path(scratch)
-        root.mkdir(parents=True, exist_ok=False)
-        make_project(root, name, args)
-        seconds = {}
-        stages = stage_names(root)
-        for stage in stages[: stages.index(args.until) + 1]:
-            tic = time.perf_counter()
-            sh([sys.executable, "-m", "dvc", "repro", "--single-item", stage], root)
-            seconds[stage] = round(time.perf_counter() - tic, 1)
-        return {"set": name, **project_figures(root), "seconds": seconds,
-                "total_s": round(sum(seconds.values()), 1)}  # fmt: skip
+        return run_project(Path(scratch), name, args)
+
+
+def run_project(root: Path, name: str, args: argparse.Namespace) -> dict:
+    """Make the set's project in ``root``, run its stages one by one, time them, read its figures."""
+    make_project(root, name, args)
+    seconds = {}
+    stages = stage_names(root)
+    for stage in stages[: stages.index(args.until) + 1]:
+        tic = time.perf_counter()
+        sh([sys.executable, "-m", "dvc", "repro", "--single-item", stage], root)
+        seconds[stage] = round(time.perf_counter() - tic, 1)
+    return {"set": name, **project_figures(root), "seconds": seconds,
+            "total_s": round(sum(seconds.values()), 1)}  # fmt: skip
 
 
 def project_figures(root: Path) -> dict:
