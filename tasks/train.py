@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -31,9 +32,10 @@ from medimg.tracking.runs import (
     pipeline_key,
     tracking_run,
 )
-from medimg.train.checkpoint import load_checkpoint, load_resume_state
+from medimg.train.checkpoint import load_checkpoint, load_resume_state, save_checkpoint
 from medimg.train.curves import plot_curves
 from medimg.train.datasets import (
+    ForegroundPatchSampler,
     class_weights,
     fold_rows,
     loader_workers,
@@ -43,9 +45,9 @@ from medimg.train.datasets import (
 )
 from medimg.train.device import pick_device
 from medimg.train.distributed import init_distributed, shard_sampler
-from medimg.train.folds import combine_folds, folds_trained
+from medimg.train.folds import combine_folds, folds_trained, untrained_summary
 from medimg.train.loop import StageRun, seed_everything
-from medimg.train.optim import apply_trainable
+from medimg.train.optim import apply_trainable, nothing_to_train
 
 
 def initial_weights(
@@ -211,14 +213,34 @@ def train_one(
     stage_dir = paths.stage_dir(stage.name, fold)
     stage_dir.mkdir(parents=True, exist_ok=True)
     atomic.sweep_leftovers(stage_dir)  # a killed run's half-written files; last.pt itself is whole
+    reason = nothing_to_train(stage, index, params.model.init)
+    if reason is not None:
+        print(f"train: {reason}", file=sys.stderr)
+        summary = untrained_summary(stage.name, stage.early_stopping.metric, reason)
+        summary.update(
+            model=params.model.name, fold=fold, train_items=len(train_rows), val_items=len(val_rows)
+        )
+        save_checkpoint(stage_dir / "ckpt.pt", {"model": model.state_dict(), "args": {}})
+        atomic.write_json(stage_dir / "history.json", {"history": []})
+        atomic.write_json(stage_dir / "summary.json", summary)
+        atomic.write_json(stage_dir / "metrics.json", stage_headline(summary))
+        return {"checkpoint": str(stage_dir / "ckpt.pt"), "device": device.type, **summary}
     fingerprint = _fingerprint(params, index, paths, source, device, ranks, fold)
     resume = None if fresh else load_resume_state(stage_dir / "last.pt", fingerprint)
     train_set, sampler = training_samples(
-        info.task, info.ndim, train_rows, paths.processed, params.sampling, params.augment
+        info.task,
+        info.ndim,
+        train_rows,
+        paths.processed,
+        params.sampling,
+        params.augment,
+        params.train.batch_size,
     )
     val_set = task_dataset(info.task, val_rows, paths.processed)
     tp = params.train
     if ranks.distributed:
+        if isinstance(sampler, ForegroundPatchSampler):
+            sampler = None  # each rank's patches then oversample foreground by a coin per patch
         if sampler is not None or tp.sampler == "weighted":
             raise ParamsError(
                 "train.sampler: weighted and sampling.slices.select: foreground are not supported "
@@ -262,6 +284,7 @@ def train_one(
             loss=params.loss,
             class_weights=weights,
             augment=params.augment if params.augment.enabled else None,
+            patch_size=params.sampling.patches.size if info.task == "segmentation" else None,
             resume_state=resume,
             ranks=ranks,
             whole_items=lambda net: whole_item_model(net, info.task, info.ndim, params.sampling),

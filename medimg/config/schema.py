@@ -246,6 +246,21 @@ class PreprocessParams(Section):
         return 1 + len(self.extra_windows) if self.normalize == "window" else 1
 
 
+class AugmentProbabilities(Section):
+    """Volumes: the chance each transform is drawn for a sample, each on its own (nnU-Net's
+    defaults in brackets; 1 applies a transform with a non-zero range to every sample)."""
+
+    rotate: Ratio = 1.0  # (0.2) all three angles together
+    scale: Ratio = 1.0  # (0.2)
+    noise: Ratio = 1.0  # (0.1)
+    blur: Ratio = 0.0  # (0.2) Gaussian blur, sigma 0.5-1 voxel
+    multiply: Ratio = 1.0  # (0.15)
+    contrast: Ratio = 1.0  # (0.15)
+    low_resolution: Ratio = 0.0  # (0.25) down by 0.5-1 per axis, nearest, and back, linear
+    gamma: Ratio = 1.0  # (0.3)
+    gamma_inverted: Ratio = 0.0  # (0.1) the same gamma on the inverted image
+
+
 class AugmentParams(Section):
     """Random training-time changes; 3D ones run batched on the training device."""
 
@@ -262,10 +277,13 @@ class AugmentParams(Section):
     noise_std: Annotated[float, Field(ge=0, le=1)] = 0.0
     brightness: Annotated[float, Field(ge=0, le=0.5)] = 0.05  # +- added intensity
     contrast: Annotated[float, Field(ge=0, le=0.5)] = 0.0  # +- fraction
+    # volumes only: intensities times 1 +- multiply (nnU-Net's brightness: 0.25)
+    multiply: Annotated[float, Field(ge=0, le=0.5)] = 0.0
     # volumes only: gamma drawn log-uniformly in [1 / (1 + gamma), 1 + gamma] (nnU-Net: 0.7-1.5)
     gamma: Annotated[float, Field(ge=0, le=1)] = 0.0
     grid_distortion: bool = False  # 2D only
     color_jitter: Annotated[float, Field(ge=0, le=0.5)] = 0.0  # 2D photos only; never applied to CT
+    probability: AugmentProbabilities = AugmentProbabilities()
 
 
 class BootstrapParams(Section):

@@ -47,6 +47,12 @@ class ModelParams(Section):
     pool_strides: list[Annotated[list[Literal[1, 2]], Field(min_length=2, max_length=3)]] | None = (
         None
     )
+    # unet2d/unet3d: the conv kernel per axis of each stage (pool_strides levels + 1), 1 on an axis
+    # still too coarse to look across, as `medimg plan` plans it; null: 3 everywhere
+    conv_kernels: list[Annotated[list[Literal[1, 3]], Field(min_length=2, max_length=3)]] | None = (
+        None
+    )
+    max_features: PositiveInt = 320  # unet2d/unet3d: features double per stage up to this (nnU-Net)
     init: str = "none"  # none | imagenet | path to an earlier medimg checkpoint
     allow_random_init: bool = (
         False  # imagenet weights not cached: carry on with random ones instead of failing

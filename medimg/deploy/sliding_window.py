@@ -33,21 +33,39 @@ def _zeros(like: Any, shape: Sequence[int]) -> Any:
     return like.new_zeros(shape)
 
 
+def gaussian_weights(patch: Sequence[int], sigma_scale: float = 1 / 8) -> np.ndarray:
+    """nnU-Net's importance map: a Gaussian centred on the patch, sigma 1/8 of each side, so a
+    window's border (where it sees least context) counts least where windows overlap."""
+    axes = []
+    for n in patch:
+        taps = np.arange(n, dtype=np.float64) - (n - 1) / 2
+        axes.append(np.exp(-(taps**2) / (2 * (n * sigma_scale) ** 2)))
+    weights = np.ones(tuple(patch), dtype=np.float64)
+    for axis, values in enumerate(axes):
+        shape = [1] * len(patch)
+        shape[axis] = len(values)
+        weights = weights * values.reshape(shape)
+    weights /= weights.max()
+    return np.maximum(weights, weights[weights > 0].min()).astype(np.float32)
+
+
 def sliding_window(predict: Predict, volume: Any, patch: Sequence[int], overlap: float) -> Any:
-    """Logits (N, K, z, y, x) of ``volume`` (N, C, z, y, x), averaged where windows overlap."""
+    """Logits (N, K, z, y, x) of ``volume`` (N, C, z, y, x), Gaussian-weighted where windows overlap."""
     spatial = tuple(volume.shape[2:])
     if all(p >= s for p, s in zip(patch, spatial)):
         return predict(volume)
     sizes = [min(p, s) for p, s in zip(patch, spatial)]
+    weights = gaussian_weights(sizes)
     counts = np.zeros(spatial, dtype=np.float32)
-    out = None
+    out, weight = None, None
     for start in itertools.product(*(window_starts(s, p, overlap) for s, p in zip(spatial, sizes))):
         box = tuple(slice(a, a + p) for a, p in zip(start, sizes))
         logits = predict(volume[(slice(None), slice(None), *box)])
         if out is None:
             out = _zeros(logits, (volume.shape[0], logits.shape[1], *spatial))
-        out[(slice(None), slice(None), *box)] += logits
-        counts[box] += 1
+            weight = weights if isinstance(out, np.ndarray) else out.new_tensor(weights)
+        out[(slice(None), slice(None), *box)] += logits * weight
+        counts[box] += weights
     divisor = counts if isinstance(out, np.ndarray) else out.new_tensor(counts)
     return out / divisor
 

@@ -107,7 +107,7 @@ STEPS: tuple[Step, ...] = (
     Step(
         "preprocess",
         "tasks.preprocess:run_preprocess",
-        ("data.processed_dir", "plan.use", "preprocess"),
+        ("data.processed_dir", "model.name", "plan", "preprocess"),
         (
             "medimg/ingest/manifest.py",
             "medimg/preprocess",
@@ -119,7 +119,7 @@ STEPS: tuple[Step, ...] = (
     Step(
         "train",
         "tasks.train:run_train",
-        ("augment", "loss", "model", "plan.use", "sampling", "split.folds", "train"),
+        ("augment", "loss", "model", "plan", "sampling", "split.folds", "train"),
         TRAINING_CODE,
         per_stage=True,
         fans_out=True,  # with split.folds > 1, one task per fold
@@ -127,7 +127,7 @@ STEPS: tuple[Step, ...] = (
     Step(
         "evaluate",
         "tasks.evaluate:run_evaluate",
-        ("data.class_names", "evaluate", "model", "plan.use", "sampling", "split.folds"),
+        ("data.class_names", "evaluate", "model", "plan", "sampling", "split.folds"),
         (
             "medimg/evaluate",
             "medimg/ingest/manifest.py",
@@ -152,7 +152,7 @@ STEPS: tuple[Step, ...] = (
             "export",
             "ingest.geometry",
             "model",
-            "plan.use",
+            "plan",
             "preprocess",
             "results",
             "sampling",

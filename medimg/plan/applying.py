@@ -15,6 +15,8 @@ from medimg.plan.proposal import flat, proposed_params
 
 # keys the plan sets together: a user who pins one of them pins the group
 GROUPED = ("preprocess.window",)
+# sibling keys that only fit each other: the U-Net's kernels are planned per stage of its strides
+TOGETHER = (("model.pool_strides", "model.conv_kernels"),)
 
 
 def explicit_keys(model: BaseModel, prefix: str = "") -> set[str]:
@@ -34,6 +36,9 @@ def _group(key: str) -> str:
 def planned_values(plan: dict, params: Params) -> dict[str, Any]:
     """{dotted key: planned value} for the planned keys the user did not set."""
     given = explicit_keys(params)
+    for keys in TOGETHER:
+        if given & set(keys):
+            given |= set(keys)
     return {
         key: value
         for key, value in flat(proposed_params(plan, params)).items()

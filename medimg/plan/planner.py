@@ -5,11 +5,11 @@ et al., Nature Methods 2021, and nnU-Net v2's ExperimentPlanner):
   3x fewer voxels than the others) the 10th percentile of that axis's spacing instead, never finer
   than the other axes;
 - patch size: the median cropped shape at the target spacing, shrunk along its longest axis
-  (relative to the median shape) until the network fits the memory budget, each axis a multiple of
-  2^(its poolings);
-- poolings per axis: halve an axis while its feature map stays at least 4 voxels and its spacing is
-  within 2x of the finest current spacing (so a thick-slice axis is pooled only once in-plane has
-  caught up); depth is the most poolings of any axis;
+  (relative to the median shape) until the network fits the memory budget, each axis padded up to
+  a multiple of 2^(its poolings);
+- poolings per axis and conv kernels per stage: nnU-Net v2's get_pool_and_conv_props (halve an
+  axis while its feature map stays at least 4 voxels and its spacing is under 2x the finest, so a
+  thick-slice axis is pooled only once in-plane has caught up; its kernel is 1 until then);
 - batch size: at least 2, grown while the budget allows and a batch covers at most 5% of the
   dataset's voxels;
 - normalisation: CT clipped to the foreground's 0.5 and 99.5 percentiles and scaled (a window from
@@ -29,6 +29,7 @@ MIN_FEATURE_MAP = 4  # voxels per axis at the bottom of the U-Net
 MAX_POOLINGS = 5
 ANISOTROPY = 3.0
 BASE_WIDTH = 32  # nnU-Net's first-stage features
+MAX_FEATURES = 320  # nnU-Net's cap for 3D (512 in 2D)
 BYTES_PER_VOXEL_FEATURE = (
     64  # fp32 activations and gradients of a U-Net's stages, all levels summed
 )
@@ -46,7 +47,8 @@ def target_spacing(fingerprint: dict) -> list[float]:
     worst = int(np.argmax(spacing))
     others = [k for k in range(len(spacing)) if k != worst]
     if len(spacing) == 3:
-        aniso_spacing = spacing[worst] > ANISOTROPY * min(spacing[others])
+        # nnU-Net v2 compares with the largest of the other spacings (v1 and our earlier rule, the smallest)
+        aniso_spacing = spacing[worst] > ANISOTROPY * max(spacing[others])
         aniso_voxels = sizes[worst] * ANISOTROPY < min(sizes[others])
         if aniso_spacing and aniso_voxels:
             low = float(fingerprint["spacing"]["p10"][worst])
@@ -54,25 +56,37 @@ def target_spacing(fingerprint: dict) -> list[float]:
     return [round(float(s), 4) for s in spacing]
 
 
-def pool_strides(patch: list[int], spacing: list[float]) -> list[list[int]]:
-    """The U-Net's downsampling, one [stride per axis] per level (nnU-Net's rule: halve an axis only
-    where its feature map stays >= 4 voxels and its current spacing is within 2x of the finest)."""
-    size, current = np.asarray(patch, float), np.asarray(spacing, float)
-    levels: list[list[int]] = []
-    for _ in range(MAX_POOLINGS):
-        finest = current.min()
-        axes = [
-            k
-            for k in range(len(patch))
-            if size[k] / 2 >= MIN_FEATURE_MAP and current[k] <= 2 * finest
-        ]
-        if not axes:
+def topology(patch: list[int], spacing: list[float]) -> tuple[list[list[int]], list[list[int]]]:
+    """(pool strides per level, conv kernels per stage) by nnU-Net v2's get_pool_and_conv_props:
+    halve an axis while its feature map keeps >= 4 voxels after it and its current spacing is under
+    2x the finest of the poolable axes (a lone axis needs 3x the minimum); an axis's kernel is 1
+    until its spacing comes within 2x of the finest, then 3 for good; the bottleneck's is 3."""
+    ndim = len(patch)
+    size, current = [float(n) for n in patch], [float(s) for s in spacing]
+    kernel, levels, kernels = [1] * ndim, [], []
+    while True:
+        valid = [k for k in range(ndim) if size[k] >= 2 * MIN_FEATURE_MAP]
+        if not valid:
             break
-        for k in axes:
-            size[k] /= 2
+        finest = min(current[k] for k in valid)
+        valid = [k for k in valid if current[k] / finest < 2]
+        if len(valid) == 1 and size[valid[0]] < 3 * MIN_FEATURE_MAP:
+            break
+        if not valid or len(levels) == MAX_POOLINGS:
+            break
+        finest_all = min(current)
+        kernel = [3 if kernel[k] == 3 or current[k] / finest_all < 2 else 1 for k in range(ndim)]
+        kernels.append(list(kernel))
+        for k in valid:
             current[k] *= 2
-        levels.append([2 if k in axes else 1 for k in range(len(patch))])
-    return levels
+            size[k] = math.ceil(size[k] / 2)
+        levels.append([2 if k in valid else 1 for k in range(ndim)])
+    return levels, kernels + [[3] * ndim]
+
+
+def pool_strides(patch: list[int], spacing: list[float]) -> list[list[int]]:
+    """The U-Net's downsampling, one [stride per axis] per level (see :func:`topology`)."""
+    return topology(patch, spacing)[0]
 
 
 def poolings(patch: list[int], spacing: list[float]) -> list[int]:
@@ -92,7 +106,8 @@ def memory_gb(patch: list[int], batch: int, width: int = BASE_WIDTH) -> float:
 
 
 def _divisible(patch: np.ndarray, pools: list[int]) -> list[int]:
-    return [max(2**p, int(round(n / 2**p)) * 2**p) for n, p in zip(patch, pools)]
+    """Each axis padded up to a multiple of 2^(its poolings), as nnU-Net's pad_shape."""
+    return [max(2**p, int(math.ceil(round(n, 6) / 2**p)) * 2**p) for n, p in zip(patch, pools)]
 
 
 def patch_and_batch(
@@ -156,6 +171,7 @@ def make_plan(fingerprint: dict, budget_gb: float) -> dict:
     plan_spacing = spacing if len(plan_shape) == len(spacing) else spacing[1:]
     patch, batch, levels = patch_and_batch(plan_shape, plan_spacing, budget_gb, dataset_voxels)
     pools = per_axis(levels, len(patch))
+    kernels = topology(patch, plan_spacing)[1]
     return {
         "configuration": configuration,
         "target_spacing": spacing,
@@ -165,6 +181,8 @@ def make_plan(fingerprint: dict, budget_gb: float) -> dict:
         "batch_size": batch,
         "poolings_per_axis": pools,
         "pool_strides": levels,
+        "conv_kernels": kernels,
+        "features": [min(BASE_WIDTH * 2**level, MAX_FEATURES) for level in range(len(levels) + 1)],
         "depth": len(levels),
         "memory_gb": round(memory_gb(patch, batch), 2),
         "budget_gb": budget_gb,

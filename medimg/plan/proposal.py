@@ -43,6 +43,8 @@ def proposed_params(plan: dict, params: Params) -> dict[str, Any]:
         and len(plan["pool_strides"][0] if plan["pool_strides"] else []) == info.ndim
     ):
         out["model"] = {"pool_strides": plan["pool_strides"]}
+        if "conv_kernels" in plan:
+            out["model"]["conv_kernels"] = plan["conv_kernels"]
     return out
 
 

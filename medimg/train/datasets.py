@@ -19,6 +19,7 @@ from torch.utils.data import Dataset, Sampler, WeightedRandomSampler
 from medimg.config.schema import AugmentParams, SamplingParams
 from medimg.io.problems import InputError, MissingInput
 from medimg.train.augment.pictures import augment_picture, picture_augmentation
+from medimg.train.augment.volumes import enlarged_patch
 
 
 class _CachedItems(Dataset):
@@ -138,8 +139,14 @@ class ForegroundSliceSampler(Sampler[int]):
 
 
 class VolumePatchDataset(CachedSegmentationDataset):
-    """Random 3D patches, ``per_volume`` per volume and epoch; ``foreground_ratio`` of them are centred
-    on a mask voxel (nnU-Net's oversampling, which keeps small structures in view)."""
+    """Random 3D patches, ``per_volume`` per volume and epoch, as nnU-Net's loader draws them.
+
+    A patch of ``load_size`` is read (the trained ``size``, enlarged so that the augmentation's
+    warp stays inside it) and may reach past the volume's edge, zero-padded, by half the
+    enlargement: so the final patch's centre can reach every voxel. Indices ``len(self)`` and
+    above ask for a forced-foreground patch (see ForegroundPatchSampler): a class present in the
+    volume is chosen at random, then one of its voxels is centred. Below ``len(self)``, a coin with
+    ``foreground_ratio`` decides (loaders that know nothing of batches, such as torchrun's)."""
 
     def __init__(
         self,
@@ -148,41 +155,97 @@ class VolumePatchDataset(CachedSegmentationDataset):
         size: list[int],
         foreground_ratio: float,
         per_volume: int,
+        load_size: list[int] | None = None,
     ) -> None:
         super().__init__(rows, processed_dir)
         self.size, self.ratio, self.per_volume = list(size), foreground_ratio, per_volume
-        self.locations = [self._foreground_voxels(m) for m in self.masks]
+        self.load_size = list(load_size or size)
+        self.locations = [self._class_voxels(m) for m in self.masks]
 
     @staticmethod
-    def _foreground_voxels(mask_path: Path, keep: int = 10_000) -> np.ndarray:
-        voxels = np.argwhere(np.load(mask_path, mmap_mode="r") > 0)
-        return (
-            voxels[np.linspace(0, len(voxels) - 1, keep).astype(int)]
-            if len(voxels) > keep
-            else voxels
-        )
+    def _class_voxels(mask_path: Path, keep: int = 10_000) -> dict[int, np.ndarray]:
+        """{class: up to ``keep`` of its voxels, evenly spaced} for each foreground class."""
+        mask = np.asarray(np.load(mask_path, mmap_mode="r"))
+        out = {}
+        for label in np.unique(mask):
+            if label > 0:
+                voxels = np.argwhere(mask == label)
+                pick = np.linspace(0, len(voxels) - 1, min(keep, len(voxels))).astype(int)
+                out[int(label)] = voxels[pick]
+        return out
 
     def __len__(self) -> int:
         return len(self.files) * self.per_volume
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        volume = index // self.per_volume
-        image = np.load(self.files[volume], mmap_mode="r")
-        shape, voxels = image.shape[1:], self.locations[volume]
+    def _bounds(self, shape: tuple[int, ...]) -> tuple[list[int], list[int]]:
+        """Lowest and highest start of a load_size patch (nnU-Net's need_to_pad rule)."""
+        lows, highs = [], []
+        for n, final, load in zip(shape, self.size, self.load_size):
+            pad = load - final
+            if pad + n < load:
+                pad = load - n
+            lows.append(-(pad // 2))
+            highs.append(n + pad // 2 + pad % 2 - load)
+        return lows, highs
+
+    def start(self, volume: int, forced: bool) -> list[int]:
+        shape = np.load(self.files[volume], mmap_mode="r").shape[1:]
+        lows, highs = self._bounds(shape)
+        classes = sorted(self.locations[volume])
         # torch's generator: seeded per epoch by the loop, and per worker by the loader
-        if len(voxels) and float(torch.rand(())) < self.ratio:
+        if forced and classes:
+            label = classes[int(torch.randint(len(classes), ()))]
+            voxels = self.locations[volume][label]
             centre = voxels[int(torch.randint(len(voxels), ()))]
-            start = [
-                int(np.clip(c - p // 2, 0, n - p)) for c, p, n in zip(centre, self.size, shape)
+            return [
+                int(np.clip(c - p // 2, lo, hi))
+                for c, p, lo, hi in zip(centre, self.load_size, lows, highs)
             ]
-        else:
-            start = [int(torch.randint(n - p + 1, ())) for p, n in zip(self.size, shape)]
-        box = tuple(slice(a, a + p) for a, p in zip(start, self.size))
-        mask = np.load(self.masks[volume], mmap_mode="r")[box]
+        return [int(torch.randint(lo, hi + 1, ())) for lo, hi in zip(lows, highs)]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        forced = index >= len(self) or float(torch.rand(())) < self.ratio
+        volume = (index % len(self)) // self.per_volume
+        start = self.start(volume, forced)
+        image = np.load(self.files[volume], mmap_mode="r")
+        mask = np.load(self.masks[volume], mmap_mode="r")
         return (
-            torch.from_numpy(np.array(image[(slice(None), *box)], dtype=np.float32)),
-            torch.from_numpy(np.array(mask, dtype=np.int64)),
+            torch.from_numpy(padded_box(image, start, self.load_size, leading=1)),
+            torch.from_numpy(padded_box(mask, start, self.load_size).astype(np.int64)),
         )
+
+
+def padded_box(
+    array: np.ndarray, start: list[int], size: list[int], leading: int = 0
+) -> np.ndarray:
+    """``array[..., start:start+size]`` on its last axes, zero where the box leaves the array."""
+    shape = array.shape[leading:]
+    inside = tuple(slice(max(a, 0), min(a + p, n)) for a, p, n in zip(start, size, shape))
+    pad = [(0, 0)] * leading + [
+        (max(-a, 0), max(a + p - n, 0)) for a, p, n in zip(start, size, shape)
+    ]
+    part = np.asarray(array[(slice(None),) * leading + inside], dtype=np.float32)
+    return np.pad(part, pad) if any(p != (0, 0) for p in pad) else part.copy()
+
+
+class ForegroundPatchSampler(Sampler[int]):
+    """Every patch slot once per epoch, shuffled, with the last ``round(batch x ratio)`` of each
+    batch forced onto foreground (nnU-Net's oversampling: 1/3 of every batch, not a coin per
+    sample). Forced slots are asked for as ``slot + len(dataset)``. Draws from torch's global
+    generator, which the training loop reseeds per epoch."""
+
+    def __init__(self, slots: int, batch_size: int, ratio: float) -> None:
+        self.slots, self.batch_size = slots, batch_size
+        self.unforced = round(batch_size * (1 - ratio))
+
+    def __len__(self) -> int:
+        return self.slots
+
+    def __iter__(self):
+        order = torch.randperm(self.slots).tolist()
+        for position, slot in enumerate(order):
+            forced = position % self.batch_size >= self.unforced
+            yield slot + self.slots * forced
 
 
 def task_dataset(
@@ -201,11 +264,14 @@ def training_samples(
     processed_dir: Path,
     sampling: SamplingParams,
     augment: AugmentParams | None = None,
+    batch_size: int = 2,
 ) -> tuple[_CachedItems, Sampler | None]:
     """What one training step sees, and the sampler that draws it (None: plain shuffling).
 
     A 2D segmentation model on volumes trains on slices (all, or those through the mask plus a
-    fraction of empty ones); a 3D one with ``sampling.patches.size`` on patches; all else on items.
+    fraction of empty ones); a 3D one with ``sampling.patches.size`` on patches (a part of each
+    ``batch_size`` forced onto foreground, loaded larger when ``augment`` warps them); all else on
+    items.
     """
     volumes = task == "segmentation" and int(rows["ndim"].iloc[0]) == 3
     if volumes and model_ndim == 2:
@@ -218,9 +284,11 @@ def training_samples(
         )
     if volumes and sampling.patches.size is not None:
         spec = sampling.patches
-        return VolumePatchDataset(
-            rows, processed_dir, spec.size, spec.foreground_ratio, spec.per_volume
-        ), None
+        load = enlarged_patch(spec.size, augment) if augment and augment.enabled else spec.size
+        patches = VolumePatchDataset(
+            rows, processed_dir, spec.size, spec.foreground_ratio, spec.per_volume, load
+        )
+        return patches, ForegroundPatchSampler(len(patches), batch_size, spec.foreground_ratio)
     return task_dataset(task, rows, processed_dir, augment), None
 
 

@@ -55,3 +55,15 @@ def combine_folds(stage_dir: Path, fold_dirs: list[Path], metric: str, base: dic
     summary = {**base, **cross_validation_summary(summaries, metric)}
     atomic.write_json(stage_dir / "summary.json", summary)
     return summary
+
+
+def untrained_summary(stage: str, metric: str, reason: str) -> dict:
+    """The summary of a stage that passed its initial weights on without training (``reason``)."""
+    return {
+        "stage": stage,
+        "trained": False,
+        "reason": reason,
+        "best_epoch": None,
+        f"best_val_{metric}": None,
+        "epochs_run": 0,
+    }

@@ -70,6 +70,8 @@ class StageRun:
     loss: LossParams = LossParams()
     class_weights: torch.Tensor | None = None
     augment: AugmentParams | None = None  # 3D batches are warped on the device each step
+    # 3D patches: the trained size, cut from the middle of the larger patches the loader warps
+    patch_size: list[int] | None = None
     resume_state: dict | None = None
     ranks: Ranks = Ranks()
     # wraps the network for validation on whole items (slice-wise or sliding-window segmentation)
@@ -236,7 +238,11 @@ class StageRun:
             x, y = to_device(x, self.device, channels_last), y.to(self.device, non_blocking=True)
             if self.augment is not None and x.ndim == 5:
                 x, mask = augment_volumes(
-                    x, self.augment, rng, y if self.task == "segmentation" else None
+                    x,
+                    self.augment,
+                    rng,
+                    y if self.task == "segmentation" else None,
+                    out_shape=self.patch_size,
                 )
                 y = mask if mask is not None else y
             target = y

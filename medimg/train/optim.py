@@ -96,3 +96,16 @@ def build_scheduler(optimizer: torch.optim.Optimizer, stage: StageParams, steps_
 
 def steps_per_batch(scheduler) -> bool:
     return not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+
+
+def nothing_to_train(stage: StageParams, stage_index: int, init: str) -> str | None:
+    """Why a stage would train nothing of use, or None: a stage that freezes the backbone of a
+    network no earlier stage or checkpoint gave weights to would fit a head to random features
+    (a U-Net trained from scratch, as nnU-Net's are, has nothing to freeze)."""
+    if stage.trainable != "head" or stage_index > 0 or init not in ("none",):
+        return None
+    return (
+        f"stage {stage.name} trains only the head on a frozen backbone, but model.init is none "
+        "and no earlier stage trained the backbone: its weights are random, so there is nothing "
+        "to freeze; the stage passes the initial weights on untouched"
+    )

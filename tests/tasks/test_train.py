@@ -168,7 +168,12 @@ def test_a_3d_unet_trains_on_the_cached_masks_with_dice_for_early_stopping(
             "train.stages[1].early_stopping.metric=dice",
         ],
     )
-    result = run_train(seg, ProjectPaths.from_params(seg, paths.root), "freeze")
+    project = ProjectPaths.from_params(seg, paths.root)
+    # a U-Net from scratch has nothing to freeze: the freeze stage passes its weights on and says why
+    skipped = run_train(seg, project, "freeze")
+    assert skipped["trained"] is False and "nothing to freeze" in skipped["reason"]
+    assert (tmp_path / "freeze" / "ckpt.pt").exists()
+    result = run_train(seg, project, "unfreeze")
     assert result["model"] == "unet3d" and 0.0 <= result["best_val_dice"] <= 1.0
-    history = json.loads((tmp_path / "freeze" / "history.json").read_text())["history"]
+    history = json.loads((tmp_path / "unfreeze" / "history.json").read_text())["history"]
     assert "val_dice" in history[0] and "val_auc" not in history[0]

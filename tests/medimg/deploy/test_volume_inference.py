@@ -60,12 +60,12 @@ def test_a_pointwise_model_gives_the_same_logits_whole_or_windowed(kind):
 def test_overlapping_windows_are_averaged_not_summed():
     volume = np.ones((1, 1, 8, 8, 24), np.float32)
     out = sliding_window(_position_logits, volume, [8, 8, 16], 0.5)  # windows start at x = 0 and 8
-    expected = np.where(
-        np.arange(24) < 8,
-        np.arange(24),
-        np.where(np.arange(24) < 16, (np.arange(24) + np.arange(24) - 8) / 2, np.arange(24) - 8),
-    )
-    np.testing.assert_allclose(out[0, 0, 0, 0], expected)
+    x = np.arange(24)
+    got = out[0, 0, 0, 0]
+    np.testing.assert_allclose(got[x < 8], x[x < 8])  # one window only
+    np.testing.assert_allclose(got[x >= 16], x[x >= 16] - 8)
+    both = (x >= 8) & (x < 16)  # a weighted mean of the two windows' answers, never their sum
+    assert ((got[both] <= x[both] + 1e-5) & (got[both] >= x[both] - 8 - 1e-5)).all()
 
 
 def test_segment_volume_picks_the_strategy_from_the_model_and_the_input():
@@ -84,3 +84,22 @@ def test_segment_volume_picks_the_strategy_from_the_model_and_the_input():
     seen.clear()
     segment_volume(record, volume, model_ndim=3, patch=None)
     assert seen == [(1, 1, 6, 8, 8)]
+
+
+def test_windows_are_weighted_by_nnunets_gaussian_centre_most():
+    from medimg.deploy.sliding_window import gaussian_weights
+
+    weights = gaussian_weights([8, 10, 12])
+    assert weights.shape == (8, 10, 12) and weights.max() == 1.0 and weights.min() > 0
+    assert weights[4, 5, 6] > weights[0, 5, 6] > weights[0, 0, 0]
+    # a model that answers each window's position: where two windows overlap, the one whose centre
+    # is nearer counts more, so the result leans to it rather than the plain mean
+    volume = np.zeros((1, 1, 8, 8, 16), np.float32)
+    calls = []
+
+    def window_id(batch):
+        calls.append(len(calls))
+        return np.full((batch.shape[0], 1, *batch.shape[2:]), float(len(calls) - 1), np.float32)
+
+    out = sliding_window(window_id, volume, [8, 8, 12], 0.5)  # windows at x 0..12 and 4..16
+    assert out[0, 0, 4, 4, 5] < 0.5 < out[0, 0, 4, 4, 10]  # each side nearer its own window

@@ -98,3 +98,36 @@ def test_with_plan_manual_the_plan_is_advice_only(tmp_path):
     (tmp_path / "reports/plan.json").write_text(json.dumps(PLAN))
     params = load_checked_params("params.yaml", root=tmp_path, step="preprocess")
     assert params.plan.use == "manual" and params.preprocess.spacing is None
+
+
+class _Reads:
+    """Wraps a params section and records every dotted key read through it."""
+
+    def __init__(self, node, path: str, seen: set[str]) -> None:
+        self._node, self._path, self._seen = node, path, seen
+
+    def __getattr__(self, name):
+        value = getattr(self._node, name)
+        key = f"{self._path}.{name}" if self._path else name
+        if hasattr(value, "model_fields"):
+            return _Reads(value, key, self._seen)
+        self._seen.add(key)
+        return value
+
+
+def test_every_param_the_plan_reads_is_tracked_by_each_step_that_applies_it(tmp_path):
+    from medimg.pipeline.steps import STEPS, reads_plan
+    from medimg.plan.proposal import proposed_params
+
+    params = load_params(_params_file(tmp_path))
+    read: set[str] = set()
+    proposed_params(PLAN, _Reads(params, "", read))
+    read |= {"plan.use"}  # planned_params decides on it
+    assert "model.name" in read  # the proposal depends on the model's family
+    for step in STEPS:
+        if not reads_plan(step.name):
+            continue
+        untracked = [
+            k for k in read if not any(k == p or k.startswith(p + ".") for p in step.params)
+        ]
+        assert not untracked, f"{step.name} applies the plan but does not track {untracked}"

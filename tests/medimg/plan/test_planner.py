@@ -13,6 +13,7 @@ from medimg.plan.planner import (
     memory_gb,
     poolings,
     target_spacing,
+    topology,
 )
 
 
@@ -80,8 +81,11 @@ def test_tiny_crops_get_the_whole_crop_as_patch_and_batch_within_5_percent_of_th
     tiny = fingerprint([1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [35, 50, 35], modality="MR", cases=300)
     plan = make_plan(tiny, budget_gb=8)
     _fits(plan)
-    assert plan["patch_size"] == [32, 48, 32]  # the median shape, to multiples of 2^poolings
-    assert plan["poolings_per_axis"] == [3, 3, 3]  # 32 / 8 = 4 voxels at the bottom
+    # the median shape padded up to multiples of 2^poolings: nnunetv2 2.8.1's planner gives the same
+    # 40x56x40 and 4 stages (3 poolings on every axis) for Hippocampus's 208 training cases
+    assert plan["patch_size"] == [40, 56, 40]
+    assert plan["poolings_per_axis"] == [3, 3, 3]  # 35 -> 18 -> 9 -> 5: a 4th would leave < 4
+    assert plan["conv_kernels"] == [[3, 3, 3]] * 4 and plan["features"] == [32, 64, 128, 256]
     dataset = 35 * 50 * 35 * 300
     assert plan["batch_size"] * math.prod(plan["patch_size"]) <= 0.05 * dataset
     assert (plan["batch_size"] + 1) * math.prod(plan["patch_size"]) > 0.05 * dataset or memory_gb(
@@ -117,3 +121,13 @@ def test_the_pool_strides_per_level_add_up_to_the_poolings_and_pool_a_thick_z_la
     assert strides[1] == [2, 2, 2]  # once in-plane has caught up, every axis is pooled
     for n, axis in zip(ct["patch_size"], zip(*strides)):
         assert n % math.prod(axis) == 0  # the patch passes through every level whole
+
+
+def test_the_topology_is_nnunet_v2s_on_anisotropic_ct():
+    """nnU-Net v2's get_pool_and_conv_props stepped by hand for 3 x 0.7 x 0.7 mm, 40 x 192 x 192:
+    in-plane halves twice (0.7 -> 1.4 -> 2.8) before z (3.0) is under 2x the finest, and z's
+    kernel is 1 until then."""
+    levels, kernels = topology([40, 192, 192], [3.0, 0.7, 0.7])
+    assert levels[:3] == [[1, 2, 2], [1, 2, 2], [2, 2, 2]]
+    assert kernels[:3] == [[1, 3, 3], [1, 3, 3], [3, 3, 3]] and kernels[-1] == [3, 3, 3]
+    assert len(kernels) == len(levels) + 1

@@ -8,6 +8,7 @@ import torch
 
 from medimg.config.schema import SamplingParams
 from medimg.train.datasets import (
+    ForegroundPatchSampler,
     ForegroundSliceSampler,
     VolumePatchDataset,
     VolumeSliceDataset,
@@ -102,7 +103,44 @@ def test_training_samples_follows_the_model_and_the_params(tmp_path):
     )
     slices, sampler = training_samples("segmentation", 2, rows, tmp_path, sampling)
     assert isinstance(slices, VolumeSliceDataset) and len(sampler) == 2 + 5
-    patches, none = training_samples("segmentation", 3, rows, tmp_path, sampling)
-    assert isinstance(patches, VolumePatchDataset) and len(patches) == 6 and none is None
+    patches, forcing = training_samples("segmentation", 3, rows, tmp_path, sampling)
+    assert isinstance(patches, VolumePatchDataset) and len(patches) == 6
+    assert isinstance(forcing, ForegroundPatchSampler) and len(forcing) == 6
     whole, _ = training_samples("classification", 3, rows, tmp_path, sampling)
     assert len(whole) == 2 and whole[0][0].shape == (1, 6, 8, 10)
+
+
+def test_a_third_of_every_batch_is_forced_onto_foreground():
+    sampler = ForegroundPatchSampler(slots=30, batch_size=3, ratio=0.33)
+    torch.manual_seed(0)
+    drawn = list(sampler)
+    assert sorted(i % 30 for i in drawn) == list(range(30))  # each slot once
+    forced = [i >= 30 for i in drawn]
+    assert forced == [False, False, True] * 10  # nnU-Net: the last round(3 x 0.33) of each batch
+
+
+def test_forced_patches_choose_among_the_classes_present_not_by_size(tmp_path):
+    mask = np.zeros((10, 12, 14), np.uint8)
+    mask[:, :, :10] = 1  # a big class
+    mask[5, 6, 12] = 2  # and one voxel of another
+    rows = _cache(tmp_path, [mask])
+    patches = VolumePatchDataset(rows, tmp_path, [2, 2, 2], foreground_ratio=0.0, per_volume=200)
+    torch.manual_seed(0)
+    forced = [patches[len(patches) + i][1] for i in range(200)]
+    with_small = sum(bool((m == 2).any()) for m in forced)
+    assert 70 <= with_small <= 130  # about half, though it is 1 voxel in 1200
+
+
+def test_patches_reach_past_the_edge_zero_padded_image_and_mask_alike(tmp_path):
+    mask = np.ones((6, 8, 10), np.uint8)
+    rows = _cache(tmp_path, [mask])
+    load = [10, 12, 14]  # enlarged by 4 per axis for the warp: up to 2 voxels past each edge
+    patches = VolumePatchDataset(rows, tmp_path, [6, 8, 10], 0.0, per_volume=100, load_size=load)
+    torch.manual_seed(0)
+    starts = [patches.start(0, False) for _ in range(100)]
+    assert min(min(s) for s in starts) == -2 and patches[0][0].shape == (1, 10, 12, 14)
+    for index in range(20):
+        image, m = patches[index]
+        assert image.shape[1:] == m.shape == (10, 12, 14)
+        # every padded voxel is background, every real one keeps its label
+        assert int(m.sum()) == mask.size and int((image[0] != 0).sum()) >= mask.size - 1
