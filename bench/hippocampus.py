@@ -79,7 +79,9 @@ def run_project(root: Path, args: argparse.Namespace) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--epochs", type=int, help="the last stage's epochs (default: the preset's)")
+    parser.add_argument(
+        "--epochs", type=int, help="the last stage's epochs (default: the preset's)"
+    )
     parser.add_argument("--until", default="evaluate", help="the last stage to run")
     parser.add_argument("--keep", help="make the project in this folder and keep it")
     args = parser.parse_args()
