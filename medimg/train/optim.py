@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from medimg.config.schema import StageParams
+from medimg.config.schema import ModelParams, StageParams
 from medimg.config.training import trained_groups
 
 # nnU-Net's polynomial decay (Isensee et al. 2021), lr = lr0 * (1 - step / total) ** 0.9
@@ -98,14 +98,16 @@ def steps_per_batch(scheduler) -> bool:
     return not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
 
 
-def nothing_to_train(stage: StageParams, stage_index: int, init: str) -> str | None:
+def nothing_to_train(stage: StageParams, stage_index: int, model: ModelParams) -> str | None:
     """Why a stage would train nothing of use, or None: a stage that freezes the backbone of a
-    network no earlier stage or checkpoint gave weights to would fit a head to random features
-    (a U-Net trained from scratch, as nnU-Net's are, has nothing to freeze)."""
-    if stage.trainable != "head" or stage_index > 0 or init not in ("none",):
+    U-Net no earlier stage or checkpoint gave weights to would fit a decoder to random features
+    (nnU-Net's networks train from scratch: there is nothing to freeze)."""
+    if stage.trainable != "head" or stage_index > 0 or model.init != "none":
+        return None
+    if not model.name.startswith("unet"):
         return None
     return (
-        f"stage {stage.name} trains only the head on a frozen backbone, but model.init is none "
-        "and no earlier stage trained the backbone: its weights are random, so there is nothing "
-        "to freeze; the stage passes the initial weights on untouched"
+        f"stage {stage.name} trains only the decoder on a frozen encoder, but model.init is none "
+        f"and no earlier stage trained the encoder of {model.name}: its weights are random, so "
+        "there is nothing to freeze; the stage passes the initial weights on untouched"
     )
