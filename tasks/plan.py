@@ -7,14 +7,31 @@ take the plan's value for each planned key params.yaml leaves out; otherwise the
 
 from __future__ import annotations
 
+import functools
+import sys
+
 from medimg.config.paths import ProjectPaths
 from medimg.config.schema import Params
 from medimg.plan.planning import plan_dataset
+from medimg.train.budget import fit_budget
 
 
 def run_plan(params: Params, paths: ProjectPaths) -> dict:
-    """The fingerprint and plan of the manifest's usable items under ``plan``'s memory budget."""
-    fingerprint, plan = plan_dataset(params, paths)
+    """The fingerprint and plan of the manifest's usable items under ``plan``'s memory budget; for
+    a 3D U-Net also its compute budget (batches per epoch), timed on this machine."""
+    unet3d = params.model.name == "unet3d"
+    fingerprint, plan = plan_dataset(
+        params, paths, functools.partial(fit_budget, params) if unet3d else None
+    )
+    budget = plan.get("budget")
+    if budget and budget["device"] == "cpu":
+        print(
+            f"plan: {budget['batches_per_epoch']} batches per epoch x {budget['epochs']} epochs "
+            f"at {budget['seconds_per_batch']} s per batch on this CPU: about "
+            f"{budget['expected_minutes_per_fold']} min per fold with validation "
+            f"(plan.cpu_minutes_per_fold: {budget['cpu_minutes_per_fold']:g})",
+            file=sys.stderr,
+        )
     return {
         "cases": fingerprint["cases"],
         "modality": fingerprint["modality"],
@@ -22,6 +39,7 @@ def run_plan(params: Params, paths: ProjectPaths) -> dict:
         "patch_size": plan["patch_size"],
         "batch_size": plan["batch_size"],
         "pool_strides": plan["pool_strides"],
+        "budget": budget,
         "used_by_later_steps": params.plan.use == "auto",
         "written": [str(paths.fingerprint), str(paths.plan)],
     }

@@ -355,6 +355,10 @@ class PlanParams(Section):
     memory: Literal["gpu", "cpu"] = "gpu"  # which budget applies: where training will run
     gpu_memory_gb: PositiveFloat = 8.0  # nnU-Net plans for about 8 GB of GPU memory
     cpu_memory_gb: PositiveFloat = 4.0
+    # 3D U-Nets trained on a CPU: the plan times the planned network here and sets
+    # sampling.patches.batches_per_epoch so each fold trains in about this many minutes (5 folds in
+    # an hour); on a GPU it keeps nnU-Net's 250 batches per epoch
+    cpu_minutes_per_fold: PositiveFloat = 12.0
 
     def budget_gb(self) -> float:
         return self.gpu_memory_gb if self.memory == "gpu" else self.cpu_memory_gb

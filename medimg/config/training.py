@@ -216,6 +216,9 @@ class PatchSampling(Section):
     )
     foreground_ratio: Ratio = 0.5  # share of patches centred on a foreground voxel (nnU-Net: 0.33)
     per_volume: PositiveInt = 2  # patches drawn from each volume per epoch
+    # or a fixed number of batches per epoch, volumes drawn at random (nnU-Net: 250); under
+    # `plan: auto` the plan sets it so that a fold fits plan.cpu_minutes_per_fold on a CPU
+    batches_per_epoch: PositiveInt | None = None
     overlap: Annotated[float, Field(ge=0, lt=1)] = 0.5  # sliding-window overlap at inference
 
 

@@ -101,8 +101,17 @@ STEPS: tuple[Step, ...] = (
     Step(
         "plan",
         "tasks.plan:run_plan",
-        ("plan",),
-        ("medimg/ingest/manifest.py", "medimg/plan", "tasks/plan.py"),
+        # a 3D U-Net's compute budget times the network training will run
+        ("loss", "model", "plan", "sampling", "split.folds", "train"),
+        (
+            "medimg/ingest/manifest.py",
+            "medimg/plan",
+            "medimg/models",
+            "medimg/train",
+            "medimg/metrics",
+            "medimg/deploy/sliding_window.py",
+            "tasks/plan.py",
+        ),
     ),
     Step(
         "preprocess",

@@ -229,20 +229,24 @@ def padded_box(
 
 
 class ForegroundPatchSampler(Sampler[int]):
-    """Every patch slot once per epoch, shuffled, with the last ``round(batch x ratio)`` of each
-    batch forced onto foreground (nnU-Net's oversampling: 1/3 of every batch, not a coin per
-    sample). Forced slots are asked for as ``slot + len(dataset)``. Draws from torch's global
-    generator, which the training loop reseeds per epoch."""
+    """Every patch slot once per epoch, shuffled, or ``batches`` batches of slots drawn at random
+    (nnU-Net's fixed epoch of 250), with the last ``round(batch x ratio)`` of each batch forced
+    onto foreground (nnU-Net's oversampling: 1/3 of every batch, not a coin per sample). Forced
+    slots are asked for as ``slot + slots``. Draws from torch's global generator, which the
+    training loop reseeds per epoch."""
 
-    def __init__(self, slots: int, batch_size: int, ratio: float) -> None:
-        self.slots, self.batch_size = slots, batch_size
+    def __init__(self, slots: int, batch_size: int, ratio: float, batches: int | None = None):
+        self.slots, self.batch_size, self.batches = slots, batch_size, batches
         self.unforced = round(batch_size * (1 - ratio))
 
     def __len__(self) -> int:
-        return self.slots
+        return self.slots if self.batches is None else self.batches * self.batch_size
 
     def __iter__(self):
-        order = torch.randperm(self.slots).tolist()
+        if self.batches is None:
+            order = torch.randperm(self.slots).tolist()
+        else:
+            order = torch.randint(self.slots, (len(self),)).tolist()
         for position, slot in enumerate(order):
             forced = position % self.batch_size >= self.unforced
             yield slot + self.slots * forced
@@ -288,7 +292,9 @@ def training_samples(
         patches = VolumePatchDataset(
             rows, processed_dir, spec.size, spec.foreground_ratio, spec.per_volume, load
         )
-        return patches, ForegroundPatchSampler(len(patches), batch_size, spec.foreground_ratio)
+        return patches, ForegroundPatchSampler(
+            len(patches), batch_size, spec.foreground_ratio, spec.batches_per_epoch
+        )
     return task_dataset(task, rows, processed_dir, augment), None
 
 

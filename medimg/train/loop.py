@@ -91,7 +91,9 @@ class StageRun:
         channels_last = tp.channels_last and self.device.type == "cuda"
         sample = self.train_loader.dataset[0][0]
         model = model_to_device(self.model, self.device, channels_last, sample.ndim - 1)
-        dtype = resolve_precision(tp.precision, self.device)
+        # 3D segmenters (what bench/bf16_cpu.py measured) take bf16 on a CPU that computes it natively
+        volumes = self.task == "segmentation" and sample.ndim == 4
+        dtype = resolve_precision(tp.precision, self.device, cpu_bf16=volumes)
         optimizer = build_optimizer(model, stage)
         scheduler = build_scheduler(
             optimizer, stage, math.ceil(len(self.train_loader) / tp.accumulate_batches)

@@ -5,6 +5,7 @@ import shutil
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from medimg.config.loading import load_params
 from medimg.config.presets import use_preset
@@ -109,7 +110,7 @@ class _Reads:
     def __getattr__(self, name):
         value = getattr(self._node, name)
         key = f"{self._path}.{name}" if self._path else name
-        if hasattr(value, "model_fields"):
+        if isinstance(value, BaseModel):
             return _Reads(value, key, self._seen)
         self._seen.add(key)
         return value
@@ -131,3 +132,14 @@ def test_every_param_the_plan_reads_is_tracked_by_each_step_that_applies_it(tmp_
             k for k in read if not any(k == p or k.startswith(p + ".") for p in step.params)
         ]
         assert not untracked, f"{step.name} applies the plan but does not track {untracked}"
+
+
+def test_a_planned_compute_budget_sets_the_batches_per_epoch_unless_the_user_does(tmp_path):
+    budgeted = {**PLAN, "budget": {"batches_per_epoch": 17}}
+    kept = (("sampling", "patches"),)  # the preset's patches, without batches_per_epoch
+    params = load_params(_params_file(tmp_path, keep=kept))
+    assert with_plan(params, budgeted).sampling.patches.batches_per_epoch == 17
+    pinned = load_params(
+        _params_file(tmp_path, keep=kept), ["sampling.patches.batches_per_epoch=40"]
+    )
+    assert with_plan(pinned, budgeted).sampling.patches.batches_per_epoch == 40

@@ -144,3 +144,12 @@ def test_patches_reach_past_the_edge_zero_padded_image_and_mask_alike(tmp_path):
         assert image.shape[1:] == m.shape == (10, 12, 14)
         # every padded voxel is background, every real one keeps its label
         assert int(m.sum()) == mask.size and int((image[0] != 0).sum()) >= mask.size - 1
+
+
+def test_a_fixed_epoch_draws_its_batches_from_random_volumes_a_third_forced():
+    sampler = ForegroundPatchSampler(slots=4, batch_size=3, ratio=0.33, batches=10)
+    torch.manual_seed(0)
+    drawn = list(sampler)
+    assert len(drawn) == len(sampler) == 30
+    assert [i >= 4 for i in drawn] == [False, False, True] * 10
+    assert {i % 4 for i in drawn} == {0, 1, 2, 3}  # with replacement, every volume comes up

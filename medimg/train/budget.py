@@ -1,0 +1,93 @@
+"""A compute budget the plan keeps: how many batches an epoch of a 3D U-Net has.
+
+On a GPU, nnU-Net's 250 batches per epoch. On a CPU, what fits the minutes per fold the user
+states (plan.cpu_minutes_per_fold): the planned network, at its planned patch and batch and the
+precision it will train in, is timed for a few optimizer steps on this machine, and the epochs the
+last stage runs share what the budget leaves after validation.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from medimg.config.schema import Params
+from medimg.models import build_model
+from medimg.train.device import autocast, pick_device, resolve_precision
+from medimg.train.losses import build_loss
+
+NNUNET_BATCHES_PER_EPOCH = 250
+# a forward pass costs about a third of a training step (forward, backward, update)
+FORWARD_SHARE = 1 / 3
+
+
+def seconds_per_batch(params: Params, patch: list[int], batch: int, device: torch.device) -> float:
+    """Median seconds of one optimizer step of ``params.model`` on ``batch`` patches of ``patch``
+    (forward, backward, SGD step), in the precision training will use."""
+    torch.manual_seed(0)
+    model = build_model(params.model).to(device).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, nesterov=True)
+    criterion = build_loss(params.loss, deep_supervision=params.model.deep_supervision)
+    dtype = resolve_precision(params.train.precision, device, cpu_bf16=True)
+    x = torch.randn(batch, params.model.in_channels, *patch, device=device)
+    y = torch.randint(params.model.num_classes, (batch, *patch), device=device)
+    times = []
+    for _ in range(3):  # the first warms up the kernels
+        tic = time.perf_counter()
+        with autocast(device, dtype):
+            loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - tic)
+    return sorted(times[1:])[len(times[1:]) // 2]
+
+
+def validation_seconds(plan: dict, step: float, val_cases: float, overlap: float) -> float:
+    """What validating ``val_cases`` whole cases costs once: windows per case (at the 90th
+    percentile shape) x one forward of a patch, estimated from the timed training step."""
+    windows = math.prod(
+        1 if s <= p else math.ceil((s - p) / (p * (1 - overlap))) + 1
+        for s, p in zip(plan["p90_shape_at_target_spacing"], plan["patch_size"])
+    )
+    return val_cases * windows * step * FORWARD_SHARE / plan["batch_size"]
+
+
+def fit_budget(params: Params, plan: dict, cases: int) -> dict:
+    """The plan's training budget for ``cases`` training and validation cases: batches per
+    epoch, and what it expects a fold to take."""
+    device = pick_device(params.train.device)
+    epochs = params.train.stages[-1].epochs
+    patch, batch = plan["patch_size"], plan["batch_size"]
+    if device.type == "cuda":
+        return {
+            "device": "cuda",
+            "batches_per_epoch": NNUNET_BATCHES_PER_EPOCH,
+            "epochs": epochs,
+            "rule": "nnU-Net's 250 batches per epoch (its 1000 epochs: set the last stage's epochs)",
+        }
+    model = params.model.model_copy(
+        update={"pool_strides": plan["pool_strides"], "conv_kernels": plan.get("conv_kernels")}
+    )
+    step = seconds_per_batch(params.model_copy(update={"model": model}), patch, batch, device)
+    val_cases = cases / max(params.split.folds, 2)  # one train/val split validates on ~a fifth
+    validating = validation_seconds(plan, step, val_cases, params.sampling.patches.overlap)
+    minutes = params.plan.cpu_minutes_per_fold
+    training = minutes * 60 - epochs * validating
+    batches = max(1, math.floor(training / (step * epochs)))
+    return {
+        "device": "cpu",
+        "seconds_per_batch": round(step, 4),
+        "validation_seconds_per_epoch": round(validating, 1),
+        "batches_per_epoch": batches,
+        "epochs": epochs,
+        "optimizer_steps": batches * epochs,
+        "expected_minutes_per_fold": round(epochs * (batches * step + validating) / 60, 1),
+        "cpu_minutes_per_fold": minutes,
+        "rule": f"({minutes:g} min per fold - {epochs} epochs x {validating:.0f} s validating) / "
+        f"({step:.2f} s per batch x {epochs} epochs)",
+    }
