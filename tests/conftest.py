@@ -226,7 +226,7 @@ def predict_without_torch(source: Path, bundle: Path, *extra: str):
 # `pytest -m "not slow"` is the fast loop: what runs the whole pipeline, a real server or a DVC
 # project is slow, and so is every test that needs the tiny project trained
 SLOW_FIXTURES = {"trained", "evaluated", "exported", "prefect_server"}
-SLOW_FOLDERS = ("flows", "pacs")
+SLOW_FOLDERS = ("flows", "pacs", "reference")
 
 
 def pytest_collection_modifyitems(items):

@@ -10,6 +10,7 @@ as v2's are. Each case becomes one item; ``imagesTs`` cases are the official tes
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -87,7 +88,8 @@ def listed_channels(image: Path, count: int) -> tuple[Path, ...]:
 
 def _decathlon_cases(raw_dir: Path, meta: dict, count: int) -> list[DatasetCase]:
     def resolve(relative: str) -> Path:
-        return (raw_dir / relative).resolve()
+        # normalised, not resolved: a file may be a link (DVC's symlink cache, a shared folder)
+        return Path(os.path.abspath(raw_dir / relative))
 
     cases = []
     for entry in meta.get("training", []):
@@ -120,11 +122,8 @@ def read_dataset(raw_dir: Path) -> Dataset:
     missing = [f for c in cases for f in c.channels if not f.is_file()]
     if missing:
         first = missing[0]
-        shown = (
-            first.relative_to(raw_dir.resolve())
-            if first.is_relative_to(raw_dir.resolve())
-            else first
-        )
+        root = Path(os.path.abspath(raw_dir))
+        shown = first.relative_to(root) if first.is_relative_to(root) else first
         raise LayoutError(
             f"{path}: {len(missing)} listed image file(s) do not exist, the first {shown} "
             "(nor its per-channel files <case>_0000...)"

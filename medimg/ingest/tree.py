@@ -114,6 +114,11 @@ def plan_jobs(
     return [replace(job, fingerprint=fingerprint(job, raw_dir)) for job in jobs]
 
 
+def _relative(path: Path, raw_dir: Path) -> str:
+    """``path`` under ``raw_dir``, links kept as they are (a linked file names its link)."""
+    return Path(os.path.abspath(path)).relative_to(os.path.abspath(raw_dir)).as_posix()
+
+
 def volume_jobs(
     raw_dir: Path,
     salt: bytes,
@@ -130,9 +135,7 @@ def volume_jobs(
         return [
             ItemJob(
                 "volume_file",
-                _file_keys(
-                    salt, case.channels[0].resolve().relative_to(raw_dir.resolve()).as_posix(), None
-                ),
+                _file_keys(salt, _relative(case.channels[0], raw_dir), None),
                 volume_files=case.channels,
                 modality=dataset.modality,
                 label=LabelEntry(None, case.mask, None, 0, case.split)

@@ -4,14 +4,15 @@ et al., Nature Methods 2021, and nnU-Net v2's ExperimentPlanner):
 - target spacing: the median spacing; on an anisotropic axis (spacing over 3x the finest, and over
   3x fewer voxels than the others) the 10th percentile of that axis's spacing instead, never finer
   than the other axes;
-- patch size: the median cropped shape at the target spacing, shrunk along its longest axis
-  (relative to the median shape) until the network fits the memory budget, each axis padded up to
-  a multiple of 2^(its poolings);
+- patch size: a 256^3-voxel patch in the spacing's aspect ratio clipped to the median cropped
+  shape at the target spacing, shrunk along its longest axis (relative to the median shape) until
+  the network's feature maps fit the memory budget by nnU-Net's reference (560M voxel-features
+  took 8 GB at batch 2), each axis padded up to a multiple of 2^(its poolings);
 - poolings per axis and conv kernels per stage: nnU-Net v2's get_pool_and_conv_props (halve an
   axis while its feature map stays at least 4 voxels and its spacing is under 2x the finest, so a
   thick-slice axis is pooled only once in-plane has caught up; its kernel is 1 until then);
-- batch size: at least 2, grown while the budget allows and a batch covers at most 5% of the
-  dataset's voxels;
+- batch size: what the budget allows by the same reference, at most 5% of the dataset's voxels
+  (rounded) and at least 2;
 - normalisation: CT clipped to the foreground's 0.5 and 99.5 percentiles and scaled (a window from
   them); other modalities z-scored per image;
 - configuration: 2D for pictures and for volumes with too few slices to pool; 3D otherwise.
@@ -26,13 +27,17 @@ import numpy as np
 from medimg.config.schema import ParamsError
 
 MIN_FEATURE_MAP = 4  # voxels per axis at the bottom of the U-Net
-MAX_POOLINGS = 5
+MAX_POOLINGS = 6  # the U-Nets take up to 6 levels (nnU-Net: no cap)
 ANISOTROPY = 3.0
 BASE_WIDTH = 32  # nnU-Net's first-stage features
-MAX_FEATURES = 320  # nnU-Net's cap for 3D (512 in 2D)
-BYTES_PER_VOXEL_FEATURE = (
-    64  # fp32 activations and gradients of a U-Net's stages, all levels summed
-)
+MAX_FEATURES = 320  # nnU-Net's cap for 3D
+MAX_FEATURES_2D = 512
+# nnU-Net v2's memory reference: feature-map voxels (see feature_map_voxels) and the batch that
+# took REFERENCE_GB of GPU memory
+REFERENCE_3D = (560_000_000, 2)
+REFERENCE_2D = (85_000_000, 12)
+REFERENCE_GB = 8.0
+MIN_BATCH = 2
 MAX_DATASET_FRACTION = 0.05
 
 
@@ -99,48 +104,88 @@ def per_axis(levels: list[list[int]], ndim: int) -> list[int]:
     return [sum(s == 2 for s in axis) for axis in zip(*levels)] if levels else [0] * ndim
 
 
-def memory_gb(patch: list[int], batch: int, width: int = BASE_WIDTH) -> float:
-    """A U-Net's training memory for ``batch`` patches: voxels x first-stage features x bytes per
-    voxel-feature over all levels (each level has 1/8 the voxels and 2x the features of the last)."""
-    return batch * math.prod(patch) * width * BYTES_PER_VOXEL_FEATURE / 1e9
+def feature_map_voxels(
+    patch: list[int], levels: list[list[int]], classes: int, width: int = BASE_WIDTH
+) -> int:
+    """nnU-Net's memory proxy (PlainConvUNet.compute_conv_feature_map_size): the voxels x features
+    of every convolution's output, two per encoder and decoder stage, the transposed convolutions
+    and the output layer, for one patch."""
+    ndim = len(patch)
+    cap = MAX_FEATURES if ndim == 3 else MAX_FEATURES_2D
+    features = [min(width * 2**s, cap) for s in range(len(levels) + 1)]
+    sizes, size = [], list(patch)
+    for stride in [[1] * ndim, *levels]:
+        size = [n // k for n, k in zip(size, stride)]
+        sizes.append(math.prod(size))
+    encoder = sum(2 * f * v for f, v in zip(features, sizes))
+    decoder = sum(3 * f * v for f, v in zip(features[:-1], sizes[:-1]))
+    return int(encoder + decoder + classes * sizes[0])
 
 
-def _divisible(patch: np.ndarray, pools: list[int]) -> list[int]:
+def memory_gb(patch: list[int], batch: int, levels: list[list[int]], classes: int = 2) -> float:
+    """Training memory for ``batch`` patches by nnU-Net's reference: 560M feature-map voxels (3D,
+    85M in 2D) took 8 GB at batch 2 (12 in 2D)."""
+    reference, reference_batch = REFERENCE_3D if len(patch) == 3 else REFERENCE_2D
+    estimate = feature_map_voxels(patch, levels, classes)
+    return round(estimate / reference * REFERENCE_GB * batch / reference_batch, 3)
+
+
+def _divisible(patch, pools: list[int]) -> list[int]:
     """Each axis padded up to a multiple of 2^(its poolings), as nnU-Net's pad_shape."""
     return [max(2**p, int(math.ceil(round(n, 6) / 2**p)) * 2**p) for n, p in zip(patch, pools)]
 
 
+def _padded_topology(patch: list[int], spacing: list[float]):
+    """(patch padded to its poolings, strides per level, its divisors per axis)."""
+    levels = pool_strides(patch, spacing)
+    pools = per_axis(levels, len(patch))
+    return _divisible(patch, pools), levels, [2**p for p in pools]
+
+
+def initial_patch(median_shape: list[float], spacing: list[float]) -> list[int]:
+    """nnU-Net v2's start: a patch of 256^3 voxels (2048^2 in 2D) with the spacing's aspect ratio,
+    clipped to the median shape."""
+    inverse = 1 / np.asarray(spacing, float)
+    volume = 256.0**3 if len(spacing) == 3 else 2048.0**2
+    start = [round(v) for v in inverse * (volume / np.prod(inverse)) ** (1 / len(spacing))]
+    return [int(min(a, b)) for a, b in zip(start, median_shape)]
+
+
 def patch_and_batch(
-    median_shape: list[float], spacing: list[float], budget_gb: float, dataset_voxels: float
+    median_shape: list[float],
+    spacing: list[float],
+    budget_gb: float,
+    dataset_voxels: float,
+    classes: int = 2,
 ) -> tuple[list[int], int, list[list[int]]]:
-    """(patch, batch, the U-Net's pool strides per level) that fit ``budget_gb``; each patch axis is
-    a multiple of the product of its strides."""
-    median = np.asarray(median_shape, float)
-    patch = median.copy()
-    floor = np.full(len(patch), 2.0 * MIN_FEATURE_MAP)  # the smallest patch: one pooling per axis
-    while True:
-        levels = pool_strides([int(n) for n in patch], spacing)
-        pools = per_axis(levels, len(patch))
-        candidate = _divisible(patch, pools)
-        if memory_gb(candidate, 2) <= budget_gb:
-            break
-        shrinkable = patch > floor
-        if not shrinkable.any():
+    """(patch, batch, the U-Net's pool strides per level) by nnU-Net v2's
+    get_plans_for_configuration: shrink the axis largest relative to the median shape until batch
+    2 fits ``budget_gb``, then take the batch the budget allows, at most 5% of the dataset's
+    voxels per step and at least 2."""
+    reference, reference_batch = REFERENCE_3D if len(median_shape) == 3 else REFERENCE_2D
+    allowed = reference * budget_gb / REFERENCE_GB
+    patch, levels, divisors = _padded_topology(initial_patch(median_shape, spacing), spacing)
+
+    def estimate() -> int:
+        return feature_map_voxels(patch, levels, classes)
+
+    while estimate() / reference_batch * 2 > allowed:
+        axis = int(np.argsort([p / m for p, m in zip(patch, median_shape)])[-1])
+        if patch[axis] - divisors[axis] < 2 * MIN_FEATURE_MAP:
             raise PlanError(
-                f"even a {candidate} patch at batch 2 needs {memory_gb(candidate, 2):.1f} GB; "
-                f"the budget is {budget_gb:g} GB (raise plan.gpu_memory_gb or plan.cpu_memory_gb, "
-                "whichever plan.memory names, or plan from a coarser spacing)"
+                f"even a {patch} patch at batch 2 needs {memory_gb(patch, 2, levels, classes):.1f}"
+                f" GB; the budget is {budget_gb:g} GB (raise plan.gpu_memory_gb or "
+                "plan.cpu_memory_gb, whichever plan.memory names, or plan from a coarser spacing)"
             )
-        # shrink the axis that is largest relative to the median shape, as nnU-Net does
-        axis = int(np.argmax(np.where(shrinkable, patch / median, -np.inf)))
-        patch[axis] = max(floor[axis], patch[axis] - 2 ** pools[axis])
-    batch = 2
-    while (
-        memory_gb(candidate, batch + 1) <= budget_gb
-        and (batch + 1) * math.prod(candidate) <= MAX_DATASET_FRACTION * dataset_voxels
-    ):
-        batch += 1
-    return candidate, batch, levels
+        smaller = list(patch)
+        smaller[axis] -= divisors[axis]
+        divisors = _padded_topology(smaller, spacing)[2]
+        patch = list(patch)
+        patch[axis] -= divisors[axis]
+        patch, levels, divisors = _padded_topology(patch, spacing)
+    batch = round(allowed / estimate() * reference_batch)
+    five_percent = round(dataset_voxels * MAX_DATASET_FRACTION / math.prod(patch))
+    return patch, max(min(batch, five_percent), MIN_BATCH), levels
 
 
 def normalisation(fingerprint: dict) -> dict:
@@ -169,7 +214,11 @@ def make_plan(fingerprint: dict, budget_gb: float) -> dict:
         median_shape if configuration == "3d" or len(median_shape) == 2 else median_shape[1:]
     )
     plan_spacing = spacing if len(plan_shape) == len(spacing) else spacing[1:]
-    patch, batch, levels = patch_and_batch(plan_shape, plan_spacing, budget_gb, dataset_voxels)
+    # the output layer's channels: the mask's classes, background included (a small term)
+    classes = max(2, len(fingerprint.get("label_voxel_fraction") or {}))
+    patch, batch, levels = patch_and_batch(
+        plan_shape, plan_spacing, budget_gb, dataset_voxels, classes
+    )
     pools = per_axis(levels, len(patch))
     kernels = topology(patch, plan_spacing)[1]
     return {
@@ -182,9 +231,12 @@ def make_plan(fingerprint: dict, budget_gb: float) -> dict:
         "poolings_per_axis": pools,
         "pool_strides": levels,
         "conv_kernels": kernels,
-        "features": [min(BASE_WIDTH * 2**level, MAX_FEATURES) for level in range(len(levels) + 1)],
+        "features": [
+            min(BASE_WIDTH * 2**level, MAX_FEATURES if len(patch) == 3 else MAX_FEATURES_2D)
+            for level in range(len(levels) + 1)
+        ],
         "depth": len(levels),
-        "memory_gb": round(memory_gb(patch, batch), 2),
+        "memory_gb": round(memory_gb(patch, batch, levels, classes), 2),
         "budget_gb": budget_gb,
         "normalisation": normalisation(fingerprint),
     }

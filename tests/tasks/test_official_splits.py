@@ -277,3 +277,31 @@ def test_going_from_folds_back_to_one_split_cuts_train_and_val_again_and_keeps_t
     assert {k for k, v in again.items() if v == "test"} == tests  # test never moves
     shares = pd.Series(again).value_counts().to_dict()
     assert shares["val"] == pd.Series(single).value_counts()["val"]  # val is cut again
+
+
+def test_a_decathlon_folder_of_links_ingests_with_the_keys_of_the_files_it_links(tmp_path):
+    """DVC's symlink cache and shared read-only data give folders whose files are links elsewhere:
+    each case is named by its path under raw_dir, never by where the link points."""
+    write_decathlon(tmp_path / "real", training=8, test=2)
+    linked = tmp_path / "raw"
+    for source in (tmp_path / "real").rglob("*"):
+        target = linked / source.relative_to(tmp_path / "real")
+        if source.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(source)
+    outcomes = {}
+    for name in ("real", "raw"):
+        ingest_tree(
+            tmp_path / name,
+            tmp_path / f"out-{name}",
+            SALT,
+            DataParams(layout="decathlon"),
+            SplitParams(),
+            IngestParams(workers=1),
+        )
+        manifest = pd.read_parquet(tmp_path / f"out-{name}/manifest.parquet")
+        outcomes[name] = sorted(manifest["series_key"])
+        assert (manifest["status"] == "ok").all() and len(manifest) == 10
+    assert outcomes["raw"] == outcomes["real"]
