@@ -3,13 +3,12 @@ kinds of data: anisotropic CT, isotropic MR, tiny crops and 2D photos."""
 
 import math
 
-import numpy as np
 import pytest
 
 from medimg.plan.planner import (
     MIN_FEATURE_MAP,
-    feature_map_voxels,
     PlanError,
+    feature_map_voxels,
     make_plan,
     memory_gb,
     poolings,
