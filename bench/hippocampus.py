@@ -7,7 +7,7 @@ A fresh git + DVC project is made from this working tree. Its params are the `ct
 with only what a user of this data changes: `data.raw_dir` (the shared folder, read in place and
 never copied), `data.class_names: from_dataset`, `model.num_classes: 3`, no lung crop, and
 `plan: auto` with the planned keys deleted (spacing, normalisation, patch, batch, strides,
-kernels). Each stage runs as `dvc repro` runs it and is timed. Printed: the plan, seconds per
+kernels, width). Each stage runs as `dvc repro` runs it and is timed. Printed: the plan, seconds per
 stage and minutes per fold, the cross-validation table (each fold and the ensemble, Dice with 95%
 intervals over patients), the Dice per label with its interval on the held-out cases, and the CPU.
 Skips, saying so, where the shared data are absent (a user's clone has none).
@@ -41,7 +41,7 @@ def make_project(root: Path, args: argparse.Namespace) -> None:
             shutil.copy2(REPO / file, root / file)
     sh([sys.executable, "-m", "medimg", "params", "use", "ct-seg-3d"], root)
     params = yaml.safe_load((root / "params.yaml").read_text())
-    for section, keys in {**PLANNED, "model": ("pool_strides", "conv_kernels")}.items():
+    for section, keys in {**PLANNED, "model": ("pool_strides", "conv_kernels", "width")}.items():
         for key in keys:
             params[section].pop(key, None)
     params["data"].update(raw_dir=str(DATA), class_names="from_dataset")

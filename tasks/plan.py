@@ -12,6 +12,7 @@ import sys
 
 from medimg.config.paths import ProjectPaths
 from medimg.config.schema import Params
+from medimg.plan.applying import explicit_keys
 from medimg.plan.planning import plan_dataset
 from medimg.train.budget import fit_budget
 
@@ -20,13 +21,14 @@ def run_plan(params: Params, paths: ProjectPaths) -> dict:
     """The fingerprint and plan of the manifest's usable items under ``plan``'s memory budget; for
     a 3D U-Net also its compute budget (batches per epoch), timed on this machine."""
     unet3d = params.model.name == "unet3d"
-    fingerprint, plan = plan_dataset(
-        params, paths, functools.partial(fit_budget, params) if unet3d else None
-    )
+    pinned = "model.width" in explicit_keys(params)
+    budget_for = functools.partial(fit_budget, params, width_pinned=pinned)
+    fingerprint, plan = plan_dataset(params, paths, budget_for if unet3d else None)
     budget = plan.get("budget")
     if budget and budget["device"] == "cpu":
         print(
-            f"plan: {budget['batches_per_epoch']} batches per epoch x {budget['epochs']} epochs "
+            f"plan: width {budget['width']}, {budget['batches_per_epoch']} batches per epoch x "
+            f"{budget['epochs']} epochs "
             f"at {budget['seconds_per_batch']} s per batch on this CPU: about "
             f"{budget['expected_minutes_per_fold']} min per fold with validation "
             f"(plan.cpu_minutes_per_fold: {budget['cpu_minutes_per_fold']:g})",

@@ -47,6 +47,8 @@ def proposed_params(plan: dict, params: Params) -> dict[str, Any]:
         out["model"] = {"pool_strides": plan["pool_strides"]}
         if "conv_kernels" in plan:
             out["model"]["conv_kernels"] = plan["conv_kernels"]
+        if "width" in plan.get("budget", {}):
+            out["model"]["width"] = plan["budget"]["width"]
     return out
 
 

@@ -3,7 +3,9 @@
 On a GPU, nnU-Net's 250 batches per epoch. On a CPU, what fits the minutes per fold the user
 states (plan.cpu_minutes_per_fold): the planned network, at its planned patch and batch and the
 precision it will train in, is timed for a few optimizer steps on this machine, and the epochs the
-last stage runs share what the budget leaves after validation.
+last stage runs share what the budget leaves after validation. Where that leaves a fold fewer
+than MIN_STEPS steps, and params.yaml leaves the width to the plan, the U-Net's width is halved
+(down to 8) until it does not: more steps of a narrower network.
 """
 
 from __future__ import annotations
@@ -15,10 +17,14 @@ import torch
 
 from medimg.config.schema import Params
 from medimg.models import build_model
+from medimg.plan.planner import BASE_WIDTH
 from medimg.train.device import autocast, pick_device, resolve_precision
 from medimg.train.losses import build_loss
 
 NNUNET_BATCHES_PER_EPOCH = 250
+# fewer optimizer steps than this per fold and a narrower U-Net trains better in the same minutes
+MIN_STEPS = 1000
+MIN_WIDTH = 8
 # a forward pass costs about a third of a training step (forward, backward, update)
 FORWARD_SHARE = 1 / 3
 
@@ -57,30 +63,42 @@ def validation_seconds(plan: dict, step: float, val_cases: float, overlap: float
     return val_cases * windows * step * FORWARD_SHARE / plan["batch_size"]
 
 
-def fit_budget(params: Params, plan: dict, cases: int) -> dict:
+def fit_budget(params: Params, plan: dict, cases: int, width_pinned: bool = True) -> dict:
     """The plan's training budget for ``cases`` training and validation cases: batches per
-    epoch, and what it expects a fold to take."""
+    epoch, the U-Net's width unless ``width_pinned`` (params.yaml sets it), and what it expects a
+    fold to take."""
     device = pick_device(params.train.device)
     epochs = params.train.stages[-1].epochs
     patch, batch = plan["patch_size"], plan["batch_size"]
     if device.type == "cuda":
         return {
             "device": "cuda",
+            "width": params.model.width if width_pinned else BASE_WIDTH,
             "batches_per_epoch": NNUNET_BATCHES_PER_EPOCH,
             "epochs": epochs,
             "rule": "nnU-Net's 250 batches per epoch (its 1000 epochs: set the last stage's epochs)",
         }
-    model = params.model.model_copy(
-        update={"pool_strides": plan["pool_strides"], "conv_kernels": plan.get("conv_kernels")}
-    )
-    step = seconds_per_batch(params.model_copy(update={"model": model}), patch, batch, device)
     val_cases = cases / max(params.split.folds, 2)  # one train/val split validates on ~a fifth
-    validating = validation_seconds(plan, step, val_cases, params.sampling.patches.overlap)
     minutes = params.plan.cpu_minutes_per_fold
-    training = minutes * 60 - epochs * validating
-    batches = max(1, math.floor(training / (step * epochs)))
+    width = params.model.width if width_pinned else BASE_WIDTH
+    while True:
+        model = params.model.model_copy(
+            update={
+                "width": width,
+                "pool_strides": plan["pool_strides"],
+                "conv_kernels": plan.get("conv_kernels"),
+            }
+        )
+        step = seconds_per_batch(params.model_copy(update={"model": model}), patch, batch, device)
+        validating = validation_seconds(plan, step, val_cases, params.sampling.patches.overlap)
+        training = minutes * 60 - epochs * validating
+        batches = max(1, math.floor(training / (step * epochs)))
+        if width_pinned or batches * epochs >= MIN_STEPS or width // 2 < MIN_WIDTH:
+            break
+        width //= 2
     return {
         "device": "cpu",
+        "width": width,
         "seconds_per_batch": round(step, 4),
         "validation_seconds_per_epoch": round(validating, 1),
         "batches_per_epoch": batches,
@@ -89,5 +107,10 @@ def fit_budget(params: Params, plan: dict, cases: int) -> dict:
         "expected_minutes_per_fold": round(epochs * (batches * step + validating) / 60, 1),
         "cpu_minutes_per_fold": minutes,
         "rule": f"({minutes:g} min per fold - {epochs} epochs x {validating:.0f} s validating) / "
-        f"({step:.2f} s per batch x {epochs} epochs)",
+        f"({step:.2f} s per batch x {epochs} epochs); width {width}"
+        + (
+            " (params.yaml's)"
+            if width_pinned
+            else f" (halved from 32 while under {MIN_STEPS} steps)"
+        ),
     }

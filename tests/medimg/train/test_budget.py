@@ -51,3 +51,13 @@ def test_auto_precision_on_a_cpu_is_bf16_only_for_volumes_where_the_cpu_has_it()
     assert resolve_precision("auto", cpu) is None
     expected = torch.bfloat16 if cpu_has_native_bf16() else None
     assert resolve_precision("auto", cpu, cpu_bf16=True) == expected
+
+
+def test_a_budget_too_small_for_enough_steps_narrows_an_unpinned_unet(tmp_path):
+    params = _params(tmp_path, 0.05)  # 3 s: far under 1000 steps at any width
+    narrow = fit_budget(params, PLAN, cases=20, width_pinned=False)
+    assert narrow["width"] == 8 and "halved from 32" in narrow["rule"]
+    roomy = fit_budget(_params(tmp_path, 600), PLAN, cases=20, width_pinned=False)
+    assert roomy["width"] == 32 and roomy["optimizer_steps"] >= 1000
+    pinned = fit_budget(params, PLAN, cases=20, width_pinned=True)
+    assert pinned["width"] == 4  # params.yaml's width is kept whatever the budget
