@@ -11,6 +11,7 @@ from medimg.config.catalog import CATALOG
 from medimg.config.paths import ProjectPaths
 from medimg.config.schema import Params
 from medimg.evaluate.classifier import evaluate_classifier
+from medimg.evaluate.postprocessing import NOT_SEGMENTATION
 from medimg.evaluate.record import log_evaluation
 from medimg.evaluate.segmenter import evaluate_segmenter
 from medimg.io import atomic
@@ -22,6 +23,8 @@ def run_evaluate(params: Params, paths: ProjectPaths) -> dict:
     atomic.sweep_leftovers(paths.reports)  # a killed run's half-written files
     segmenter = CATALOG[params.model.name].task == "segmentation"
     evaluation = (evaluate_segmenter if segmenter else evaluate_classifier)(params, paths)
+    if not segmenter:
+        atomic.write_json(paths.postprocessing, NOT_SEGMENTATION)
     log_evaluation(params, paths, evaluation)
     return {
         "metrics": str(paths.reports / "metrics.json"),

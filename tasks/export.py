@@ -10,6 +10,7 @@ from medimg.config.variants import REFERENCE, VARIANTS
 from medimg.deploy.bundle import write_bundle
 from medimg.deploy.cpu import resolve_int8_target
 from medimg.deploy.runners import open_runner
+from medimg.evaluate.postprocessing import read_largest_component
 from medimg.export.judging import judge_variants
 from medimg.export.latency import measure_latency
 from medimg.export.onnx_model import check_parity, export_onnx
@@ -47,7 +48,8 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
 
     judged = judge_variants(params, paths, runners)
     latency = measure_latency(model, runners, batch, spec.threads)
-    write_bundle(build_bundle(params, judged, list(batch.shape[1:]), cpu), art)
+    largest = read_largest_component(paths.postprocessing)
+    write_bundle(build_bundle(params, judged, list(batch.shape[1:]), cpu, largest), art)
     report = export_report(
         params,
         final_checkpoint(params, paths),

@@ -67,6 +67,12 @@ class ProjectPaths:
         """The plan the plan step writes and ``plan: auto`` reads (medimg.plan.planner)."""
         return self.reports / "plan.json"
 
+    @property
+    def postprocessing(self) -> Path:
+        """What evaluate decided out of fold about a segmenter's post-processing; export puts it in
+        the bundle (medimg.evaluate.postprocessing)."""
+        return self.reports / "postprocessing.json"
+
     def stage_dir(self, stage: str, fold: int | None = None) -> Path:
         """A stage's folder; with k-fold training each fold trains in its own folder inside it."""
         return self.models / stage if fold is None else self.models / stage / f"fold_{fold}"

@@ -66,6 +66,8 @@ class Bundle(BaseModel):
     # set only in a bundle fetched from the model registry (the watcher's champion): the version
     # DICOM results name. An exported bundle has none, so an export rerun writes the same file.
     registered_model: RegisteredModel | None = None
+    # labels kept to their largest connected component: decided out of fold by evaluate
+    largest_component: list[int] = []
 
     def threshold(self, variant: str) -> float:
         """The positive-class threshold predict applies for ``variant``."""

@@ -27,6 +27,7 @@ from medimg.deploy.dicom_results import (
 )
 from medimg.deploy.dicom_seg import segmentation_object
 from medimg.deploy.dicom_sr import classification_report
+from medimg.deploy.postprocess import postprocess
 from medimg.deploy.runners import Runner, open_runner
 from medimg.deploy.sliding_window import segment_volume
 from medimg.ingest.dicom.convert import read_folder_series
@@ -149,7 +150,7 @@ def predict(
         if warning:
             result["cpu_warning"] = warning
         if segment:
-            labels = logits[0].argmax(0)
+            labels = postprocess(np.asarray(logits[0].argmax(0)), spec.largest_component)
             mask: sitk.Image = (
                 mask_in_original_geometry(labels, prepared.grid, image)
                 if prepared.grid is not None

@@ -9,11 +9,13 @@ import pandas as pd
 
 from medimg.config.paths import ProjectPaths
 from medimg.config.schema import Params
+from medimg.deploy.postprocess import postprocess
 from medimg.evaluate import figures
 from medimg.evaluate.cross_validation import cross_validation_table, interval
 from medimg.evaluate.headline import dvc_headline, segmentation_figures
 from medimg.evaluate.inference import final_model_on_split, predict_masks
 from medimg.evaluate.model_card import card_context, render_model_card
+from medimg.evaluate.postprocessing import choose_largest_component
 from medimg.evaluate.record import Evaluation
 from medimg.evaluate.run_figures import training_figures, write_empty_plots
 from medimg.evaluate.segmentation_report import case_table, segmentation_report
@@ -21,6 +23,7 @@ from medimg.ingest.manifest import write_parquet
 from medimg.io import atomic
 from medimg.models.ensemble import FoldEnsemble
 from medimg.train.checkpoint import final_checkpoint
+from medimg.train.datasets import fold_rows
 
 
 def _case_figures(cases, truths, predictions, images, reports) -> list[str]:
@@ -75,10 +78,37 @@ def fold_figures(model: FoldEnsemble, rows, cases, params: Params, paths, device
     )
 
 
+def out_of_fold_postprocessing(model, params: Params, paths: ProjectPaths, device) -> dict:
+    """The largest-component decision on the cases no model trained on: each fold's model on
+    its own validation part (or the one model on val)."""
+    classes = len(params.data.class_names)
+    if isinstance(model, FoldEnsemble):
+        parts = [
+            (member, fold_rows(paths.index, paths.splits, params.split.folds, k, "val"))
+            for k, member in enumerate(model.members)
+        ]
+    else:
+        parts = [(model, fold_rows(paths.index, paths.splits, 1, None, "val"))]
+    truths, predictions = [], []
+    for member, rows in parts:
+        _, t, p = predict_masks(member, rows, params, paths, device)
+        truths += t
+        predictions += p
+    return {
+        **choose_largest_component(truths, predictions, classes),
+        "evidence": "each fold's model on its own validation cases"
+        if isinstance(model, FoldEnsemble)
+        else "the model on the val split",
+    }
+
+
 def evaluate_segmenter(params: Params, paths: ProjectPaths) -> Evaluation:
     spec, names, reports = params.evaluate, params.data.class_names, paths.reports
     model, rows, device = final_model_on_split(params, paths)
     images, truths, predictions = predict_masks(model, rows, params, paths, device)
+    decision = out_of_fold_postprocessing(model, params, paths, device)
+    atomic.write_json(paths.postprocessing, decision)
+    predictions = [postprocess(p, decision["largest_component"]) for p in predictions]
     cases = case_table(predictions, truths, list(rows["cache_spacing"]), len(names))
     keys = rows[["series_key", "patient_key", *spec.subgroups]].reset_index(drop=True)
     cases = cases.join(keys, on="case")
@@ -87,6 +117,7 @@ def evaluate_segmenter(params: Params, paths: ProjectPaths) -> Evaluation:
         report["cross_validation"] = fold_figures(model, rows, cases, params, paths, device)
     photos = bool((rows["modality"] == "photo").all())  # no physical spacing: distances in pixels
     report.update(
+        postprocessing=decision,
         split=spec.split,
         class_names=names,
         checkpoint=str(final_checkpoint(params, paths)),

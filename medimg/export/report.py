@@ -17,9 +17,15 @@ from medimg.export.onnx_model import dynamic_axes
 from medimg.export.quantization import DYNAMIC_OPS, int8_format
 
 
-def build_bundle(params: Params, judged: Judgement, input_shape: list[int], cpu: str) -> Bundle:
-    """The bundle of this export: recipe, geometry policy, operating points, temperature, variants
-    and DICOM codes, everything predict needs to answer as the trained model does."""
+def build_bundle(
+    params: Params,
+    judged: Judgement,
+    input_shape: list[int],
+    cpu: str,
+    largest_component: list[int] | None = None,
+) -> Bundle:
+    """The bundle of this export: recipe, geometry policy, operating points, temperature, variants,
+    post-processing and DICOM codes, everything predict needs to answer as evaluation did."""
     info = CATALOG[params.model.name]
     patches = params.sampling.patches if info.task == "segmentation" and info.ndim == 3 else None
     return Bundle(
@@ -43,6 +49,7 @@ def build_bundle(params: Params, judged: Judgement, input_shape: list[int], cpu:
         preprocess=params.preprocess,
         ingest_geometry=params.ingest.geometry,
         dicom=params.results,
+        largest_component=largest_component or [],
     )
 
 

@@ -57,6 +57,13 @@ def _surface_distances(a: np.ndarray, b: np.ndarray, spacing: tuple[float, ...])
     return to_b[surface(a)]
 
 
+def binary_dice(predicted: np.ndarray, truth: np.ndarray) -> float:
+    """Dice of one binary case by case_metrics' empty-mask convention (both empty: 1)."""
+    p, t = predicted.astype(bool), truth.astype(bool)
+    total = int(p.sum()) + int(t.sum())
+    return 1.0 if total == 0 else 2 * int((p & t).sum()) / total
+
+
 def case_metrics(
     predicted: np.ndarray, truth: np.ndarray, spacing: tuple[float, ...]
 ) -> dict[str, float | None]:

@@ -151,6 +151,11 @@ def test_ct_segmentation_runs_end_to_end(tmp_path, demo_raw, tiny, preset):
     assert json.loads((paths.reports / "evaluation.json").read_text())["distance_units"] == "mm"
     bundle = load_bundle_spec(paths.artifacts)
     report = json.loads((paths.artifacts / "export_report.json").read_text())
+    # post-processing decided on the val cases, reported, and carried to predict by the bundle
+    decision = json.loads((paths.reports / "postprocessing.json").read_text())
+    evaluation = json.loads((paths.reports / "evaluation.json").read_text())
+    assert decision["cases"] > 0 and evaluation["postprocessing"] == decision
+    assert bundle.largest_component == decision["largest_component"]
     if preset == "ct-seg-2d":  # a 2D network run slice by slice over the volume
         assert bundle.model_ndim == 2 and bundle.input_shape == [1, 32, 32]
     else:  # a 3D network trained on patches and slid over the volume
