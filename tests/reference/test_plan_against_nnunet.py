@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bench.nnunet_side_by_side import link_decathlon_as_nnunet
 from medimg.config.loading import load_params
 from medimg.config.paths import ProjectPaths
 from medimg.config.presets import use_preset
@@ -101,25 +102,7 @@ def assert_same_plan(ours: dict, theirs: dict, modality: str) -> None:
 
 @pytest.mark.skipif(not HIPPOCAMPUS.exists(), reason=f"{HIPPOCAMPUS} is absent (shared data)")
 def test_the_plan_for_real_hippocampus_mr_is_nnunets(tmp_path):
-    raw = tmp_path / "hippocampus"
-    for folder in ("imagesTr", "labelsTr"):
-        (raw / folder).mkdir(parents=True)
-    cases = sorted(p for p in (HIPPOCAMPUS / "imagesTr").glob("*.nii.gz"))
-    for image in cases:  # nnU-Net v2 names: case_0000.nii.gz images beside case.nii.gz labels
-        case = image.name.removesuffix(".nii.gz")
-        (raw / "imagesTr" / f"{case}_0000.nii.gz").symlink_to(image)
-        (raw / "labelsTr" / image.name).symlink_to(HIPPOCAMPUS / "labelsTr" / image.name)
-    labels = json.loads((HIPPOCAMPUS / "dataset.json").read_text())["labels"]
-    (raw / "dataset.json").write_text(
-        json.dumps(
-            {
-                "channel_names": {"0": "MRI"},
-                "labels": {name: int(value) for value, name in labels.items()},
-                "numTraining": len(cases),
-                "file_ending": ".nii.gz",
-            }
-        )
-    )
+    raw = link_decathlon_as_nnunet(HIPPOCAMPUS, tmp_path / "hippocampus")
     theirs = nnunet_plan(raw, 994, tmp_path / "nnunet")
     ours = medimg_plan(raw, tmp_path / "project", classes=3, crop="none")
     assert ours["patch_size"] == [40, 56, 40]  # as the issue recorded nnunetv2 2.8.1's
