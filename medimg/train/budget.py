@@ -3,7 +3,7 @@
 On a GPU, nnU-Net's 250 batches per epoch. On a CPU, what fits the minutes per fold the user
 states (plan.cpu_minutes_per_fold): the planned network, at its planned patch and batch and the
 precision it will train in, is timed for a few optimizer steps on this machine, and the epochs the
-last stage runs share what the budget leaves after validation. Where that leaves a fold fewer
+last stage runs share what the budget leaves after validation, up to nnU-Net's 250 batches each. Where that leaves a fold fewer
 than MIN_STEPS steps, and params.yaml leaves the width to the plan, the U-Net's width is halved
 (down to 8) until it does not: more steps of a narrower network.
 """
@@ -92,7 +92,9 @@ def fit_budget(params: Params, plan: dict, cases: int, width_pinned: bool = True
         step = seconds_per_batch(params.model_copy(update={"model": model}), patch, batch, device)
         validating = validation_seconds(plan, step, val_cases, params.sampling.patches.overlap)
         training = minutes * 60 - epochs * validating
-        batches = max(1, math.floor(training / (step * epochs)))
+        fitting = math.floor(training / (step * epochs))
+        # never longer epochs than nnU-Net's: a small dataset on a fast CPU ends early instead
+        batches = max(1, min(NNUNET_BATCHES_PER_EPOCH, fitting))
         if width_pinned or batches * epochs >= MIN_STEPS or width // 2 < MIN_WIDTH:
             break
         width //= 2

@@ -61,3 +61,9 @@ def test_a_budget_too_small_for_enough_steps_narrows_an_unpinned_unet(tmp_path):
     assert roomy["width"] == 32 and roomy["optimizer_steps"] >= 1000
     pinned = fit_budget(params, PLAN, cases=20, width_pinned=True)
     assert pinned["width"] == 4  # params.yaml's width is kept whatever the budget
+
+
+def test_a_roomy_budget_never_makes_epochs_longer_than_nnunets(tmp_path):
+    budget = fit_budget(_params(tmp_path, 600), PLAN, cases=20, width_pinned=True)
+    assert budget["batches_per_epoch"] == 250
+    assert budget["expected_minutes_per_fold"] < 600
