@@ -95,7 +95,8 @@ def fit_budget(params: Params, plan: dict, cases: int, width_pinned: bool = True
         fitting = math.floor(training / (step * epochs))
         # never longer epochs than nnU-Net's: a small dataset on a fast CPU ends early instead
         batches = max(1, min(NNUNET_BATCHES_PER_EPOCH, fitting))
-        if width_pinned or batches * epochs >= MIN_STEPS or width // 2 < MIN_WIDTH:
+        # narrower only where time, not the 250-batch cap, is what holds the steps down
+        if width_pinned or fitting * epochs >= MIN_STEPS or width // 2 < MIN_WIDTH:
             break
         width //= 2
     return {

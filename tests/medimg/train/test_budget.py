@@ -41,9 +41,9 @@ def test_a_cpu_budget_fills_the_minutes_per_fold_and_no_more(tmp_path):
     allowed = 0.5 * 60 - 3 * budget["validation_seconds_per_epoch"]
     assert batches * 3 * step <= allowed * 1.01  # the step is rounded to 0.1 ms in the plan
     assert batches == 1 or (batches + 1) * 3 * step > allowed * 0.99
-    # twice the minutes, about twice the batches (timing noise aside)
+    # twice the minutes, more batches (over twice as many: validation takes the same time)
     more = fit_budget(_params(tmp_path, 1.0), PLAN, cases=20)["batches_per_epoch"]
-    assert 1.3 * batches <= more <= 3 * batches + 1
+    assert more >= 1.5 * batches
 
 
 def test_auto_precision_on_a_cpu_is_bf16_only_for_volumes_where_the_cpu_has_it():
@@ -58,7 +58,7 @@ def test_a_budget_too_small_for_enough_steps_narrows_an_unpinned_unet(tmp_path):
     narrow = fit_budget(params, PLAN, cases=20, width_pinned=False)
     assert narrow["width"] == 8 and "halved from 32" in narrow["rule"]
     roomy = fit_budget(_params(tmp_path, 600), PLAN, cases=20, width_pinned=False)
-    assert roomy["width"] == 32 and roomy["optimizer_steps"] >= 1000
+    assert roomy["width"] == 32 and roomy["batches_per_epoch"] == 250
     pinned = fit_budget(params, PLAN, cases=20, width_pinned=True)
     assert pinned["width"] == 4  # params.yaml's width is kept whatever the budget
 
