@@ -33,17 +33,17 @@ PLAN = {
 
 
 def test_a_cpu_budget_fills_the_minutes_per_fold_and_no_more(tmp_path):
-    budget = fit_budget(_params(tmp_path, 0.5), PLAN, cases=20)
+    budget = fit_budget(_params(tmp_path, 0.1), PLAN, cases=20)
     assert budget["device"] == "cpu" and budget["epochs"] == 3
     step, batches = budget["seconds_per_batch"], budget["batches_per_epoch"]
     # 20 cases in 5 folds: 4 validated per epoch, 6 windows each, a forward a third of a step / 2
     assert abs(budget["validation_seconds_per_epoch"] - 4 * 6 * step / 3 / 2) < 0.1
-    allowed = 0.5 * 60 - 3 * budget["validation_seconds_per_epoch"]
+    allowed = 0.1 * 60 - 3 * budget["validation_seconds_per_epoch"]
     assert batches * 3 * step <= allowed * 1.01  # the step is rounded to 0.1 ms in the plan
-    assert batches == 1 or (batches + 1) * 3 * step > allowed * 0.99
+    assert batches in (1, 250) or (batches + 1) * 3 * step > allowed * 0.99
     # twice the minutes, more batches (over twice as many: validation takes the same time)
-    more = fit_budget(_params(tmp_path, 1.0), PLAN, cases=20)["batches_per_epoch"]
-    assert more >= 1.5 * batches
+    more = fit_budget(_params(tmp_path, 0.2), PLAN, cases=20)["batches_per_epoch"]
+    assert more >= min(1.5 * batches, 250)
 
 
 def test_auto_precision_on_a_cpu_is_bf16_only_for_volumes_where_the_cpu_has_it():
