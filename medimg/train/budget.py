@@ -63,6 +63,14 @@ def validation_seconds(plan: dict, step: float, val_cases: float, overlap: float
     return val_cases * windows * step * FORWARD_SHARE / plan["batch_size"]
 
 
+def epoch_batches(step: float, validating: float, minutes: float, epochs: int) -> tuple[int, int]:
+    """(batches per epoch, the batches the time alone would allow): what ``minutes`` leave after
+    ``epochs`` validations of ``validating`` seconds, in steps of ``step`` seconds; at least 1,
+    and never longer epochs than nnU-Net's (a small dataset on a fast CPU ends early instead)."""
+    fitting = math.floor((minutes * 60 - epochs * validating) / (step * epochs))
+    return max(1, min(NNUNET_BATCHES_PER_EPOCH, fitting)), fitting
+
+
 def fit_budget(params: Params, plan: dict, cases: int, width_pinned: bool = True) -> dict:
     """The plan's training budget for ``cases`` training and validation cases: batches per
     epoch, the U-Net's width unless ``width_pinned`` (params.yaml sets it), and what it expects a
@@ -91,10 +99,7 @@ def fit_budget(params: Params, plan: dict, cases: int, width_pinned: bool = True
         )
         step = seconds_per_batch(params.model_copy(update={"model": model}), patch, batch, device)
         validating = validation_seconds(plan, step, val_cases, params.sampling.patches.overlap)
-        training = minutes * 60 - epochs * validating
-        fitting = math.floor(training / (step * epochs))
-        # never longer epochs than nnU-Net's: a small dataset on a fast CPU ends early instead
-        batches = max(1, min(NNUNET_BATCHES_PER_EPOCH, fitting))
+        batches, fitting = epoch_batches(step, validating, minutes, epochs)
         # narrower only where time, not the 250-batch cap, is what holds the steps down
         if width_pinned or fitting * epochs >= MIN_STEPS or width // 2 < MIN_WIDTH:
             break
