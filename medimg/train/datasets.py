@@ -143,10 +143,11 @@ class VolumePatchDataset(CachedSegmentationDataset):
 
     A patch of ``load_size`` is read (the trained ``size``, enlarged so that the augmentation's
     warp stays inside it) and may reach past the volume's edge, zero-padded, by half the
-    enlargement: so the final patch's centre can reach every voxel. Indices ``len(self)`` and
-    above ask for a forced-foreground patch (see ForegroundPatchSampler): a class present in the
-    volume is chosen at random, then one of its voxels is centred. Below ``len(self)``, a coin with
-    ``foreground_ratio`` decides (loaders that know nothing of batches, such as torchrun's)."""
+    enlargement: so the final patch's centre can reach every voxel. ForegroundPatchSampler asks
+    for slot ``i`` as ``i + len(self)`` (forced onto foreground: a class present in the volume is
+    chosen at random, then one of its voxels is centred) or ``i + 2 * len(self)`` (anywhere);
+    a plain index below ``len(self)`` lets a coin with ``foreground_ratio`` decide (loaders that
+    know nothing of batches, such as torchrun's)."""
 
     def __init__(
         self,
@@ -204,8 +205,9 @@ class VolumePatchDataset(CachedSegmentationDataset):
         return [int(torch.randint(lo, hi + 1, ())) for lo, hi in zip(lows, highs)]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        forced = index >= len(self) or float(torch.rand(())) < self.ratio
-        volume = (index % len(self)) // self.per_volume
+        kind, slot = divmod(index, len(self))
+        forced = kind == 1 or (kind == 0 and float(torch.rand(())) < self.ratio)
+        volume = slot // self.per_volume
         start = self.start(volume, forced)
         image = np.load(self.files[volume], mmap_mode="r")
         mask = np.load(self.masks[volume], mmap_mode="r")
@@ -231,9 +233,10 @@ def padded_box(
 class ForegroundPatchSampler(Sampler[int]):
     """Every patch slot once per epoch, shuffled, or ``batches`` batches of slots drawn at random
     (nnU-Net's fixed epoch of 250), with the last ``round(batch x ratio)`` of each batch forced
-    onto foreground (nnU-Net's oversampling: 1/3 of every batch, not a coin per sample). Forced
-    slots are asked for as ``slot + slots``. Draws from torch's global generator, which the
-    training loop reseeds per epoch."""
+    onto foreground (nnU-Net's oversampling: 1/3 of every batch, not a coin per sample). Slots
+    are asked for as ``slot + slots`` (forced) or ``slot + 2 * slots`` (anywhere), as
+    VolumePatchDataset reads them. Draws from torch's global generator, which the training loop
+    reseeds per epoch."""
 
     def __init__(self, slots: int, batch_size: int, ratio: float, batches: int | None = None):
         self.slots, self.batch_size, self.batches = slots, batch_size, batches
@@ -249,7 +252,7 @@ class ForegroundPatchSampler(Sampler[int]):
             order = torch.randint(self.slots, (len(self),)).tolist()
         for position, slot in enumerate(order):
             forced = position % self.batch_size >= self.unforced
-            yield slot + self.slots * forced
+            yield slot + self.slots * (1 if forced else 2)
 
 
 def task_dataset(

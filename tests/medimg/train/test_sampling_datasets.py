@@ -115,8 +115,9 @@ def test_a_third_of_every_batch_is_forced_onto_foreground():
     torch.manual_seed(0)
     drawn = list(sampler)
     assert sorted(i % 30 for i in drawn) == list(range(30))  # each slot once
-    forced = [i >= 30 for i in drawn]
+    forced = [30 <= i < 60 for i in drawn]
     assert forced == [False, False, True] * 10  # nnU-Net: the last round(3 x 0.33) of each batch
+    assert all(i >= 60 for i, f in zip(drawn, forced) if not f)  # the others: anywhere, no coin
 
 
 def test_forced_patches_choose_among_the_classes_present_not_by_size(tmp_path):
@@ -151,5 +152,16 @@ def test_a_fixed_epoch_draws_its_batches_from_random_volumes_a_third_forced():
     torch.manual_seed(0)
     drawn = list(sampler)
     assert len(drawn) == len(sampler) == 30
-    assert [i >= 4 for i in drawn] == [False, False, True] * 10
+    assert [4 <= i < 8 for i in drawn] == [False, False, True] * 10
     assert {i % 4 for i in drawn} == {0, 1, 2, 3}  # with replacement, every volume comes up
+
+
+def test_unforced_patches_from_the_sampler_are_placed_without_a_coin(tmp_path):
+    mask = np.zeros((20, 20, 20), np.uint8)
+    mask[0, 0, 0] = 1  # one voxel in a corner: a random 4^3 patch seldom holds it
+    rows = _cache(tmp_path, [mask])
+    patches = VolumePatchDataset(rows, tmp_path, [4, 4, 4], foreground_ratio=1.0, per_volume=100)
+    torch.manual_seed(0)
+    anywhere = [bool(patches[2 * len(patches) + i][1].any()) for i in range(100)]
+    coin = [bool(patches[i][1].any()) for i in range(100)]  # ratio 1: always on foreground
+    assert sum(anywhere) < 20 and all(coin)
