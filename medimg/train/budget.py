@@ -41,7 +41,9 @@ def seconds_per_batch(params: Params, patch: list[int], batch: int, device: torc
     model = build_model(params.model).to(device).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, nesterov=True)
     criterion = build_loss(params.loss, deep_supervision=params.model.deep_supervision)
-    dtype = resolve_precision(params.train.precision, device, cpu_bf16=True)
+    dtype = resolve_precision(
+        params.train.precision, device, cpu_bf16=not params.train.deterministic
+    )
     augment = params.augment if params.augment.enabled else None
     loaded = enlarged_patch(patch, augment) if augment else list(patch)
     x = torch.randn(batch, params.model.in_channels, *loaded, device=device)
