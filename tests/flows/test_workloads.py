@@ -60,7 +60,8 @@ def _project(tmp_path, preset: str, raw_dir) -> tuple:
         stage["epochs"] = 1
     raw["evaluate"]["bootstrap"]["resamples"] = 200
     raw["export"].update(parity_samples=4, calibration_samples=4)
-    raw["evaluate"]["tta"] = []  # ct-seg-3d's mirroring: 8 passes per window (tests/tasks/test_kfold)
+    # ct-seg-3d mirrors on 3 axes: 8 passes per window; tests/tasks/test_kfold covers mirroring
+    raw["evaluate"]["tta"] = []
     raw["tracking"]["enabled"] = False
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     params = load_params(tmp_path / "params.yaml")
