@@ -104,18 +104,21 @@ def run(script: str, env: dict, *args) -> str:
 
 
 def medimg_figures(project: Path) -> dict:
-    summary = json.loads((project / "models/unfreeze/summary.json").read_text())
-    fold = summary["per_fold"][0]
+    """Fold 0's figures of a bench/hippocampus.py project (all folds and test where trained)."""
+    stage = project / "models/unfreeze"
+    fold = json.loads((stage / "fold_0/summary.json").read_text())
     plan = json.loads((project / "reports/plan.json").read_text())
-    evaluation = json.loads((project / "reports/evaluation.json").read_text())
-    return {
-        "fold_0_val_dice_mean": fold["best_val_dice"],
-        "folds_val_dice_mean": summary["best_val_dice_mean"],
-        "test_dice_per_label": {
+    out = {"fold_0_val_dice_mean": fold["best_val_dice"], "budget": plan.get("budget")}
+    if (stage / "summary.json").exists():
+        out["folds_val_dice_mean"] = json.loads((stage / "summary.json").read_text())[
+            "best_val_dice_mean"
+        ]
+    if (project / "reports/evaluation.json").exists():
+        evaluation = json.loads((project / "reports/evaluation.json").read_text())
+        out["test_dice_per_label"] = {
             name: block["metrics"]["dice_mean"] for name, block in evaluation["classes"].items()
-        },
-        "budget": plan.get("budget"),
-    }
+        }
+    return out
 
 
 def main() -> None:
