@@ -158,9 +158,12 @@ def main() -> None:
                 "minutes_per_fold": minutes,
                 "medimg": ours,
                 "nnunetv2": theirs,
+                # None where nnunetv2 segmented nothing yet in these minutes
                 "ratio_fold_0": round(
                     ours["fold_0_val_dice_mean"] / theirs["fold_0_val_dice_mean"], 3
-                ),
+                )
+                if theirs["fold_0_val_dice_mean"]
+                else None,
             },
             indent=2,
         )
