@@ -23,46 +23,38 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.realistic_sets import PLANNED, cpu_name, project_figures, sh, stage_names  # noqa: E402
+from bench.realistic_sets import (  # noqa: E402
+    commit_project,
+    cpu_name,
+    project_figures,
+    seg3d_project,
+    sh,
+    stage_names,
+)
 
 DATA = REPO.parent / "shared/data/hippocampus-dev"
 
 
 def make_project(root: Path, args: argparse.Namespace) -> None:
-    files = sh(["git", "ls-files", "--cached", "--others", "--exclude-standard"], REPO).split()
-    for file in files:
-        if (REPO / file).is_file() and file != "dvc.lock":
-            (root / file).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / file, root / file)
-    sh([sys.executable, "-m", "medimg", "params", "use", "ct-seg-3d"], root)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    for section, keys in {**PLANNED, "model": ("pool_strides", "conv_kernels", "width")}.items():
-        for key in keys:
-            params[section].pop(key, None)
-    params["data"].update(raw_dir=str(DATA), class_names="from_dataset")
-    params["model"]["num_classes"] = 3
-    params["preprocess"]["crop"] = "none"
-    params["plan"] = "auto"
-    params["split"]["folds"] = args.folds
-    if args.epochs:
-        params["train"]["stages"][-1]["epochs"] = args.epochs
-    params["tracking"]["uri"] = "sqlite:///mlflow.db"
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.org"]
-    sh(["git", "init", "-q"], root)
-    sh(["git", "add", "-A"], root)
-    sh([*git, "commit", "-qm", "bench project"], root)
+    def edit(params: dict) -> None:
+        params["data"].update(raw_dir=str(DATA), class_names="from_dataset")
+        params["model"]["num_classes"] = 3
+        params["preprocess"]["crop"] = "none"
+        params["plan"] = "auto"
+        params["split"]["folds"] = args.folds
+        if args.epochs:
+            params["train"]["stages"][-1]["epochs"] = args.epochs
+
+    seg3d_project(root, edit)
+    commit_project(root)
 
 
 def run_project(root: Path, args: argparse.Namespace) -> dict:

@@ -6,7 +6,7 @@
 For each set (medimg/demo/segmentation_sets.py: anisotropic CT with small lesions, MR-like volumes
 with two adjacent labels) a fresh git + DVC project is made from this working tree with the
 ct-seg-3d preset, `plan: auto` and the planned keys deleted from params.yaml (spacing, normalisation,
-window, target shape, patch, batch, pool strides: nothing hand-tuned), `split.folds` folds and the
+window, target shape, patch, batch, pool strides, kernels, width: nothing hand-tuned), `split.folds` folds and the
 set's official test split. Each stage runs as `dvc repro` runs it and is timed. Printed: the plan,
 seconds per stage, the CV table (each fold and the ensemble, Dice with 95% intervals over
 patients), how many cases the export gate rests on, and the CPU. Only the demo-sized epochs are
@@ -39,6 +39,7 @@ PLANNED = {
     "preprocess": ("normalize", "window", "spacing", "target_shape", "shape_mode"),
     "sampling": ("patches",),
     "train": ("batch_size",),
+    "model": ("pool_strides", "conv_kernels", "width"),
 }
 
 
@@ -58,7 +59,9 @@ def sh(cmd: list[str], cwd: Path) -> str:
     return done.stdout
 
 
-def make_project(root: Path, name: str, args: argparse.Namespace) -> None:
+def seg3d_project(root: Path, edit) -> None:
+    """This working tree copied to ``root`` with the ct-seg-3d preset, every planned key deleted
+    from params.yaml, then ``edit(params)``; call commit_project once the data are in place."""
     files = sh(["git", "ls-files", "--cached", "--others", "--exclude-standard"], REPO).split()
     for file in files:
         if (REPO / file).is_file() and file != "dvc.lock":
@@ -69,20 +72,30 @@ def make_project(root: Path, name: str, args: argparse.Namespace) -> None:
     for section, keys in PLANNED.items():
         for key in keys:
             params[section].pop(key, None)
-    labels = SETS[name][2]
-    params["data"].update(raw_dir=f"data/raw/{name}", class_names="from_dataset")
-    params["model"]["num_classes"] = len(labels)
-    params["preprocess"]["crop"] = "body" if SETS[name][1] == "CT" else "none"
-    params["plan"] = {"use": "auto", "memory": "cpu", "cpu_memory_gb": args.cpu_memory_gb}
-    params["split"]["folds"] = args.folds
-    params["train"]["stages"][-1]["epochs"] = args.epochs
     params["tracking"]["uri"] = "sqlite:///mlflow.db"
+    edit(params)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    write_segmentation_set(name, root / "data/raw" / name, args.cases, args.test_cases, args.seed)
+
+
+def commit_project(root: Path) -> None:
     git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.org"]
     sh(["git", "init", "-q"], root)
     sh(["git", "add", "-A"], root)
     sh([*git, "commit", "-qm", "bench project"], root)
+
+
+def make_project(root: Path, name: str, args: argparse.Namespace) -> None:
+    def edit(params: dict) -> None:
+        params["data"].update(raw_dir=f"data/raw/{name}", class_names="from_dataset")
+        params["model"]["num_classes"] = len(SETS[name][2])
+        params["preprocess"]["crop"] = "body" if SETS[name][1] == "CT" else "none"
+        params["plan"] = {"use": "auto", "memory": "cpu", "cpu_memory_gb": args.cpu_memory_gb}
+        params["split"]["folds"] = args.folds
+        params["train"]["stages"][-1]["epochs"] = args.epochs
+
+    seg3d_project(root, edit)
+    write_segmentation_set(name, root / "data/raw" / name, args.cases, args.test_cases, args.seed)
+    commit_project(root)
 
 
 def stage_names(root: Path) -> list[str]:

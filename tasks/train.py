@@ -25,10 +25,7 @@ def run_train(
     fold: int | None = None,
     map_items: MapItems | None = None,
 ) -> dict:
-    """Train ``stage_name``; writes models/<stage>/ckpt.pt (best weights), last.pt, history.json,
-    summary.json and curves.png. ``fresh`` ignores a resumable last.pt. With ``split.folds`` > 1
-    each fold (or only ``fold``) trains in models/<stage>/fold_<k>/, and once every fold has, the
-    stage's ckpt.pt, summary.json, metrics.json and history.json describe their ensemble.
-    ``map_items`` trains the folds elsewhere (one Prefect task per fold on the flow's runner)."""
+    """Train ``stage_name`` (every fold, or ``fold``) by medimg.train.stage.train_stage, which
+    says what it writes; ``map_items`` trains the folds elsewhere (one Prefect task per fold)."""
     code = stage_code_digest("train", REPO)
     return train_stage(params, paths, stage_name, code, fresh, fold, map_items)

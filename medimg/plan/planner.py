@@ -104,6 +104,12 @@ def per_axis(levels: list[list[int]], ndim: int) -> list[int]:
     return [sum(s == 2 for s in axis) for axis in zip(*levels)] if levels else [0] * ndim
 
 
+def stage_features(stages: int, ndim: int, width: int = BASE_WIDTH) -> list[int]:
+    """Features per U-Net stage: doubling from ``width``, capped as nnU-Net caps them."""
+    cap = MAX_FEATURES if ndim == 3 else MAX_FEATURES_2D
+    return [min(width * 2**stage, cap) for stage in range(stages)]
+
+
 def feature_map_voxels(
     patch: list[int], levels: list[list[int]], classes: int, width: int = BASE_WIDTH
 ) -> int:
@@ -111,8 +117,7 @@ def feature_map_voxels(
     of every convolution's output, two per encoder and decoder stage, the transposed convolutions
     and the output layer, for one patch."""
     ndim = len(patch)
-    cap = MAX_FEATURES if ndim == 3 else MAX_FEATURES_2D
-    features = [min(width * 2**s, cap) for s in range(len(levels) + 1)]
+    features = stage_features(len(levels) + 1, ndim, width)
     sizes, size = [], list(patch)
     for stride in [[1] * ndim, *levels]:
         size = [n // k for n, k in zip(size, stride)]
@@ -231,10 +236,7 @@ def make_plan(fingerprint: dict, budget_gb: float) -> dict:
         "poolings_per_axis": pools,
         "pool_strides": levels,
         "conv_kernels": kernels,
-        "features": [
-            min(BASE_WIDTH * 2**level, MAX_FEATURES if len(patch) == 3 else MAX_FEATURES_2D)
-            for level in range(len(levels) + 1)
-        ],
+        "features": stage_features(len(levels) + 1, len(patch)),
         "depth": len(levels),
         "memory_gb": round(memory_gb(patch, batch, levels, classes), 2),
         "budget_gb": budget_gb,

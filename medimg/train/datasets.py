@@ -189,8 +189,8 @@ class VolumePatchDataset(CachedSegmentationDataset):
             highs.append(n + pad // 2 + pad % 2 - load)
         return lows, highs
 
-    def start(self, volume: int, forced: bool) -> list[int]:
-        shape = np.load(self.files[volume], mmap_mode="r").shape[1:]
+    def start(self, volume: int, forced: bool, shape: tuple[int, ...]) -> list[int]:
+        """Where a load_size patch of ``volume`` (spatial ``shape``) begins."""
         lows, highs = self._bounds(shape)
         classes = sorted(self.locations[volume])
         # torch's generator: seeded per epoch by the loop, and per worker by the loader
@@ -208,9 +208,9 @@ class VolumePatchDataset(CachedSegmentationDataset):
         kind, slot = divmod(index, len(self))
         forced = kind == 1 or (kind == 0 and float(torch.rand(())) < self.ratio)
         volume = slot // self.per_volume
-        start = self.start(volume, forced)
         image = np.load(self.files[volume], mmap_mode="r")
         mask = np.load(self.masks[volume], mmap_mode="r")
+        start = self.start(volume, forced, image.shape[1:])
         return (
             torch.from_numpy(padded_box(image, start, self.load_size, leading=1)),
             torch.from_numpy(padded_box(mask, start, self.load_size).astype(np.int64)),

@@ -138,7 +138,7 @@ def test_patches_reach_past_the_edge_zero_padded_image_and_mask_alike(tmp_path):
     load = [10, 12, 14]  # enlarged by 4 per axis for the warp: up to 2 voxels past each edge
     patches = VolumePatchDataset(rows, tmp_path, [6, 8, 10], 0.0, per_volume=100, load_size=load)
     torch.manual_seed(0)
-    starts = [patches.start(0, False) for _ in range(100)]
+    starts = [patches.start(0, False, mask.shape) for _ in range(100)]
     assert min(min(s) for s in starts) == -2 and patches[0][0].shape == (1, 10, 12, 14)
     for index in range(20):
         image, m = patches[index]
