@@ -6,7 +6,7 @@
 
 A fresh git + DVC project is made from this working tree. Its params are the `ct-seg-3d` preset
 with only what a user of this data changes: `data.raw_dir` (the shared folder, read in place and
-never copied), `data.class_names: from_dataset`, `model.num_classes: 3`, no lung crop, and
+never copied), `data.class_names: from_dataset` (the model's outputs follow it), no lung crop, and
 `plan: auto` with the planned keys deleted (spacing, normalisation, patch, batch, strides,
 kernels, width). Each stage runs as `dvc repro` runs it and is timed. Printed: the plan, seconds per
 stage and minutes per fold, the cross-validation table (each fold and the ensemble, Dice with 95%
@@ -46,7 +46,6 @@ DATA = REPO.parent / "shared/data/hippocampus-dev"
 def make_project(root: Path, args: argparse.Namespace) -> None:
     def edit(params: dict) -> None:
         params["data"].update(raw_dir=str(DATA), class_names="from_dataset")
-        params["model"]["num_classes"] = 3
         params["preprocess"]["crop"] = "none"
         params["plan"] = "auto"
         params["split"]["folds"] = args.folds

@@ -96,7 +96,9 @@ FROM_DATASET = "from_dataset"
 
 def _class_names_from_dataset(raw: dict[str, Any], path: Path) -> None:
     """``data.class_names: from_dataset`` takes the label names of raw_dir's dataset.json (a
-    Decathlon or nnU-Net folder); any list in params says otherwise and wins."""
+    Decathlon or nnU-Net folder); any list in params says otherwise and wins. The model's outputs
+    follow the names (``model.num_classes``): a preset written for two classes fits a dataset of
+    three without a second edit."""
     data = raw.get("data")
     if not isinstance(data, dict) or data.get("class_names") != FROM_DATASET:
         return
@@ -105,6 +107,9 @@ def _class_names_from_dataset(raw: dict[str, Any], path: Path) -> None:
         data["class_names"] = class_names_of(folder)
     except DatasetJsonError as exc:
         raise ParamsError(f"{path}: data.class_names is {FROM_DATASET}, but {exc}") from None
+    model = raw.setdefault("model", {})
+    if isinstance(model, dict):
+        model["num_classes"] = len(data["class_names"])
 
 
 # the demo datasets, each a folder under demo.out_dir (medimg.demo.datasets generates them)

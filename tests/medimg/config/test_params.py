@@ -99,9 +99,11 @@ def test_class_names_from_dataset_come_from_dataset_json_unless_params_list_them
         load_params(tmp_path / "params.yaml")
     (tmp_path / "data/raw/liver").mkdir(parents=True)
     (tmp_path / "data/raw/liver/dataset.json").write_text(
-        json.dumps({"labels": {"background": 0, "liver": 1}})
+        json.dumps({"labels": {"background": 0, "liver": 1, "tumour": 2}})
     )
-    assert load_params(tmp_path / "params.yaml").data.class_names == ["background", "liver"]
+    loaded = load_params(tmp_path / "params.yaml")
+    assert loaded.data.class_names == ["background", "liver", "tumour"]
+    assert loaded.model.num_classes == 3  # params.yaml says 2: the outputs follow the names
     listed = load_params(tmp_path / "params.yaml", ["data.class_names=[absent, present]"])
     assert listed.data.class_names == ["absent", "present"]
 
