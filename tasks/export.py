@@ -17,11 +17,11 @@ from medimg.export.onnx_model import check_parity, export_onnx
 from medimg.export.openvino_model import openvino_available
 from medimg.export.registration import record_export
 from medimg.export.report import build_bundle, export_report
-from medimg.export.scoring import gate_split, model_inputs
+from medimg.export.scoring import deployed_model, gate_split, model_inputs
 from medimg.export.variants import write_variants
 from medimg.io import atomic
 from medimg.io.problems import InputError
-from medimg.train.checkpoint import final_checkpoint, load_final_model
+from medimg.train.checkpoint import final_checkpoint
 
 
 def run_export(params: Params, paths: ProjectPaths) -> dict:
@@ -34,7 +34,7 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
         )
     atomic.sweep_leftovers(paths.artifacts)  # a killed run's half-written files
     spec, art = params.export, paths.artifacts
-    model = load_final_model(params, paths)
+    model = deployed_model(params, paths)
     batch = model_inputs(params, paths, gate_split(params), spec.parity_samples)
     onnx_path = export_onnx(model, batch[:1], art / VARIANTS[REFERENCE].file, spec.opset)
     tolerance = (spec.parity_atol, spec.parity_rtol)
@@ -70,4 +70,5 @@ def run_export(params: Params, paths: ProjectPaths) -> dict:
         "max_abs_diff": parity["max_abs_diff"],
         "quality": judged.quality,
         "latency_ms": latency,
+        "gate_note": judged.gate_rests_on.get("note"),
     }

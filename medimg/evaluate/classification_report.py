@@ -6,12 +6,15 @@ from __future__ import annotations
 import numpy as np
 
 from medimg.config.schema import EvaluateParams
+from medimg.evaluate.decisions import Decisions
+from medimg.evaluate.promises import kept_promises, promised_rates
 from medimg.metrics.calibration import calibration_errors
 from medimg.metrics.classification import (
     BINARY_INTERVALS,
     binary_metrics,
     choose_threshold,
     multiclass_metrics,
+    rates_at,
 )
 from medimg.metrics.evidence import decision_basis
 from medimg.metrics.intervals import bootstrap_intervals, delong_interval
@@ -102,17 +105,36 @@ def classification_report(
     return report
 
 
+def promises(decision: dict, evaluated: dict, threshold: float, spec: EvaluateParams) -> dict:
+    """The operating point's promise (sensitivity and specificity on the decision cases, with
+    their intervals and counts) and whether the evaluated split kept it."""
+    labels = evaluated["labels"]
+    promised = promised_rates(
+        decision["labels"],
+        decision["probs"][:, 1],
+        decision["patients"],
+        threshold,
+        {"sensitivity": int((labels == 1).sum()), "specificity": int((labels == 0).sum())},
+        spec.bootstrap.resamples,
+        spec.bootstrap.seed,
+    )
+    realised = rates_at(labels, evaluated["probs"][:, 1], threshold)
+    return {"promised": promised, "kept": kept_promises(promised, realised)}
+
+
 def calibration_report(
     labels: np.ndarray,
     before: np.ndarray,
     after: np.ndarray,
     patients: np.ndarray,
-    temperature: float,
+    decided: Decisions,
     spec: EvaluateParams,
 ) -> dict:
     """ECE and Brier of the probabilities ``before`` and ``after`` temperature scaling on the
     evaluated split, and their change, each with a 95% interval. The change's interval comes from
-    the same patient resamples for both, so it says by how much calibration moved them."""
+    the same patient resamples for both, so it says by how much calibration moved them. A fold
+    ensemble's temperatures are its members', each fitted on its own fold's validation cases; the
+    ensemble's output then needs none (``temperature`` 1)."""
 
     def statistic(idx: np.ndarray) -> dict:
         old = calibration_errors(labels[idx], before[idx], spec.ece_bins)
@@ -124,10 +146,17 @@ def calibration_report(
             out[f"{name}_change"] = new[name] - old[name] if defined else None
         return out
 
+    members = len(decided.temperatures) > 1 or decided.members_on_evaluated
     return {
-        "method": "temperature scaling (one scalar dividing the logits, fitted on val by NLL)",
-        "fitted_on": "val",
-        "temperature": temperature,
+        "method": (
+            "temperature scaling of each fold's logits inside the ensemble, each fitted by NLL on "
+            "its own fold's validation cases"
+            if members
+            else "temperature scaling (one scalar dividing the logits, fitted on val by NLL)"
+        ),
+        "fitted_on": "each fold's own validation cases" if members else "val",
+        "temperature": 1.0 if members else decided.temperatures[0],
+        "member_temperatures": decided.temperatures if members else None,
         "metrics": statistic(np.arange(len(labels))),
         "ci95": bootstrap_intervals(
             statistic, patients, spec.bootstrap.resamples, spec.bootstrap.seed

@@ -14,39 +14,24 @@ from medimg.evaluate import figures
 from medimg.evaluate.classification_report import (
     calibration_report,
     classification_report,
+    promises,
 )
-from medimg.evaluate.cross_validation import (
-    cross_validation_table,
-    decided_on,
-    interval,
-    out_of_fold,
-)
+from medimg.evaluate.cross_validation import cross_validation_table, interval
+from medimg.evaluate.decisions import Decisions, ensemble_decisions, single_model_decisions
 from medimg.evaluate.headline import classification_figures, dvc_headline
 from medimg.evaluate.inference import final_model_on_split, predict_probabilities
 from medimg.evaluate.model_card import card_context, render_model_card
 from medimg.evaluate.plot_data import confusion_rows, pr_points, roc_band, roc_points
+from medimg.evaluate.promises import score_shift
 from medimg.evaluate.record import Evaluation
 from medimg.evaluate.run_figures import explain_positives, training_figures, write_empty_plots
 from medimg.ingest.manifest import write_parquet
 from medimg.io import atomic
-from medimg.metrics.calibration import calibration_bins, fit_temperature, log_probabilities
+from medimg.metrics.calibration import calibration_bins
 from medimg.metrics.classification import auc_score, quadratic_kappa
 from medimg.metrics.evidence import decision_basis
-from medimg.metrics.probabilities import softmax
 from medimg.models.ensemble import FoldEnsemble
 from medimg.train.checkpoint import final_checkpoint
-
-
-def calibrate(val: dict, evaluated: dict, enabled: bool) -> float:
-    """Fit a temperature on val and replace both splits' probabilities with the scaled ones (in
-    place), so the threshold, every reported figure and the bundle use the calibrated scores.
-    Returns the temperature (1.0 when disabled)."""
-    if not enabled:
-        return 1.0
-    temperature = fit_temperature(log_probabilities(val["probs"]), val["labels"])
-    for split in (val, evaluated):
-        split["probs"] = softmax(log_probabilities(split["probs"]), temperature)
-    return temperature
 
 
 def split_counts(index: pd.DataFrame, class_names: list[str]) -> dict:
@@ -111,12 +96,12 @@ def _binary_plots(evaluated: dict, raw, report: dict, spec: EvaluateParams, path
     return written
 
 
-def fold_figures(model: FoldEnsemble, rows, evaluated: dict, params, paths, device) -> dict:
+def fold_figures(decided: Decisions, params) -> dict:
     """The evaluated split's key figure (AUC, or quadratic kappa for graded labels) for each fold's
-    model alone and for their ensemble (``evaluated``: its predictions), each with its bootstrap
-    interval over patients."""
-    labels, ensemble_probs = evaluated["labels"], evaluated["probs"]
-    patients = rows["patient_key"].to_numpy()
+    model alone and for their ensemble as deployed, each with its bootstrap interval over
+    patients."""
+    evaluated = decided.evaluated
+    labels, patients = evaluated["labels"], evaluated["patients"]
 
     def figure(probs, idx=None):
         idx = np.arange(len(labels)) if idx is None else idx
@@ -129,15 +114,12 @@ def fold_figures(model: FoldEnsemble, rows, evaluated: dict, params, paths, devi
     def with_interval(probs):
         return figure(probs), interval(lambda idx: figure(probs, idx), patients, params)
 
-    per_fold = [
-        with_interval(predict_probabilities(member, rows, params, paths, device)["probs"])
-        for member in model.members
-    ]
-    binary = ensemble_probs.shape[1] == 2
+    per_fold = [with_interval(member["probs"]) for member in decided.members_on_evaluated]
+    binary = evaluated["probs"].shape[1] == 2
     metric, title = (
         ("auc", "ROC-AUC") if binary else ("quadratic_kappa", "Quadratic-weighted kappa")
     )
-    ensemble, ensemble_ci = with_interval(ensemble_probs)
+    ensemble, ensemble_ci = with_interval(evaluated["probs"])
     return cross_validation_table(
         metric,
         title,
@@ -151,22 +133,30 @@ def fold_figures(model: FoldEnsemble, rows, evaluated: dict, params, paths, devi
 def evaluate_classifier(params: Params, paths: ProjectPaths) -> Evaluation:
     spec, names, reports = params.evaluate, params.data.class_names, paths.reports
     model, rows, device = final_model_on_split(params, paths)
-    val = out_of_fold(model, params, paths, predict_probabilities, device)
-    evaluated = predict_probabilities(model, rows, params, paths, device)
     subgroups = {
         column: rows[column].fillna("unknown").astype(str).to_numpy() for column in spec.subgroups
     }
-    raw = evaluated["probs"]
-    temperature = calibrate(val, evaluated, spec.calibrate)
-    report = classification_report(val, evaluated, subgroups, spec, decided_on(params))
+    if isinstance(model, FoldEnsemble):
+        decided = ensemble_decisions(model, rows, params, paths, predict_probabilities, device)
+    else:
+        decided = single_model_decisions(model, rows, params, paths, predict_probabilities, device)
+    evaluated, raw, decision = decided.evaluated, decided.raw, decided.decision
+    report = classification_report(decision, evaluated, subgroups, spec, decided.decided_on)
     if spec.calibrate:
         report["calibration"] = calibration_report(
-            evaluated["labels"], raw, evaluated["probs"], evaluated["patients"], temperature, spec
+            evaluated["labels"], raw, evaluated["probs"], evaluated["patients"], decided, spec
         )
-        report["calibration"]["fitted_on"] = decided_on(params)
-        report["calibration"]["rests_on"] = decision_basis(val["labels"], "classification")
+        report["calibration"]["rests_on"] = decision_basis(
+            decided.temperature_labels, "classification"
+        )
+    if "operating_point" in report:
+        report["operating_point"].update(
+            promises(decision, evaluated, report["operating_point"]["threshold"], spec)
+        )
+        report["score_shift"] = score_shift(decision, evaluated)
     if isinstance(model, FoldEnsemble):
-        report["cross_validation"] = fold_figures(model, rows, evaluated, params, paths, device)
+        report["cross_validation"] = fold_figures(decided, params)
+        report["out_of_fold"] = decided.out_of_fold
     report.update(
         split=spec.split, class_names=names, checkpoint=str(final_checkpoint(params, paths))
     )

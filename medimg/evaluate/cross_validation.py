@@ -1,6 +1,6 @@
-"""k-fold evaluation: out-of-fold predictions for the decisions made on held-out cases (threshold,
-temperature), and the test split scored by each fold and by their ensemble (nnU-Net's CV summary:
-per fold, mean ± sd, and the ensemble)."""
+"""k-fold evaluation: the test split scored by each fold and by their ensemble (nnU-Net's CV
+summary: per fold, mean ± sd, and the ensemble), with bootstrap intervals over patients. The scores
+decisions are made on are medimg.evaluate.decisions'."""
 
 from __future__ import annotations
 
@@ -9,38 +9,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from medimg.config.paths import ProjectPaths
 from medimg.config.schema import Params
 from medimg.metrics.intervals import bootstrap_intervals
-from medimg.models.ensemble import FoldEnsemble
-from medimg.train.datasets import fold_rows
-
-
-def out_of_fold(
-    model, params: Params, paths: ProjectPaths, predict: Callable[..., dict], device
-) -> dict:
-    """Predictions on the items every decision is made on: the val split for one model; with
-    k-fold training each fold's model on its own val fold, so every non-test item is predicted
-    once by a model that never trained on it. Same keys as ``predict`` returns."""
-    folds = params.split.folds
-    if not isinstance(model, FoldEnsemble):
-        rows = fold_rows(paths.index, paths.splits, folds, None, "val")
-        return predict(model, rows, params, paths, device)
-    parts = [
-        predict(
-            member, fold_rows(paths.index, paths.splits, folds, k, "val"), params, paths, device
-        )
-        for k, member in enumerate(model.members)
-    ]
-    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-
-
-def decided_on(params: Params) -> str:
-    """What the threshold and temperature were chosen on, as reports say it."""
-    folds = params.split.folds
-    return (
-        "val" if folds == 1 else f"out-of-fold predictions of {folds} folds (every training case)"
-    )
 
 
 def interval(

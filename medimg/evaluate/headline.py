@@ -30,6 +30,7 @@ def classification_figures(report: dict) -> dict:
             threshold=report["operating_point"]["threshold"],
             threshold_rule=report["operating_point"]["rule"],
         )
+    out.update(promise_figures(report))
     if "calibration" in report:
         out["temperature"] = report["calibration"]["temperature"]
         out["ece_uncalibrated"] = report["calibration"]["metrics"]["ece_before"]
@@ -42,6 +43,25 @@ def classification_figures(report: dict) -> dict:
                 report["ci95"][name]["low"],
                 report["ci95"][name]["high"],
             )
+    return out
+
+
+def promise_figures(report: dict) -> dict:
+    """The operating point's promise, flat: per rate the promised value, the interval a set of the
+    evaluated split's size should land in and the cases it rests on, whether the evaluated split
+    broke it, and whether its scores looked shifted."""
+    op = report.get("operating_point", {})
+    out: dict = {}
+    for name, promise in op.get("promised", {}).items():
+        if promise.get("value") is None:
+            continue
+        out[f"promised_{name}"] = promise["value"]
+        out[f"promised_{name}_low"] = promise["expected"]["low"]
+        out[f"promised_{name}_high"] = promise["expected"]["high"]
+        out[f"promised_{name}_cases"] = promise["cases"]
+        out[f"{name}_promise_broken"] = op["kept"][name]["broken"]
+    if "score_shift" in report:
+        out["scores_shifted"] = report["score_shift"]["shifted"]
     return out
 
 
@@ -74,4 +94,6 @@ def dvc_headline(figures: dict, kind: str, prefixes: tuple[str, ...] = ("",)) ->
                     out[f"{key}_high"] = figures[f"{key}_high"]
     if "threshold" in figures:  # the operating point; its temperature is in evaluation.json
         out["threshold"] = figures["threshold"]
+    # what the operating point promised beside what the evaluated split gave (above)
+    out.update({k: v for k, v in figures.items() if "promise" in k or k == "scores_shifted"})
     return out

@@ -10,7 +10,7 @@ from medimg.config.paths import ProjectPaths
 from medimg.config.schema import Params
 from medimg.config.variants import REFERENCE
 from medimg.deploy.runners import Runner
-from medimg.export.gate import changes, gate_variant, variant_threshold
+from medimg.export.gate import changes, gate_variant, operating_changes, variant_threshold
 from medimg.export.scoring import (
     gate_split,
     load_split,
@@ -20,6 +20,8 @@ from medimg.export.scoring import (
     variant_metrics,
 )
 from medimg.metrics.evidence import decision_basis
+from medimg.metrics.probabilities import softmax
+from medimg.train.datasets import read_split
 
 
 @dataclass(frozen=True)
@@ -38,29 +40,41 @@ class Judgement:
 def judge_variants(params: Params, paths: ProjectPaths, runners: dict[str, Runner]) -> Judgement:
     spec, info = params.export, CATALOG[params.model.name]
     classes = params.model.num_classes
-    val_images, val_targets = load_split(params, paths, gate_split(params))
+    split = gate_split(params)
+    val_images, val_targets = load_split(params, paths, split)
+    patients = read_split(paths.index, split)["patient_key"].to_numpy()
     images, targets = load_split(params, paths, "test")
     threshold, temperature = operating_point(paths)
-    thresholds, on_val, clinical = {}, {}, {}
+    thresholds, on_val, clinical, scores = {}, {}, {}, {}
     metric = ""
     for name, run in runners.items():
         val_logits = run_on_items(run, val_images, info.task, info.ndim, params)
-        # with folds the gate's items were trained on: a threshold chosen there would be
-        # optimistic, so every variant keeps the one chosen out of fold
+        # without a split no model trained on, a threshold chosen on the gate's items would be
+        # optimistic, so every variant keeps the evaluate step's
         thresholds[name] = (
             variant_threshold(
                 info.task, classes, val_targets, val_logits, params.evaluate, temperature
             )
-            if params.split.folds == 1
+            if params.holds_out_val()
             else None
         )
         at = threshold if thresholds[name] is None else thresholds[name]
         metric, on_val[name] = variant_metrics(
             info.task, classes, val_targets, val_logits, at, temperature
         )
+        scores[name] = (softmax(val_logits, temperature)[:, -1], at)
         _, clinical[name] = score_session(run, params, images, targets, at, temperature)
+    binary = info.task == "classification" and classes == 2
+    boot = params.evaluate.bootstrap
     quality = {}
     for name in runners:
+        operating = (
+            operating_changes(
+                val_targets, patients, scores[REFERENCE], scores[name], boot.resamples, boot.seed
+            )
+            if binary
+            else None
+        )
         reasons = gate_variant(
             metric,
             on_val[name],
@@ -68,6 +82,7 @@ def judge_variants(params: Params, paths: ProjectPaths, runners: dict[str, Runne
             spec.max_metric_drop,
             spec.max_operating_drop,
             spec.max_hd95_increase,
+            operating,
         )
         on_test = changes(clinical[name], clinical[REFERENCE])
         quality[name] = {
@@ -78,6 +93,7 @@ def judge_variants(params: Params, paths: ProjectPaths, runners: dict[str, Runne
             "reasons": reasons,
             "val": on_val[name],
             "val_deltas": changes(on_val[name], on_val[REFERENCE]),
+            "operating_change": operating,
             "clinical_deltas": on_test,
         }
     return Judgement(

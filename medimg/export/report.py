@@ -104,8 +104,10 @@ def export_report(
         "max_operating_drop": spec.max_operating_drop,
         "max_hd95_increase": spec.max_hd95_increase,
         "gate_rests_on": judged.gate_rests_on,
-        "gate_rule": "decided on val, each variant at its own threshold: the key metric may drop by "
-        "max_metric_drop, sensitivity and specificity may move by max_operating_drop, a "
+        "gate_rule": "decided on val (cases no model trained on), each variant at its own "
+        "threshold: the key metric may drop by max_metric_drop; the paired 95% bootstrap interval "
+        "of the change of sensitivity and of specificity against fp32 must lie within "
+        "±max_operating_drop (operating_change: the change, its interval and its cases); a "
         "segmentation's median HD95 (voxels) may grow by max_hd95_increase",
         "latency_ms": latency,
         "latency_rule": LATENCY_RULE,
@@ -127,5 +129,7 @@ def export_summary(result: dict, report_file: Path) -> str:
         figure = f"{metric} {value:.3f}" if isinstance(value, int | float) else f"{metric} -"
         ms = f", {latency[name]:.1f} ms" if isinstance(latency.get(name), int | float) else ""
         lines.append(f"  {name:<18} {figure}{ms}  {verdict}")
+    if result.get("gate_note"):
+        lines.append(f"  the gate rests on few cases: {result['gate_note']}")
     lines.append(f"full report: {report_file}")
     return "\n".join(lines)

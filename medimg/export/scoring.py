@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import torch
+from torch import nn
 
 from medimg.config.catalog import CATALOG
 from medimg.config.paths import ProjectPaths
@@ -20,14 +21,35 @@ from medimg.metrics.classification import (
 )
 from medimg.metrics.probabilities import softmax
 from medimg.metrics.segmentation import case_metrics, dice_per_case
+from medimg.models.ensemble import FoldEnsemble
+from medimg.train.checkpoint import load_final_model
 from medimg.train.datasets import read_split, task_dataset, training_samples
 
 
 def gate_split(params: Params) -> str:
-    """The split the gate judges variants on and parity is checked on: val; with k-fold training
-    there is no val split, and every non-test item (train) serves, seen by the ensemble in training,
-    which matters little for a comparison of each variant with the fp32 ensemble on the same items."""
-    return "val" if params.split.folds == 1 else "train"
+    """The split the gate judges variants on, chooses each variant's threshold on and checks parity
+    on: val, which no model trained on (with folds, held out of every fold). With folds and
+    split.decision_cases: out_of_fold there is no val split, and every non-test item (train)
+    serves, seen by the ensemble in training; variants then keep the evaluate step's threshold."""
+    return "val" if params.holds_out_val() else "train"
+
+
+def deployed_model(params: Params, paths: ProjectPaths) -> nn.Module:
+    """The model export ships: the final checkpoint as evaluate measured it, a fold ensemble with
+    the member temperatures evaluate fitted (reports/evaluation.json) inside its graph."""
+    model = load_final_model(params, paths)
+    if isinstance(model, FoldEnsemble):
+        temperatures = member_temperatures(paths)
+        if temperatures is not None:
+            model.set_temperatures(temperatures)
+    return model
+
+
+def member_temperatures(paths: ProjectPaths) -> list[float] | None:
+    """The fold ensemble's member temperatures the evaluate step fitted, or None (not fitted)."""
+    report_path = paths.reports / "evaluation.json"
+    report = json.loads(report_path.read_text()) if report_path.exists() else {}
+    return report.get("calibration", {}).get("member_temperatures")
 
 
 def model_inputs(params: Params, paths: ProjectPaths, split: str, count: int) -> torch.Tensor:

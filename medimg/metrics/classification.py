@@ -166,3 +166,18 @@ def multiclass_metrics(labels: np.ndarray, probs: np.ndarray, ece_bins: int = 10
         **calibration_errors(labels, probs, ece_bins),
         "confusion_matrix": matrix.tolist(),
     }
+
+
+RATES = {"sensitivity": 1, "specificity": 0}  # the class each rate is measured on
+
+
+def rates_at(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
+    """Sensitivity and specificity of ``scores >= threshold``; None where the class is absent."""
+    flagged = np.asarray(scores) >= threshold
+    labels = np.asarray(labels).astype(int)
+    out = {}
+    for name, cls in RATES.items():
+        of_class = labels == cls
+        hits = flagged[of_class] if cls == 1 else ~flagged[of_class]
+        out[name] = float(hits.mean()) if of_class.any() else None
+    return out

@@ -77,6 +77,9 @@ class StageRun:
     # wraps the network for validation on whole items (slice-wise or sliding-window segmentation)
     whole_items: Callable[[nn.Module], nn.Module] = lambda model: model
     history: list[dict] = field(default_factory=list)
+    # k-fold: run every epoch and ship the last weights, as nnU-Net does. The fold's validation
+    # cases become its out-of-fold evidence, and an epoch chosen on them would flatter it
+    final_weights: bool = False
 
     @property
     def last_path(self) -> Path:
@@ -127,7 +130,7 @@ class StageRun:
             last = self.history[-1]
             chosen.average = last.get(f"val_{metric}_ema", last.get(f"val_{metric}"))
         for epoch in range(start, stage.epochs):
-            if stale >= stage.early_stopping.patience:
+            if stale >= stage.early_stopping.patience and not self.final_weights:
                 break
             # reseeding per epoch makes a resumed run draw the same batches, augmentations and dropout
             epoch_seed = self.seed * 1000 + epoch
@@ -197,9 +200,11 @@ class StageRun:
                 on_epoch(record)
         if self.ranks.is_main:
             # the stage's output appears only once the stage is over, so DVC never caches a half-trained one
-            atomic.write_bytes(self.stage_dir / "ckpt.pt", self.best_path.read_bytes())
+            shipped = self.last_path if self.final_weights else self.best_path
+            atomic.write_bytes(self.stage_dir / "ckpt.pt", shipped.read_bytes())
         at_best = next((r for r in self.history if r["epoch"] == best_epoch), {})
         return {
+            "weights": "final epoch" if self.final_weights else "best epoch",
             "best_epoch": best_epoch,
             # the raw figure at the chosen epoch; with early_stopping.ema the average chose it
             f"best_val_{metric}": at_best.get(f"val_{metric}", best),

@@ -212,6 +212,7 @@ def train_one(
             resume_state=resume,
             ranks=ranks,
             whole_items=lambda net: whole_item_model(net, info.task, info.ndim, params.sampling),
+            final_weights=fold is not None,
             args={
                 "stage": stage.name,
                 "model": params.model.model_dump(),

@@ -37,7 +37,23 @@ def test_metrics_and_predictions_cover_the_test_split_without_identifiers(tiny, 
         "n",
         *("auc", "auc_low", "auc_high", "sensitivity", "specificity", "ece"),
         "threshold",
+        *(
+            f"promised_{rate}{end}"
+            for rate in ("sensitivity", "specificity")
+            for end in ("", "_low", "_high", "_cases")
+        ),
+        "sensitivity_promise_broken",
+        "specificity_promise_broken",
+        "scores_shifted",
     }
+    # the promise: made on val, its interval widened for a set of the test split's size
+    for rate, cls in (("sensitivity", 1), ("specificity", 0)):
+        promise = report["operating_point"]["promised"][rate]
+        assert metrics[f"promised_{rate}"] == promise["value"]
+        assert promise["expected"]["for_cases"] == int((test_rows["label"] == cls).sum())
+        assert (
+            metrics[f"promised_{rate}_low"] <= promise["value"] <= metrics[f"promised_{rate}_high"]
+        )
     assert metrics["auc_low"] == report["ci95"]["auc"]["low"]
     assert report["calibration"]["temperature"] > 0
     val_items = len(pd.read_parquet(paths.index).query("split == 'val'"))
@@ -155,8 +171,12 @@ def test_export_report_evaluates_and_times_every_variant(tiny, exported):
         # the recorded val figures gives the recorded verdict
         assert 0.0 <= figures["threshold"] <= 1.0 and "sensitivity" in figures["val"]
         val = figures["val"]
+        # the operating point by the paired interval of its change, each resting on its cases
+        op, limit = figures["operating_change"], spec.max_operating_drop
+        assert op["sensitivity"]["cases"] == basis["positives"]
         keeps = reference["auc"] - val["auc"] <= spec.max_metric_drop + 1e-12 and all(
-            abs(val[k] - reference[k]) <= spec.max_operating_drop + 1e-12
+            op[k]["ci95"] is not None
+            and -limit <= op[k]["ci95"]["low"] <= op[k]["ci95"]["high"] <= limit
             for k in ("sensitivity", "specificity")
         )
         assert figures["deployable"] == keeps == (figures["reasons"] == [])
@@ -402,7 +422,10 @@ def test_the_terminal_gets_a_short_export_summary_that_points_to_the_report(tiny
     params, paths = tiny
     text = export_summary(exported, paths.artifacts / "export_report.json")
     lines = text.splitlines()
-    assert len(lines) == len(exported["quality"]) + 2  # parity, one per variant, the report
+    # parity, one per variant, a line when the gate rests on few cases, the report
+    few = exported["gate_note"] is not None
+    assert len(lines) == len(exported["quality"]) + 2 + few
+    assert few == any(line.startswith("  the gate rests on few cases: only") for line in lines)
     assert lines[-1] == f"full report: {paths.artifacts / 'export_report.json'}"
     for name, quality in exported["quality"].items():
         line = next(line for line in lines if line.strip().startswith(name + " "))

@@ -1,5 +1,6 @@
 """k-fold training end to end on the tiny project: one model per fold, their ensemble evaluated and
-exported, the threshold and temperature chosen out of fold."""
+exported; each fold's temperature fitted on its own fold and carried inside the ensemble, the
+threshold chosen on the ensemble's answers on the val split held out of every fold."""
 
 import json
 
@@ -23,6 +24,8 @@ def kfold(tmp_path_factory):
     root = tmp_path_factory.mktemp("kfold")
     raw = tiny_params(root)
     raw["split"]["folds"] = FOLDS
+    # 3 folds beside a held-out val split need a few more patients than the tiny project's 10
+    raw["demo"]["ct_nodule"].update(patients=16, series=18)
     raw["evaluate"]["tta"] = ["flip_x"]  # mirrored per fold, in evaluation and the exported graph
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     params, paths = _load(root)
@@ -39,9 +42,12 @@ def test_each_fold_trains_on_the_others_and_validates_on_its_own(kfold):
     params, paths, _ = kfold
     folds = json.loads(paths.splits.read_text())
     manifest = pd.read_parquet(paths.manifest)
-    assert folds["folds"] == FOLDS and set(manifest["split"]) == {"train", "test"}
+    # a classifier's val split is held out of every fold: its operating point is decided there
+    assert folds["folds"] == FOLDS and set(manifest["split"]) == {"train", "val", "test"}
     pool = set(manifest.loc[manifest["split"] == "train", "patient_key"])
     assert sorted(k for f in folds["splits"] for k in f["val"]) == sorted(pool)
+    held_out = set(manifest.loc[manifest["split"] == "val", "patient_key"])
+    assert held_out and not held_out & {k for f in folds["splits"] for k in f["train"]}
     for k, entry in enumerate(folds["splits"]):
         summary = json.loads((paths.stage_dir("unfreeze", k) / "summary.json").read_text())
         assert summary["fold"] == k and summary["val_items"] == len(
@@ -50,8 +56,15 @@ def test_each_fold_trains_on_the_others_and_validates_on_its_own(kfold):
         assert summary["train_items"] + summary["val_items"] == (manifest["split"] == "train").sum()
 
 
-def test_the_stage_checkpoint_is_the_ensemble_of_the_folds_best_weights(kfold):
+def test_the_stage_checkpoint_is_the_ensemble_of_the_folds_final_weights(kfold):
     params, paths, _ = kfold
+    for k in range(FOLDS):  # the fold it validates on chose no epoch: its evidence is not flattered
+        fold_dir = paths.stage_dir("unfreeze", k)
+        summary = json.loads((fold_dir / "summary.json").read_text())
+        assert summary["weights"] == "final epoch"
+        last = load_checkpoint(fold_dir / "last.pt")["model"]
+        shipped = load_checkpoint(fold_dir / "ckpt.pt")["model"]
+        assert all(torch.equal(last[n], v) for n, v in shipped.items())
     stage = json.loads((paths.stage_dir("unfreeze") / "summary.json").read_text())
     per_fold = [p["best_val_auc"] for p in stage["per_fold"]]
     assert stage["folds"] == FOLDS and stage["best_val_auc_mean"] == pytest.approx(
@@ -96,13 +109,26 @@ def test_a_rerun_resumes_every_fold_to_the_end_and_one_fold_retrains_alone(kfold
         run_train(params, paths, "unfreeze", fold=3)
 
 
-def test_threshold_and_temperature_come_out_of_fold_and_the_report_has_the_cv_table(kfold):
+def test_temperatures_come_per_fold_and_the_threshold_from_the_ensemble_on_held_out_val(kfold):
     params, paths, _ = kfold
     report = json.loads((paths.reports / "evaluation.json").read_text())
-    pool = (pd.read_parquet(paths.index)["split"] == "train").sum()
-    op = report["operating_point"]
-    assert op["chosen_on"].startswith("out-of-fold predictions of 3 folds")
-    assert op["rests_on"]["cases"] == pool == report["calibration"]["rests_on"]["cases"]
+    index = pd.read_parquet(paths.index)
+    pool, val = (index["split"] == "train").sum(), (index["split"] == "val").sum()
+    op, cal = report["operating_point"], report["calibration"]
+    assert op["chosen_on"].startswith(f"val ({val} cases held out of all 3 folds)")
+    assert op["rests_on"]["cases"] == val and cal["rests_on"]["cases"] == pool
+    assert len(cal["member_temperatures"]) == FOLDS and cal["temperature"] == 1.0
+    # the promise and what test gave, side by side
+    for name in ("sensitivity", "specificity"):
+        promise, kept = op["promised"][name], op["kept"][name]
+        assert promise["value"] == pytest.approx(op["val"][name])
+        assert kept["realised"] == pytest.approx(report["metrics"][name])
+        assert kept["broken"] == (
+            not promise["expected"]["low"] <= kept["realised"] <= promise["expected"]["high"]
+        )
+    assert report["score_shift"]["shifted"] in (True, False)
+    oof = report["out_of_fold"]
+    assert len(oof["per_fold"]) == FOLDS and sum(f["cases"] for f in oof["per_fold"]) == pool
     cv = report["cross_validation"]
     assert cv["metric"] == "auc" and len(cv["per_fold"]) == FOLDS
     assert cv["ensemble"] == pytest.approx(report["metrics"]["auc"])
@@ -112,23 +138,42 @@ def test_threshold_and_temperature_come_out_of_fold_and_the_report_has_the_cv_ta
         (cv["ensemble"], cv["ensemble_ci95"]),
     ]:
         assert ci["low"] - 1e-9 <= value <= ci["high"] + 1e-9 and ci["resamples"] > 0
+    metrics = json.loads((paths.reports / "metrics.json").read_text())
+    assert metrics["promised_sensitivity_cases"] == op["promised"]["sensitivity"]["cases"]
+    assert metrics["sensitivity_promise_broken"] == op["kept"]["sensitivity"]["broken"]
     card = (paths.reports / "model_card.md").read_text()
-    assert "## Cross-validation" in card and f"Rests on {pool} out-of-fold cases" in card
+    assert "## Cross-validation" in card and f"Rests on {val} cases" in card
     assert "| model | ROC-AUC | 95% interval |" in card
-    assert "in 3 cross-validation folds by patient" in card
+    assert "| Sensitivity |" in card and "expected here" in card
+    assert "in 3 cross-validation folds by patient" in card and "each fold's final epoch" in card
 
 
-def test_the_exported_graph_is_the_ensemble_and_keeps_the_out_of_fold_threshold(kfold):
+def test_the_exported_graph_is_the_calibrated_ensemble_and_each_variant_is_judged_on_val(kfold):
+    from medimg.deploy.runners import open_runner
+    from medimg.export.scoring import deployed_model, model_inputs
+
     params, paths, _ = kfold
     report = json.loads((paths.artifacts / "export_report.json").read_text())
     assert report["parity"]["max_abs_diff"] < 1e-3
     evaluation = json.loads((paths.reports / "evaluation.json").read_text())
+    model = deployed_model(params, paths)
+    temperatures = evaluation["calibration"]["member_temperatures"]
+    assert model.temperatures.tolist() == pytest.approx(temperatures)
+    x = model_inputs(params, paths, "val", 2)
+    with torch.no_grad():
+        want = model(x).numpy()
+    got = open_runner(paths.artifacts, "ort_fp32")(x.numpy())
+    assert np.abs(got - want).max() < 1e-3
     bundle = json.loads((paths.artifacts / "bundle.json").read_text())
-    assert all(t is None for t in bundle["thresholds"].values())
     assert bundle["positive_threshold"] == evaluation["operating_point"]["threshold"]
-    assert (
-        report["gate_rests_on"]["cases"] == (pd.read_parquet(paths.index)["split"] == "train").sum()
-    )
+    assert all(t is not None for t in bundle["thresholds"].values())
+    val = (pd.read_parquet(paths.index)["split"] == "val").sum()
+    assert report["gate_rests_on"]["cases"] == val
+    for quality in report["quality"].values():
+        assert (
+            quality["operating_change"]["specificity"]["cases"]
+            == report["gate_rests_on"]["negatives"]
+        )
 
 
 def test_mlflow_has_one_run_per_fold_and_stage_under_the_pipeline_run(kfold):

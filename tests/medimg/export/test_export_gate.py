@@ -1,32 +1,61 @@
-"""gate_variant: a variant keeps the key metric and its own operating point on val, or it is not deployable."""
+"""gate_variant: a variant keeps the key metric, and the interval of its operating point's change on
+val lies within the limit, or it is not deployable."""
 
 import numpy as np
 import pytest
 
 from medimg.config.schema import EvaluateParams
-from medimg.export.gate import changes, gate_variant, variant_threshold
+from medimg.export.gate import changes, gate_variant, operating_changes, variant_threshold
 
 FP32 = {"auc": 0.95, "sensitivity": 0.90, "specificity": 0.80}
 
 
-def test_a_variant_that_moves_specificity_by_a_tenth_is_not_deployable_though_it_keeps_auc():
-    int8 = {"auc": 0.95, "sensitivity": 0.91, "specificity": 0.70}
-    reasons = gate_variant("auc", int8, FP32, 0.02, 0.02)
-    assert len(reasons) == 1 and reasons[0].startswith("specificity 0.700 against 0.800")
-    assert "moved -0.100" in reasons[0]
+def cases(n: int, seed: int = 0):
+    """``n`` generated val cases, one per patient: labels half positive and fp32's scores."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 2
+    return labels, rng.normal(labels * 1.5, 1.0), np.array([f"p{i}" for i in range(n)])
 
 
-def test_a_rise_beyond_the_limit_also_moves_the_operating_point():
-    assert gate_variant("auc", {**FP32, "sensitivity": 0.95}, FP32, 0.02, 0.02)
+def moved(labels, scores, patients, flips: int, resamples: int = 500):
+    """The operating change of a variant that calls ``flips`` more negatives positive than fp32."""
+    variant = scores.copy()
+    below = np.flatnonzero((labels == 0) & (scores < 0.75))[:flips]
+    variant[below] = 0.76
+    return operating_changes(labels, patients, (scores, 0.75), (variant, 0.75), resamples)
 
 
-def test_a_variant_within_both_limits_is_deployable_and_a_lost_key_metric_is_named():
-    assert (
-        gate_variant(
-            "auc", {"auc": 0.94, "sensitivity": 0.89, "specificity": 0.81}, FP32, 0.02, 0.02
-        )
-        == []
+def test_a_variant_whose_specificity_interval_crosses_the_limit_is_refused():
+    labels, scores, patients = cases(400)
+    change = moved(labels, scores, patients, flips=20)  # specificity -0.10 on 200 negatives
+    assert change["specificity"]["change"] == pytest.approx(-0.10)
+    assert change["specificity"]["cases"] == 200 and change["sensitivity"]["change"] == 0.0
+    reasons = gate_variant("auc", FP32, FP32, 0.02, 0.02, operating=change)
+    assert len(reasons) == 1 and reasons[0].startswith("specificity moved -0.100")
+    assert "on 200 cases: not within ±0.02" in reasons[0]
+
+
+def test_a_small_change_is_refused_where_its_interval_reaches_past_the_limit():
+    labels, scores, patients = cases(400)
+    change = moved(labels, scores, patients, flips=3)  # -0.015: inside the limit as a point
+    ci = change["specificity"]["ci95"]
+    assert -0.02 < change["specificity"]["change"] < 0 and ci["low"] < -0.02
+    assert gate_variant("auc", FP32, FP32, 0.02, 0.02, operating=change)
+    unchanged = moved(labels, scores, patients, flips=0)
+    assert gate_variant("auc", FP32, FP32, 0.02, 0.02, operating=unchanged) == []
+
+
+def test_a_gate_with_no_case_of_a_class_refuses_and_says_so():
+    labels, scores, patients = cases(20)
+    change = operating_changes(
+        np.zeros(20, int), patients, (scores, 0.75), (scores, 0.75), resamples=100
     )
+    reasons = gate_variant("auc", FP32, FP32, 0.02, 0.02, operating=change)
+    assert reasons == ["sensitivity has no interval: no case of its class among 0"]
+
+
+def test_a_variant_within_the_limits_is_deployable_and_a_lost_key_metric_is_named():
+    assert gate_variant("auc", {**FP32, "auc": 0.94}, FP32, 0.02, 0.02) == []
     reasons = gate_variant("auc", {**FP32, "auc": 0.90}, FP32, 0.02, 0.02)
     assert reasons == ["auc 0.900 against 0.950 (drop 0.050 > 0.02)"]
 
