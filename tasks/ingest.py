@@ -17,13 +17,7 @@ def run_ingest(params: Params, paths: ProjectPaths, map_items: MapItems | None =
     atomic.sweep_leftovers(paths.interim)  # a killed run's half-written files
     salt = deid.load_salt(params.ingest.salt_env, paths.root / params.ingest.salt_file)
     summary = ingest_tree(
-        paths.raw,
-        paths.interim,
-        salt,
-        params.data,
-        params.split_for_task(),
-        params.ingest,
-        map_items,
+        paths.raw, paths.interim, salt, params.data, params.split, params.ingest, map_items
     )
     report = {k: v for k, v in summary.items() if k != "run"}
     atomic.write_json(paths.reports / "ingest_summary.json", report, unless_equal=True)

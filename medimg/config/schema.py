@@ -160,18 +160,6 @@ class SplitParams(Section):
     # k-fold cross-validation by patient over the non-test items (data/interim/splits.json);
     # 1 keeps one train/val split at ratios
     folds: Annotated[int, Field(ge=1, le=20)] = 1
-    # with folds > 1, the cases the deployed ensemble's operating point, its export gate and the
-    # promises in the reports are decided on. val: the val ratio is held out of every fold, so the
-    # ensemble itself answers on cases none of its members trained on (a simulation chose this:
-    # docs/evaluate.md). out_of_fold: every non-test case trains, and each is judged by the one
-    # member that did not train on it. auto: val for classifiers, which deploy a threshold;
-    # out_of_fold for segmenters, which deploy none (nnU-Net trains its folds on every case)
-    decision_cases: Literal["auto", "val", "out_of_fold"] = "auto"
-
-    def holds_out_val(self) -> bool:
-        """Whether a val split exists beside the folds (always with one fold; ``auto`` unresolved
-        by Params.split_for_task counts as out_of_fold)."""
-        return self.folds == 1 or self.decision_cases == "val"
 
     @field_validator("ratios")
     @classmethod
@@ -403,18 +391,6 @@ class Params(Section):
     retrain: RetrainParams = RetrainParams()
     results: ResultsParams = ResultsParams()
     pacs: PacsParams = PacsParams()
-
-    def split_for_task(self) -> SplitParams:
-        """split with ``decision_cases: auto`` resolved for this model's task."""
-        if self.split.decision_cases != "auto":
-            return self.split
-        task = CATALOG[self.model.name].task
-        cases = "val" if task == "classification" else "out_of_fold"
-        return self.split.model_copy(update={"decision_cases": cases})
-
-    def holds_out_val(self) -> bool:
-        """Whether a val split no model trains on exists (always with one fold)."""
-        return self.split_for_task().holds_out_val()
 
     @model_validator(mode="after")
     def _labels_fit_model(self) -> Params:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 
 from medimg.config.schema import EvaluateParams
-from medimg.evaluate.decisions import Decisions
 from medimg.evaluate.promises import kept_promises, promised_rates
 from medimg.metrics.calibration import calibration_errors
 from medimg.metrics.classification import (
     BINARY_INTERVALS,
     binary_metrics,
     choose_threshold,
+    matched_threshold,
     multiclass_metrics,
     rates_at,
 )
@@ -67,15 +67,23 @@ def classification_report(
     subgroups: dict[str, np.ndarray],
     spec: EvaluateParams,
     chosen_on: str = "val",
+    carried_to: np.ndarray | None = None,
 ) -> dict:
     """``val`` and ``evaluated``: {'labels', 'probs' (N, K), 'patients'}. Binary tasks get a threshold
     chosen on ``val`` by ``spec.threshold`` and applied unchanged; graded tasks use the arg-max class.
-    ``chosen_on`` says what ``val`` is (the val split, or out-of-fold predictions)."""
+    ``chosen_on`` says what ``val`` is (the val split, or out-of-fold predictions). With
+    ``carried_to`` (the deployed model's scores on the cases ``val`` comes from) the cut is carried
+    to that scale by quantile, and the carried threshold is the one applied and deployed."""
     labels, probs, patients = evaluated["labels"], evaluated["probs"], evaluated["patients"]
     report: dict = {"classes": int(probs.shape[1]), "n": int(len(labels))}
     if probs.shape[1] == 2:
-        threshold = choose_threshold(
+        chosen = choose_threshold(
             spec.threshold, val["labels"], val["probs"][:, 1], spec.target_sensitivity
+        )
+        threshold = (
+            chosen
+            if carried_to is None
+            else matched_threshold(val["probs"][:, 1], chosen, carried_to)
         )
         report["operating_point"] = {
             "rule": "youden (max sensitivity + specificity - 1)"
@@ -83,7 +91,8 @@ def classification_report(
             else f"highest threshold reaching sensitivity {spec.target_sensitivity:g}",
             "chosen_on": chosen_on,
             "threshold": threshold,
-            "val": binary_metrics(val["labels"], val["probs"][:, 1], threshold, spec.ece_bins),
+            "chosen_threshold": chosen,  # on the decision cases' scale
+            "val": binary_metrics(val["labels"], val["probs"][:, 1], chosen, spec.ece_bins),
             "rests_on": decision_basis(val["labels"], "classification"),
         }
 
@@ -105,15 +114,16 @@ def classification_report(
     return report
 
 
-def promises(decision: dict, evaluated: dict, threshold: float, spec: EvaluateParams) -> dict:
-    """The operating point's promise (sensitivity and specificity on the decision cases, with
-    their intervals and counts) and whether the evaluated split kept it."""
-    labels = evaluated["labels"]
+def promises(decision: dict, evaluated: dict, operating_point: dict, spec: EvaluateParams) -> dict:
+    """The operating point's promise (sensitivity and specificity on the decision cases at the cut
+    chosen there, with their intervals and counts) and whether the evaluated split kept it at the
+    deployed threshold."""
+    labels, threshold = evaluated["labels"], operating_point["threshold"]
     promised = promised_rates(
         decision["labels"],
         decision["probs"][:, 1],
         decision["patients"],
-        threshold,
+        operating_point["chosen_threshold"],
         {"sensitivity": int((labels == 1).sum()), "specificity": int((labels == 0).sum())},
         spec.bootstrap.resamples,
         spec.bootstrap.seed,
@@ -127,14 +137,15 @@ def calibration_report(
     before: np.ndarray,
     after: np.ndarray,
     patients: np.ndarray,
-    decided: Decisions,
+    temperatures: list[float],
     spec: EvaluateParams,
 ) -> dict:
     """ECE and Brier of the probabilities ``before`` and ``after`` temperature scaling on the
     evaluated split, and their change, each with a 95% interval. The change's interval comes from
     the same patient resamples for both, so it says by how much calibration moved them. A fold
     ensemble's temperatures are its members', each fitted on its own fold's validation cases; the
-    ensemble's output then needs none (``temperature`` 1)."""
+    ensemble's output then needs none (``temperature`` 1). ``temperatures``: one per fold, or the
+    one model's."""
 
     def statistic(idx: np.ndarray) -> dict:
         old = calibration_errors(labels[idx], before[idx], spec.ece_bins)
@@ -146,7 +157,7 @@ def calibration_report(
             out[f"{name}_change"] = new[name] - old[name] if defined else None
         return out
 
-    members = len(decided.temperatures) > 1 or decided.members_on_evaluated
+    members = len(temperatures) > 1
     return {
         "method": (
             "temperature scaling of each fold's logits inside the ensemble, each fitted by NLL on "
@@ -155,8 +166,8 @@ def calibration_report(
             else "temperature scaling (one scalar dividing the logits, fitted on val by NLL)"
         ),
         "fitted_on": "each fold's own validation cases" if members else "val",
-        "temperature": 1.0 if members else decided.temperatures[0],
-        "member_temperatures": decided.temperatures if members else None,
+        "temperature": 1.0 if members else temperatures[0],
+        "member_temperatures": temperatures if members else None,
         "metrics": statistic(np.arange(len(labels))),
         "ci95": bootstrap_intervals(
             statistic, patients, spec.bootstrap.resamples, spec.bootstrap.seed

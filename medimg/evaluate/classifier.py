@@ -141,19 +141,26 @@ def evaluate_classifier(params: Params, paths: ProjectPaths) -> Evaluation:
     else:
         decided = single_model_decisions(model, rows, params, paths, predict_probabilities, device)
     evaluated, raw, decision = decided.evaluated, decided.raw, decided.decision
-    report = classification_report(decision, evaluated, subgroups, spec, decided.decided_on)
+    report = classification_report(
+        decision, evaluated, subgroups, spec, decided.decided_on, decided.ensemble_on_pool
+    )
     if spec.calibrate:
         report["calibration"] = calibration_report(
-            evaluated["labels"], raw, evaluated["probs"], evaluated["patients"], decided, spec
+            evaluated["labels"],
+            raw,
+            evaluated["probs"],
+            evaluated["patients"],
+            decided.temperatures,
+            spec,
         )
         report["calibration"]["rests_on"] = decision_basis(
             decided.temperature_labels, "classification"
         )
     if "operating_point" in report:
         report["operating_point"].update(
-            promises(decision, evaluated, report["operating_point"]["threshold"], spec)
+            promises(decision, evaluated, report["operating_point"], spec)
         )
-        report["score_shift"] = score_shift(decision, evaluated)
+        report["score_shift"] = score_shift(decided.decision_parts, decided.evaluated_parts)
     if isinstance(model, FoldEnsemble):
         report["cross_validation"] = fold_figures(decided, params)
         report["out_of_fold"] = decided.out_of_fold

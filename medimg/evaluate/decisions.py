@@ -2,13 +2,13 @@
 
 One model: its temperature is fitted on val and the threshold chosen there, on its calibrated
 scores. A k-fold ensemble: each fold's temperature is fitted on that fold's own validation cases
-(the only cases it did not train on) and travels inside the ensemble; the threshold is then chosen
-on the ensemble's own calibrated answers on cases none of its members trained on, the val split
-held out of every fold (split.decision_cases: val). Pooled out-of-fold scores mix five models on
-five scales and are not what the ensemble outputs: averaging pulls scores to the middle, so a cut
-chosen there lands elsewhere on the ensemble's scale (docs/evaluate.md: the simulation). Where no
-val split was held out (decision_cases: out_of_fold) the decisions fall back to the pooled
-out-of-fold scores, each fold's scaled by its own temperature, and the reports say so.
+(the only cases it did not train on) and travels inside the ensemble. The threshold is chosen on
+the pooled out-of-fold scores, each fold's at its own temperature, which is also where the promise
+of its sensitivity and specificity comes from. The ensemble's scores are not those: averaging pulls
+them to the middle, so the cut is carried over by quantile, to the threshold that flags the same
+share of the non-test cases on the ensemble's own scores. A simulation with a known truth chose
+this over a cut used as it is and over a val split held out of the folds (bench/
+operating_point_simulation.py, docs/evaluate.md).
 """
 
 from __future__ import annotations
@@ -35,7 +35,14 @@ class Decisions:
     decided_on: str  # what ``decision`` is, as the reports say it
     temperatures: list[float]  # one per member (one model: one)
     temperature_labels: np.ndarray  # the labels the temperatures were fitted on
+    # the ensemble's calibrated positive-class scores on every non-test case (k-fold): the
+    # scale the chosen cut is carried to by quantile; None for one model, whose scale it is
+    ensemble_on_pool: np.ndarray | None = None
     members_on_evaluated: list[dict] = field(default_factory=list)  # each fold alone
+    # per model, calibrated: its answers on its own decision cases and on the evaluated split
+    # (the score-shift check compares each model with itself)
+    decision_parts: list[dict] = field(default_factory=list)
+    evaluated_parts: list[dict] = field(default_factory=list)
     out_of_fold: dict | None = None  # per-fold and pooled out-of-fold figures (k-fold)
 
 
@@ -94,6 +101,8 @@ def single_model_decisions(
         decided_on="val",
         temperatures=[temperature],
         temperature_labels=val["labels"],
+        decision_parts=[scaled(val, temperature)],
+        evaluated_parts=[scaled(evaluated, temperature)],
     )
 
 
@@ -101,7 +110,7 @@ def ensemble_decisions(
     model: FoldEnsemble, rows, params: Params, paths: ProjectPaths, predict: Predict, device
 ) -> Decisions:
     """Fits each member's temperature on its own fold, sets them in ``model`` and scores the
-    decision cases and the evaluated split as the calibrated ensemble answers."""
+    out-of-fold cases, the non-test pool and the evaluated split as the calibrated ensemble."""
     folds = params.split.folds
     parts = [
         predict(
@@ -111,28 +120,25 @@ def ensemble_decisions(
     ]
     temperatures = [fitted_temperature(p, params.evaluate.calibrate) for p in parts]
     model.set_temperatures(temperatures)
+    pool_rows = read_split(paths.index, "train")
+    on_pool = calibrated_average(
+        [predict(m, pool_rows, params, paths, device) for m in model.members], temperatures
+    )
     on_evaluated = [predict(m, rows, params, paths, device) for m in model.members]
-    if params.holds_out_val():
-        val_rows = read_split(paths.index, "val")
-        members_on_val = [predict(m, val_rows, params, paths, device) for m in model.members]
-        decision = calibrated_average(members_on_val, temperatures)
-        decided_on = (
-            f"val ({len(val_rows)} cases held out of all {folds} folds), "
-            "scored by the deployed ensemble"
-        )
-    else:
-        decision = pooled([scaled(p, t) for p, t in zip(parts, temperatures)])
-        decided_on = (
-            f"out-of-fold predictions of {folds} folds, each fold's at its own temperature "
-            "(split.decision_cases: out_of_fold; not the ensemble's own scores)"
-        )
     return Decisions(
-        decision=decision,
+        decision=pooled([scaled(p, t) for p, t in zip(parts, temperatures)]),
+        ensemble_on_pool=on_pool["probs"][:, -1],
         evaluated=calibrated_average(on_evaluated, temperatures),
         raw=calibrated_average(on_evaluated, [1.0] * len(temperatures))["probs"],
-        decided_on=decided_on,
+        decided_on=(
+            f"out-of-fold predictions of {folds} folds, each fold's at its own temperature; the "
+            f"cut carried to the ensemble's scores by quantile over the {len(pool_rows)} "
+            "non-test cases"
+        ),
         temperatures=temperatures,
         temperature_labels=np.concatenate([p["labels"] for p in parts]),
         members_on_evaluated=on_evaluated,
+        decision_parts=[scaled(p, t) for p, t in zip(parts, temperatures)],
+        evaluated_parts=[scaled(m, t) for m, t in zip(on_evaluated, temperatures)],
         out_of_fold=out_of_fold_figures(parts, temperatures),
     )

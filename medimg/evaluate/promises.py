@@ -89,27 +89,40 @@ def kept_promises(promised: dict, realised: dict) -> dict:
     return out
 
 
-def score_shift(decision: dict, evaluated: dict) -> dict:
-    """Whether the evaluated split's positive-class scores come from another distribution than
-    the decision cases', class by class (a change of prevalence alone moves the pooled scores):
-    a two-sample Kolmogorov-Smirnov test per class, flagged below p = ``SHIFT_P``."""
-    per_class = {}
+def score_shift(decided: list[dict], evaluated: list[dict]) -> dict:
+    """Whether the evaluated split's scores come from another distribution than the decision
+    cases', compared on one model's scale at a time: ``decided[k]`` and ``evaluated[k]`` are model
+    k's calibrated answers on its decision cases (a fold's own validation cases) and on the
+    evaluated split. Per class (a change of prevalence alone moves pooled scores) and per model a
+    two-sample Kolmogorov-Smirnov test; the smallest p, times the number of tests (Bonferroni),
+    is flagged below ``SHIFT_P``."""
+    per_class, tests = {}, 0
     for name, cls in (("positives", 1), ("negatives", 0)):
-        a = decision["probs"][decision["labels"] == cls, 1]
-        b = evaluated["probs"][evaluated["labels"] == cls, 1]
-        if len(a) < 2 or len(b) < 2:
-            per_class[name] = None
-            continue
-        test = stats.ks_2samp(a, b)
-        per_class[name] = {
-            "ks_statistic": float(test.statistic),
-            "p_value": float(test.pvalue),
-            "decision_median": float(np.median(a)),
-            "evaluated_median": float(np.median(b)),
-        }
+        found = []
+        for before, after in zip(decided, evaluated):
+            a = before["probs"][before["labels"] == cls, -1]
+            b = after["probs"][after["labels"] == cls, -1]
+            if len(a) >= 2 and len(b) >= 2:
+                found.append((stats.ks_2samp(a, b), np.median(a), np.median(b)))
+        tests += len(found)
+        per_class[name] = (
+            None
+            if not found
+            else {
+                "ks_statistic": float(max(f[0].statistic for f in found)),
+                "p_value": float(min(f[0].pvalue for f in found)),
+                "decision_median": float(np.median([f[1] for f in found])),
+                "evaluated_median": float(np.median([f[2] for f in found])),
+                "models": len(found),
+            }
+        )
+    for block in per_class.values():
+        if block is not None:
+            block["p_adjusted"] = min(1.0, block["p_value"] * tests)
     tested = [c for c in per_class.values() if c is not None]
     return {
-        "test": f"two-sample Kolmogorov-Smirnov per class, flagged below p = {SHIFT_P}",
+        "test": "two-sample Kolmogorov-Smirnov per class and per model on its own scale "
+        f"(Bonferroni over {tests}), flagged below p = {SHIFT_P}",
         "per_class": per_class,
-        "shifted": any(c["p_value"] < SHIFT_P for c in tested) if tested else None,
+        "shifted": any(c["p_adjusted"] < SHIFT_P for c in tested) if tested else None,
     }

@@ -19,6 +19,7 @@ from medimg.export.scoring import (
     score_session,
     variant_metrics,
 )
+from medimg.metrics.classification import matched_threshold
 from medimg.metrics.evidence import decision_basis
 from medimg.metrics.probabilities import softmax
 from medimg.train.datasets import read_split
@@ -47,22 +48,27 @@ def judge_variants(params: Params, paths: ProjectPaths, runners: dict[str, Runne
     threshold, temperature = operating_point(paths)
     thresholds, on_val, clinical, scores = {}, {}, {}, {}
     metric = ""
+    logits = {
+        name: run_on_items(run, val_images, info.task, info.ndim, params)
+        for name, run in runners.items()
+    }
     for name, run in runners.items():
-        val_logits = run_on_items(run, val_images, info.task, info.ndim, params)
-        # without a split no model trained on, a threshold chosen on the gate's items would be
-        # optimistic, so every variant keeps the evaluate step's
-        thresholds[name] = (
-            variant_threshold(
-                info.task, classes, val_targets, val_logits, params.evaluate, temperature
-            )
-            if params.holds_out_val()
-            else None
+        thresholds[name] = variant_threshold(
+            info.task, classes, val_targets, logits[name], params.evaluate, temperature
         )
+        if thresholds[name] is not None and params.split.folds > 1:
+            # the evaluate step's rule for the ensemble: fp32's deployed cut carried by quantile
+            # to this variant's scores on the same non-test cases
+            thresholds[name] = matched_threshold(
+                softmax(logits[REFERENCE], temperature)[:, -1],
+                threshold,
+                softmax(logits[name], temperature)[:, -1],
+            )
         at = threshold if thresholds[name] is None else thresholds[name]
         metric, on_val[name] = variant_metrics(
-            info.task, classes, val_targets, val_logits, at, temperature
+            info.task, classes, val_targets, logits[name], at, temperature
         )
-        scores[name] = (softmax(val_logits, temperature)[:, -1], at)
+        scores[name] = (softmax(logits[name], temperature)[:, -1], at)
         _, clinical[name] = score_session(run, params, images, targets, at, temperature)
     binary = info.task == "classification" and classes == 2
     boot = params.evaluate.bootstrap

@@ -27,11 +27,10 @@ from medimg.train.datasets import read_split, task_dataset, training_samples
 
 
 def gate_split(params: Params) -> str:
-    """The split the gate judges variants on, chooses each variant's threshold on and checks parity
-    on: val, which no model trained on (with folds, held out of every fold). With folds and
-    split.decision_cases: out_of_fold there is no val split, and every non-test item (train)
-    serves, seen by the ensemble in training; variants then keep the evaluate step's threshold."""
-    return "val" if params.holds_out_val() else "train"
+    """The split the gate judges variants on, sets each variant's threshold on and checks parity
+    on: val with one model; with k-fold training there is no val split, and every non-test item
+    (train) serves, the cases the ensemble's own cut was carried to by quantile."""
+    return "val" if params.split.folds == 1 else "train"
 
 
 def deployed_model(params: Params, paths: ProjectPaths) -> nn.Module:

@@ -59,11 +59,11 @@ def check_folds(patients: pd.DataFrame, folds: int) -> None:
     validation part has no positive case (columns ``patient_key``, ``stratum``, ``fold``)."""
     if len(patients) < folds:
         raise FoldError(
-            f"split.folds: {folds} needs at least {folds} labelled patients in the folds "
-            f"(outside test and a held-out val split); the data has {len(patients)}. Use split.folds: {max(len(patients), 1)} or fewer"
+            f"split.folds: {folds} needs at least {folds} labelled patients outside the test "
+            f"split; the data has {len(patients)}. Use split.folds: {max(len(patients), 1)} or fewer"
             if len(patients) > 1
-            else f"split.folds: {folds} needs at least {folds} labelled patients in the folds "
-            f"(outside test and a held-out val split); the data has {len(patients)}"
+            else f"split.folds: {folds} needs at least {folds} labelled patients outside the test "
+            f"split; the data has {len(patients)}"
         )
     positive = patients["stratum"].fillna(0) > 0
     if folds > 1 and positive.any():
@@ -71,7 +71,7 @@ def check_folds(patients: pd.DataFrame, folds: int) -> None:
         if empty:
             raise FoldError(
                 f"split.folds: {folds}, but fold(s) {empty} would validate on no positive case: "
-                f"only {int(positive.sum())} patient(s) in the folds have one. Use "
+                f"only {int(positive.sum())} patient(s) outside the test split have one. Use "
                 f"split.folds: {max(int(positive.sum()), 1)} or fewer, or split.folds: 1"
             )
 
@@ -129,8 +129,6 @@ def write_folds(patients: pd.DataFrame, folds: int, seed: int, interim: Path) ->
     if folds == 1:
         table = single_split_table(patients, seed)
     else:
-        # a val split beside the folds (split.decision_cases: val) is held out of every fold
-        patients = patients[patients["split"] != "val"]
         pool = patients.assign(fold=assign_folds(patients, folds, seed, read_folds(target)))
         check_folds(pool, folds)
         table = fold_table(pool, folds, seed)

@@ -89,31 +89,21 @@ def ratios_beside_official_test(ratios: dict[str, float], official_test: bool) -
     return {"train": ratios["train"] / kept, "val": ratios["val"] / kept, "test": 0.0}
 
 
-def pooled_for_folds(
-    ratios: dict[str, float], folds: int, keep_val: bool = False
-) -> dict[str, float]:
-    """With k-fold cross-validation every non-test patient trains, and validates in its fold;
-    unless ``keep_val``: then the val ratio stays a split of its own, held out of every fold."""
-    if folds < 2 or keep_val:
+def pooled_for_folds(ratios: dict[str, float], folds: int) -> dict[str, float]:
+    """With k-fold cross-validation every non-test patient trains, and validates in its fold."""
+    if folds < 2:
         return dict(ratios)
     return {"train": ratios["train"] + ratios["val"], "val": 0.0, "test": ratios["test"]}
 
 
 def split_protocol(
-    split: pd.Series,
-    split_source: pd.Series,
-    ratios: dict[str, float],
-    folds: int = 1,
-    keep_val: bool = False,
+    split: pd.Series, split_source: pd.Series, ratios: dict[str, float], folds: int = 1
 ) -> dict:
     """Which protocol made the test split, as the summary and the model card state it: the
     dataset's official test split (with its size), or assignment by patient at ``ratios``; and
-    how the rest is split (train and val, or ``folds`` cross-validation folds, beside a val split
-    held out of every fold when ``keep_val``)."""
+    how the rest is split (train and val, or ``folds`` cross-validation folds)."""
     official_test = int(((split == "test") & (split_source == "labels.csv")).sum())
     folded = f"{folds} cross-validation folds by patient"
-    if keep_val and folds > 1:
-        folded += f", val ({int((split == 'val').sum())} cases) held out of every fold"
     if official_test:
         used = ratios_beside_official_test(ratios, True)
         rest = (
@@ -160,17 +150,13 @@ def assign_splits(
     seed: int,
     earlier: dict[str, str] | None = None,
     folds: int = 1,
-    keep_val: bool = False,
 ) -> pd.DataFrame:
     """Columns ``split`` and ``split_source`` for ``rows`` (``patient_key``, ``label``; unlabelled
     rows get no split). Patients in ``given`` keep their official split; the others are split by
     patient, stratified, at ``ratios`` — train and val only when an official test split exists.
     An ``earlier`` assignment is kept unless it names a split the ratios no longer fill. With
-    ``folds`` > 1 there is no val split, unless ``keep_val``: the folds (medimg.ingest.folds)
-    validate in turn on the train split's patients."""
-    used = ratios_beside_official_test(
-        pooled_for_folds(ratios, folds, keep_val), "test" in given.values()
-    )
+    ``folds`` > 1 there is no val split: the folds (medimg.ingest.folds) validate in turn."""
+    used = ratios_beside_official_test(pooled_for_folds(ratios, folds), "test" in given.values())
     kept = {k: v for k, v in (earlier or {}).items() if used.get(v, 0) > 0}
     if kept and used["val"] > 0 and "val" not in kept.values():
         # back from k-fold (no val split then): the non-test patients are cut into train and val again

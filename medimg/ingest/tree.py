@@ -294,7 +294,7 @@ def _ingest_with(
     )
     labelled = frame.assign(label=frame["label"].where(frame["status"] == "ok"))
     frame[["split", "split_source"]] = assign_splits(
-        labelled, given, split.ratios, split.seed, earlier_split, split.folds, split.holds_out_val()
+        labelled, given, split.ratios, split.seed, earlier_split, split.folds
     )
     manifest = write_manifest(
         frame.to_dict("records"), out_dir / "manifest.parquet", unless_equal=previous
@@ -303,11 +303,7 @@ def _ingest_with(
     # after the manifest, so a dataset too small for its folds keeps every conversion for the rerun
     folds = write_folds(fold_pool(manifest), split.folds, split.seed, out_dir)
     protocol = split_protocol(
-        manifest["split"],
-        manifest["split_source"],
-        split.ratios,
-        split.folds,
-        split.holds_out_val(),
+        manifest["split"], manifest["split_source"], split.ratios, split.folds
     )
     official_test = protocol["test_items"] if protocol["test"] == "official" else 0
     joined = {

@@ -181,3 +181,11 @@ def rates_at(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
         hits = flagged[of_class] if cls == 1 else ~flagged[of_class]
         out[name] = float(hits.mean()) if of_class.any() else None
     return out
+
+
+def matched_threshold(scores: np.ndarray, threshold: float, target: np.ndarray) -> float:
+    """The threshold on ``target`` scores that flags the same share of cases as ``threshold``
+    flags among ``scores`` (quantile matching): a cut chosen on one model's scale carried to
+    another's that ranks the same cases."""
+    below = float(np.mean(np.asarray(scores, dtype=float) < threshold))
+    return float(np.quantile(np.asarray(target, dtype=float), below))

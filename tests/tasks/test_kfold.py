@@ -1,6 +1,6 @@
 """k-fold training end to end on the tiny project: one model per fold, their ensemble evaluated and
 exported; each fold's temperature fitted on its own fold and carried inside the ensemble, the
-threshold chosen on the ensemble's answers on the val split held out of every fold."""
+threshold chosen out of fold and carried to the ensemble's scores by quantile."""
 
 import json
 
@@ -24,8 +24,6 @@ def kfold(tmp_path_factory):
     root = tmp_path_factory.mktemp("kfold")
     raw = tiny_params(root)
     raw["split"]["folds"] = FOLDS
-    # 3 folds beside a held-out val split need a few more patients than the tiny project's 10
-    raw["demo"]["ct_nodule"].update(patients=16, series=18)
     raw["evaluate"]["tta"] = ["flip_x"]  # mirrored per fold, in evaluation and the exported graph
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     params, paths = _load(root)
@@ -42,12 +40,9 @@ def test_each_fold_trains_on_the_others_and_validates_on_its_own(kfold):
     params, paths, _ = kfold
     folds = json.loads(paths.splits.read_text())
     manifest = pd.read_parquet(paths.manifest)
-    # a classifier's val split is held out of every fold: its operating point is decided there
-    assert folds["folds"] == FOLDS and set(manifest["split"]) == {"train", "val", "test"}
+    assert folds["folds"] == FOLDS and set(manifest["split"]) == {"train", "test"}
     pool = set(manifest.loc[manifest["split"] == "train", "patient_key"])
     assert sorted(k for f in folds["splits"] for k in f["val"]) == sorted(pool)
-    held_out = set(manifest.loc[manifest["split"] == "val", "patient_key"])
-    assert held_out and not held_out & {k for f in folds["splits"] for k in f["train"]}
     for k, entry in enumerate(folds["splits"]):
         summary = json.loads((paths.stage_dir("unfreeze", k) / "summary.json").read_text())
         assert summary["fold"] == k and summary["val_items"] == len(
@@ -109,15 +104,26 @@ def test_a_rerun_resumes_every_fold_to_the_end_and_one_fold_retrains_alone(kfold
         run_train(params, paths, "unfreeze", fold=3)
 
 
-def test_temperatures_come_per_fold_and_the_threshold_from_the_ensemble_on_held_out_val(kfold):
+def test_temperatures_come_per_fold_and_the_cut_is_carried_to_the_ensemble_by_quantile(kfold):
+    from medimg.evaluate.inference import predict_probabilities
+    from medimg.export.scoring import deployed_model
+    from medimg.train.datasets import read_split
+
     params, paths, _ = kfold
     report = json.loads((paths.reports / "evaluation.json").read_text())
-    index = pd.read_parquet(paths.index)
-    pool, val = (index["split"] == "train").sum(), (index["split"] == "val").sum()
+    pool = read_split(paths.index, "train")
     op, cal = report["operating_point"], report["calibration"]
-    assert op["chosen_on"].startswith(f"val ({val} cases held out of all 3 folds)")
-    assert op["rests_on"]["cases"] == val and cal["rests_on"]["cases"] == pool
+    assert op["chosen_on"].startswith("out-of-fold predictions of 3 folds")
+    assert op["rests_on"]["cases"] == len(pool) == cal["rests_on"]["cases"]
     assert len(cal["member_temperatures"]) == FOLDS and cal["temperature"] == 1.0
+    # the deployed threshold flags the share of the non-test cases, on the calibrated ensemble's
+    # scores, that the chosen cut flagged out of fold
+    cpu = torch.device("cpu")
+    scores = predict_probabilities(deployed_model(params, paths), pool, params, paths, cpu)
+    flagged_out_of_fold = (op["val"]["tp"] + op["val"]["fp"]) / len(pool)
+    assert np.mean(scores["probs"][:, 1] >= op["threshold"]) == pytest.approx(
+        flagged_out_of_fold, abs=1.01 / len(pool)
+    )
     # the promise and what test gave, side by side
     for name in ("sensitivity", "specificity"):
         promise, kept = op["promised"][name], op["kept"][name]
@@ -128,7 +134,7 @@ def test_temperatures_come_per_fold_and_the_threshold_from_the_ensemble_on_held_
         )
     assert report["score_shift"]["shifted"] in (True, False)
     oof = report["out_of_fold"]
-    assert len(oof["per_fold"]) == FOLDS and sum(f["cases"] for f in oof["per_fold"]) == pool
+    assert len(oof["per_fold"]) == FOLDS and sum(f["cases"] for f in oof["per_fold"]) == len(pool)
     cv = report["cross_validation"]
     assert cv["metric"] == "auc" and len(cv["per_fold"]) == FOLDS
     assert cv["ensemble"] == pytest.approx(report["metrics"]["auc"])
@@ -142,13 +148,13 @@ def test_temperatures_come_per_fold_and_the_threshold_from_the_ensemble_on_held_
     assert metrics["promised_sensitivity_cases"] == op["promised"]["sensitivity"]["cases"]
     assert metrics["sensitivity_promise_broken"] == op["kept"]["sensitivity"]["broken"]
     card = (paths.reports / "model_card.md").read_text()
-    assert "## Cross-validation" in card and f"Rests on {val} cases" in card
+    assert "## Cross-validation" in card and f"Rests on {len(pool)} cases" in card
     assert "| model | ROC-AUC | 95% interval |" in card
     assert "| Sensitivity |" in card and "expected here" in card
     assert "in 3 cross-validation folds by patient" in card and "each fold's final epoch" in card
 
 
-def test_the_exported_graph_is_the_calibrated_ensemble_and_each_variant_is_judged_on_val(kfold):
+def test_the_exported_graph_is_the_calibrated_ensemble_and_each_variant_carries_the_cut(kfold):
     from medimg.deploy.runners import open_runner
     from medimg.export.scoring import deployed_model, model_inputs
 
@@ -159,7 +165,7 @@ def test_the_exported_graph_is_the_calibrated_ensemble_and_each_variant_is_judge
     model = deployed_model(params, paths)
     temperatures = evaluation["calibration"]["member_temperatures"]
     assert model.temperatures.tolist() == pytest.approx(temperatures)
-    x = model_inputs(params, paths, "val", 2)
+    x = model_inputs(params, paths, "train", 2)
     with torch.no_grad():
         want = model(x).numpy()
     got = open_runner(paths.artifacts, "ort_fp32")(x.numpy())
@@ -167,8 +173,8 @@ def test_the_exported_graph_is_the_calibrated_ensemble_and_each_variant_is_judge
     bundle = json.loads((paths.artifacts / "bundle.json").read_text())
     assert bundle["positive_threshold"] == evaluation["operating_point"]["threshold"]
     assert all(t is not None for t in bundle["thresholds"].values())
-    val = (pd.read_parquet(paths.index)["split"] == "val").sum()
-    assert report["gate_rests_on"]["cases"] == val
+    pool = (pd.read_parquet(paths.index)["split"] == "train").sum()
+    assert report["gate_rests_on"]["cases"] == pool
     for quality in report["quality"].values():
         assert (
             quality["operating_change"]["specificity"]["cases"]

@@ -65,4 +65,4 @@ def test_binary_threshold_comes_from_val_by_the_sensitivity_rule():
     basis = report["operating_point"]["rests_on"]
     positives = int(val["labels"].sum())
     assert basis["cases"] == len(val["labels"]) and basis["positives"] == positives
-    assert f"Rests on {len(val['labels'])} validation cases ({positives} positive" in card
+    assert f"Rests on {len(val['labels'])} cases ({positives} positive" in card

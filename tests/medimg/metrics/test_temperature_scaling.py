@@ -79,7 +79,7 @@ def test_the_report_gives_the_change_with_an_interval_from_the_same_resamples():
     temperature = fit_temperature(logits, labels)
     before, after = calibrated_softmax(logits, 1.0), calibrated_softmax(logits, temperature)
     spec = EvaluateParams(bootstrap={"resamples": 200, "seed": 0})
-    report = calibration_report(labels, before, after, np.arange(400) // 2, temperature, spec)
+    report = calibration_report(labels, before, after, np.arange(400) // 2, [temperature], spec)
     m, ci = report["metrics"], report["ci95"]
     assert m["ece_change"] == pytest.approx(m["ece_after"] - m["ece_before"])
     assert m["ece_change"] < 0 and ci["ece_change"]["high"] < 0  # a clear improvement
