@@ -59,14 +59,19 @@ def sh(cmd: list[str], cwd: Path) -> str:
     return done.stdout
 
 
-def seg3d_project(root: Path, edit) -> None:
-    """This working tree copied to ``root`` with the ct-seg-3d preset, every planned key deleted
-    from params.yaml, then ``edit(params)``; call commit_project once the data are in place."""
+def copy_working_tree(root: Path) -> None:
+    """This working tree's files (tracked and untracked, not ignored; no dvc.lock) copied to ``root``."""
     files = sh(["git", "ls-files", "--cached", "--others", "--exclude-standard"], REPO).split()
     for file in files:
         if (REPO / file).is_file() and file != "dvc.lock":
             (root / file).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / file, root / file)
+
+
+def seg3d_project(root: Path, edit) -> None:
+    """This working tree copied to ``root`` with the ct-seg-3d preset, every planned key deleted
+    from params.yaml, then ``edit(params)``; call commit_project once the data are in place."""
+    copy_working_tree(root)
     sh([sys.executable, "-m", "medimg", "params", "use", "ct-seg-3d"], root)
     params = yaml.safe_load((root / "params.yaml").read_text())
     for section, keys in PLANNED.items():
