@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,21 +23,15 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.realistic_sets import commit_project, copy_working_tree, cpu_name  # noqa: E402
+from bench.realistic_sets import commit_project, copy_working_tree, cpu_name, sh  # noqa: E402
 
 RATES = ("sensitivity", "specificity")
 
 
 def run_salt(root: Path, salt: str) -> dict:
-    env = {**os.environ, "MEDIMG_SALT": salt}
+    os.environ["MEDIMG_SALT"] = salt  # sh passes the environment on to dvc and its stages
     tic = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "dvc", "repro", "evaluate"],
-        cwd=root,
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    sh([sys.executable, "-m", "dvc", "repro", "evaluate"], root)
     report = json.loads((root / "reports/evaluation.json").read_text())
     op = report["operating_point"]
     out = {"salt": salt, "minutes": round((time.perf_counter() - tic) / 60, 1)}
