@@ -17,7 +17,13 @@ HEADLINE = {
         ("macro_auc", False),
         ("ece", False),
     ),
-    "segmentation": (("dice_mean", True), ("dice_present_mean", False), ("hd95_mm_median", False)),
+    # a photo's distances are in pixels (hd95_px), a volume's in mm
+    "segmentation": (
+        ("dice_mean", True),
+        ("dice_present_mean", False),
+        ("hd95_mm_median", False),
+        ("hd95_px_median", False),
+    ),
 }
 
 

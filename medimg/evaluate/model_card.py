@@ -54,6 +54,9 @@ SEGMENTATION_NAMES = {
     "hd95_mm": "HD95 (mm)",
     "assd_mm": "ASSD (mm)",
     "volume_difference_ml": "Volume difference (mL)",
+    "hd95_px": "HD95 (pixels)",
+    "assd_px": "ASSD (pixels)",
+    "area_difference_px": "Area difference (pixels)",
 }
 
 

@@ -109,21 +109,21 @@ def evaluate_segmenter(params: Params, paths: ProjectPaths) -> Evaluation:
     decision = out_of_fold_postprocessing(model, params, paths, device)
     atomic.write_json(paths.postprocessing, decision)
     predictions = [postprocess(p, decision["largest_component"]) for p in predictions]
-    cases = case_table(predictions, truths, list(rows["cache_spacing"]), len(names))
+    photos = bool((rows["modality"] == "photo").all())  # no physical spacing: distances in pixels
+    spacings = list(rows["cache_spacing"])
+    cases = case_table(predictions, truths, spacings, len(names), photos)
     keys = rows[["series_key", "patient_key", *spec.subgroups]].reset_index(drop=True)
     cases = cases.join(keys, on="case")
     report = segmentation_report(cases, names, spec.subgroups, spec)
     if isinstance(model, FoldEnsemble):
         report["cross_validation"] = fold_figures(model, rows, cases, params, paths, device)
-    photos = bool((rows["modality"] == "photo").all())  # no physical spacing: distances in pixels
     report.update(
         postprocessing=decision,
         split=spec.split,
         class_names=names,
         checkpoint=str(final_checkpoint(params, paths)),
-        distance_units="pixels (photos carry no spacing; the _mm figures are pixels)"
-        if photos
-        else "mm",
+        distance_units="pixels (photos carry no spacing)" if photos else "mm",
+        distance_key="hd95_px" if photos else "hd95_mm",
     )
     flat, prefixes = segmentation_figures(report)
     headline = dvc_headline(flat, "segmentation", prefixes)

@@ -128,8 +128,11 @@ def test_skin_lesion_segmentation_runs_end_to_end_and_predicts_masks_at_the_phot
     params, paths = _project(tmp_path, "skin-lesion-seg", skin_raw)
     assert params.model.name == "deeplabv3_mobilenet_v3_large" and params.loss.name == "bce_dice"
     metrics, exported = _run_pipeline(params, paths)
-    for key in ("dice_mean", "dice_present_mean", "hd95_mm_median"):
+    # photos carry no spacing: distances in pixels, named so in metrics.json and the model card
+    for key in ("dice_mean", "dice_present_mean", "hd95_px_median"):
         assert key in metrics
+    assert not [k for k in metrics if "_mm" in k]
+    assert "HD95 (pixels)" in (paths.reports / "model_card.md").read_text()
     assert set(exported["quality"]["ort_fp32"]) & {"dice_present", "dice"}
     _assert_parity(paths)
     evaluation = json.loads((paths.reports / "evaluation.json").read_text())
