@@ -31,7 +31,8 @@ RATES = ("sensitivity", "specificity")
 def run_salt(root: Path, salt: str) -> dict:
     os.environ["MEDIMG_SALT"] = salt  # sh passes the environment on to dvc and its stages
     tic = time.perf_counter()
-    sh([sys.executable, "-m", "dvc", "repro", "evaluate"], root)
+    # the salt is no DVC dependency: force the whole pipeline up to evaluate
+    sh([sys.executable, "-m", "dvc", "repro", "--force", "evaluate"], root)
     report = json.loads((root / "reports/evaluation.json").read_text())
     op = report["operating_point"]
     out = {"salt": salt, "minutes": round((time.perf_counter() - tic) / 60, 1)}

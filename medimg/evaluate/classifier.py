@@ -18,7 +18,7 @@ from medimg.evaluate.classification_report import (
 )
 from medimg.evaluate.cross_validation import cross_validation_table, interval
 from medimg.evaluate.decisions import Decisions, ensemble_decisions, single_model_decisions
-from medimg.evaluate.headline import classification_figures, dvc_headline
+from medimg.evaluate.headline import classification_figures, dvc_headline, promise_figures
 from medimg.evaluate.inference import final_model_on_split, predict_probabilities
 from medimg.evaluate.model_card import card_context, render_model_card
 from medimg.evaluate.plot_data import confusion_rows, pr_points, roc_band, roc_points
@@ -176,6 +176,7 @@ def evaluate_classifier(params: Params, paths: ProjectPaths) -> Evaluation:
     flat = classification_figures(report)
     headline = dvc_headline(flat, kind)
     atomic.write_json(reports / "metrics.json", headline)
+    atomic.write_json(reports / "promises.json", promise_figures(report))
     atomic.write_json(reports / "evaluation.json", report)
     write_parquet(
         predictions_table(rows, evaluated, predicted, spec.split, names),

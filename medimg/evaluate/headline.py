@@ -36,7 +36,6 @@ def classification_figures(report: dict) -> dict:
             threshold=report["operating_point"]["threshold"],
             threshold_rule=report["operating_point"]["rule"],
         )
-    out.update(promise_figures(report))
     if "calibration" in report:
         out["temperature"] = report["calibration"]["temperature"]
         out["ece_uncalibrated"] = report["calibration"]["metrics"]["ece_before"]
@@ -52,22 +51,28 @@ def classification_figures(report: dict) -> dict:
     return out
 
 
+SHORT = {"sensitivity": "sens", "specificity": "spec"}
+
+
 def promise_figures(report: dict) -> dict:
-    """The operating point's promise, flat: per rate the promised value, the interval a set of the
-    evaluated split's size should land in and the cases it rests on, whether the evaluated split
-    broke it, and whether its scores looked shifted."""
+    """reports/promises.json, which `dvc metrics show` lists beside metrics.json (one table row
+    each must fit a terminal): per rate the promised value, the interval a set of the evaluated
+    split's size should land in and the cases it rests on; whether the evaluated split broke a
+    promise (its figures are in metrics.json) and whether its scores looked shifted. Empty where
+    there is no operating point."""
     op = report.get("operating_point", {})
     out: dict = {}
     for name, promise in op.get("promised", {}).items():
         if promise.get("value") is None:
             continue
-        out[f"promised_{name}"] = promise["value"]
-        out[f"promised_{name}_low"] = promise["expected"]["low"]
-        out[f"promised_{name}_high"] = promise["expected"]["high"]
-        out[f"promised_{name}_cases"] = promise["cases"]
-        out[f"{name}_promise_broken"] = op["kept"][name]["broken"]
-    if "score_shift" in report:
-        out["scores_shifted"] = report["score_shift"]["shifted"]
+        short = SHORT[name]
+        out[short] = promise["value"]
+        out[f"{short}_lo"] = promise["expected"]["low"]
+        out[f"{short}_hi"] = promise["expected"]["high"]
+        out[f"{short}_n"] = promise["cases"]
+    if out:
+        out["broken"] = any(k["broken"] for k in op["kept"].values() if k["broken"] is not None)
+        out["shifted"] = report.get("score_shift", {}).get("shifted")
     return out
 
 
@@ -100,6 +105,4 @@ def dvc_headline(figures: dict, kind: str, prefixes: tuple[str, ...] = ("",)) ->
                     out[f"{key}_high"] = figures[f"{key}_high"]
     if "threshold" in figures:  # the operating point; its temperature is in evaluation.json
         out["threshold"] = figures["threshold"]
-    # what the operating point promised beside what the evaluated split gave (above)
-    out.update({k: v for k, v in figures.items() if "promise" in k or k == "scores_shifted"})
     return out

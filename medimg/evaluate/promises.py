@@ -52,8 +52,11 @@ def promised_rates(
             out[name] = {"value": None, "cases": 0, "ci95": None, "expected": None}
             continue
         interval = ci.get(name)
-        # the estimate's own spread (from its interval) and the new set's, added in quadrature
-        estimate_sd = (interval["high"] - interval["low"]) / (2 * Z95) if interval else 0.0
+        # the estimate's own spread and the new set's, added in quadrature; a rate of 1 on 36
+        # cases has no bootstrap spread but is no certainty, so the estimate's spread is at least
+        # its Agresti-Coull one
+        bootstrap_sd = (interval["high"] - interval["low"]) / (2 * Z95) if interval else 0.0
+        estimate_sd = max(bootstrap_sd, _spread(value, n))
         new_n = new_counts.get(name, 0)
         sd = np.hypot(estimate_sd, _spread(value, new_n) if new_n else 0.0)
         out[name] = {

@@ -128,6 +128,7 @@ def evaluate_segmenter(params: Params, paths: ProjectPaths) -> Evaluation:
     flat, prefixes = segmentation_figures(report)
     headline = dvc_headline(flat, "segmentation", prefixes)
     atomic.write_json(reports / "metrics.json", headline)
+    atomic.write_json(reports / "promises.json", {})  # no operating point to promise
     atomic.write_json(reports / "evaluation.json", report)
     table = cases.drop(columns=[c for c in spec.subgroups if c in cases]).assign(
         split=spec.split, **{"class": [names[int(c)] for c in cases["class"]]}

@@ -98,6 +98,7 @@ def test_each_metrics_file_fits_a_terminal_in_dvc_metrics_show(project):
         "models/freeze/metrics.json",
         "models/unfreeze/metrics.json",
         "reports/metrics.json",
+        "reports/promises.json",
         "artifacts/export_metrics.json",
     } == set(files)
     for name in files:

@@ -144,9 +144,9 @@ def test_temperatures_come_per_fold_and_the_cut_is_carried_to_the_ensemble_by_qu
         (cv["ensemble"], cv["ensemble_ci95"]),
     ]:
         assert ci["low"] - 1e-9 <= value <= ci["high"] + 1e-9 and ci["resamples"] > 0
-    metrics = json.loads((paths.reports / "metrics.json").read_text())
-    assert metrics["promised_sensitivity_cases"] == op["promised"]["sensitivity"]["cases"]
-    assert metrics["sensitivity_promise_broken"] == op["kept"]["sensitivity"]["broken"]
+    promises = json.loads((paths.reports / "promises.json").read_text())
+    assert promises["sens_n"] == op["promised"]["sensitivity"]["cases"]
+    assert promises["shifted"] == report["score_shift"]["shifted"]
     card = (paths.reports / "model_card.md").read_text()
     assert "## Cross-validation" in card and f"Rests on {len(pool)} cases" in card
     assert "| model | ROC-AUC | 95% interval |" in card
