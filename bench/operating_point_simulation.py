@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from medimg.evaluate.decisions import calibrated_average, fitted_temperature, pooled, scaled  # noqa: E402
+from medimg.evaluate.decisions import averaged, fitted_temperature, pooled, scaled  # noqa: E402
 from medimg.evaluate.promises import promised_rates  # noqa: E402
 from medimg.metrics.classification import choose_threshold, rates_at  # noqa: E402
 
@@ -69,6 +69,10 @@ def as_part(member, x: np.ndarray, y: np.ndarray) -> dict:
     return {"labels": y, "probs": probs, "patients": np.arange(len(y))}
 
 
+def calibrated_average(members: list[dict], temperatures: list[float]) -> dict:
+    return averaged([scaled(m, t) for m, t in zip(members, temperatures)])
+
+
 def one_run(
     n: int,
     folds: int,
@@ -99,7 +103,7 @@ def one_run(
             oof = pooled(parts)
             t = fitted_temperature(oof, True)
             decision = scaled(oof, t)
-            deployed = scaled(calibrated_average(on_test, [1.0] * folds), t)
+            deployed = scaled(averaged(on_test), t)
         else:
             temps = [fitted_temperature(p, True) for p in parts]
             deployed = calibrated_average(on_test, temps)

@@ -17,7 +17,12 @@ from medimg.evaluate.classification_report import (
     promises,
 )
 from medimg.evaluate.cross_validation import cross_validation_table, interval
-from medimg.evaluate.decisions import Decisions, ensemble_decisions, single_model_decisions
+from medimg.evaluate.decisions import (
+    Decisions,
+    ensemble_decisions,
+    pooled,
+    single_model_decisions,
+)
 from medimg.evaluate.headline import classification_figures, dvc_headline, promise_figures
 from medimg.evaluate.inference import final_model_on_split, predict_probabilities
 from medimg.evaluate.model_card import card_context, render_model_card
@@ -153,9 +158,8 @@ def evaluate_classifier(params: Params, paths: ProjectPaths) -> Evaluation:
             decided.temperatures,
             spec,
         )
-        report["calibration"]["rests_on"] = decision_basis(
-            decided.temperature_labels, "classification"
-        )
+        fitted_on = pooled(decided.decision_parts)["labels"]  # each model's own decision cases
+        report["calibration"]["rests_on"] = decision_basis(fitted_on, "classification")
     if "operating_point" in report:
         report["operating_point"].update(
             promises(decision, evaluated, report["operating_point"], spec)

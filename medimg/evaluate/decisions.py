@@ -34,13 +34,12 @@ class Decisions:
     raw: np.ndarray  # the evaluated split's probabilities before any temperature
     decided_on: str  # what ``decision`` is, as the reports say it
     temperatures: list[float]  # one per member (one model: one)
-    temperature_labels: np.ndarray  # the labels the temperatures were fitted on
     # the ensemble's calibrated positive-class scores on every non-test case (k-fold): the
     # scale the chosen cut is carried to by quantile; None for one model, whose scale it is
     ensemble_on_pool: np.ndarray | None = None
     members_on_evaluated: list[dict] = field(default_factory=list)  # each fold alone
-    # per model, calibrated: its answers on its own decision cases and on the evaluated split
-    # (the score-shift check compares each model with itself)
+    # per model, calibrated: its answers on its own decision cases (where its temperature was
+    # fitted) and on the evaluated split; the score-shift check compares each model with itself
     decision_parts: list[dict] = field(default_factory=list)
     evaluated_parts: list[dict] = field(default_factory=list)
     out_of_fold: dict | None = None  # per-fold and pooled out-of-fold figures (k-fold)
@@ -51,11 +50,10 @@ def scaled(part: dict, temperature: float) -> dict:
     return {**part, "probs": softmax(log_probabilities(part["probs"]), temperature)}
 
 
-def calibrated_average(members: list[dict], temperatures: list[float]) -> dict:
-    """The fold ensemble's answer from its members' answers on the same items: the mean of each
-    member's probabilities at its own temperature (FoldEnsemble.forward, in numpy)."""
-    probs = np.mean([scaled(m, t)["probs"] for m, t in zip(members, temperatures)], axis=0)
-    return {**members[0], "probs": probs}
+def averaged(members: list[dict]) -> dict:
+    """The fold ensemble's answer from its members' answers on the same items, each already at
+    its own temperature (FoldEnsemble.forward, in numpy)."""
+    return {**members[0], "probs": np.mean([m["probs"] for m in members], axis=0)}
 
 
 def pooled(parts: list[dict]) -> dict:
@@ -94,15 +92,15 @@ def single_model_decisions(
     val = predict(model, read_split(paths.index, "val"), params, paths, device)
     evaluated = predict(model, rows, params, paths, device)
     temperature = fitted_temperature(val, params.evaluate.calibrate)
+    decision, calibrated = scaled(val, temperature), scaled(evaluated, temperature)
     return Decisions(
-        decision=scaled(val, temperature),
-        evaluated=scaled(evaluated, temperature),
+        decision=decision,
+        evaluated=calibrated,
         raw=evaluated["probs"],
         decided_on="val",
         temperatures=[temperature],
-        temperature_labels=val["labels"],
-        decision_parts=[scaled(val, temperature)],
-        evaluated_parts=[scaled(evaluated, temperature)],
+        decision_parts=[decision],
+        evaluated_parts=[calibrated],
     )
 
 
@@ -120,25 +118,30 @@ def ensemble_decisions(
     ]
     temperatures = [fitted_temperature(p, params.evaluate.calibrate) for p in parts]
     model.set_temperatures(temperatures)
+
+    def calibrated(split_rows) -> list[dict]:
+        return [
+            scaled(predict(m, split_rows, params, paths, device), t)
+            for m, t in zip(model.members, temperatures)
+        ]
+
     pool_rows = read_split(paths.index, "train")
-    on_pool = calibrated_average(
-        [predict(m, pool_rows, params, paths, device) for m in model.members], temperatures
-    )
     on_evaluated = [predict(m, rows, params, paths, device) for m in model.members]
+    calibrated_evaluated = [scaled(m, t) for m, t in zip(on_evaluated, temperatures)]
+    decision_parts = [scaled(p, t) for p, t in zip(parts, temperatures)]
     return Decisions(
-        decision=pooled([scaled(p, t) for p, t in zip(parts, temperatures)]),
-        ensemble_on_pool=on_pool["probs"][:, -1],
-        evaluated=calibrated_average(on_evaluated, temperatures),
-        raw=calibrated_average(on_evaluated, [1.0] * len(temperatures))["probs"],
+        decision=pooled(decision_parts),
+        ensemble_on_pool=averaged(calibrated(pool_rows))["probs"][:, -1],
+        evaluated=averaged(calibrated_evaluated),
+        raw=averaged(on_evaluated)["probs"],
         decided_on=(
             f"out-of-fold predictions of {folds} folds, each fold's at its own temperature; the "
             f"cut carried to the ensemble's scores by quantile over the {len(pool_rows)} "
             "non-test cases"
         ),
         temperatures=temperatures,
-        temperature_labels=np.concatenate([p["labels"] for p in parts]),
         members_on_evaluated=on_evaluated,
-        decision_parts=[scaled(p, t) for p, t in zip(parts, temperatures)],
-        evaluated_parts=[scaled(m, t) for m, t in zip(on_evaluated, temperatures)],
+        decision_parts=decision_parts,
+        evaluated_parts=calibrated_evaluated,
         out_of_fold=out_of_fold_figures(parts, temperatures),
     )

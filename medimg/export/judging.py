@@ -52,25 +52,24 @@ def judge_variants(params: Params, paths: ProjectPaths, runners: dict[str, Runne
         name: run_on_items(run, val_images, info.task, info.ndim, params)
         for name, run in runners.items()
     }
+    binary = info.task == "classification" and classes == 2
+    positive = {n: softmax(v, temperature)[:, -1] for n, v in logits.items()} if binary else {}
     for name, run in runners.items():
-        thresholds[name] = variant_threshold(
-            info.task, classes, val_targets, logits[name], params.evaluate, temperature
-        )
-        if thresholds[name] is not None and params.split.folds > 1:
+        if binary and params.split.folds > 1:
             # the evaluate step's rule for the ensemble: fp32's deployed cut carried by quantile
             # to this variant's scores on the same non-test cases
-            thresholds[name] = matched_threshold(
-                softmax(logits[REFERENCE], temperature)[:, -1],
-                threshold,
-                softmax(logits[name], temperature)[:, -1],
+            thresholds[name] = matched_threshold(positive[REFERENCE], threshold, positive[name])
+        else:
+            thresholds[name] = variant_threshold(
+                info.task, classes, val_targets, logits[name], params.evaluate, temperature
             )
         at = threshold if thresholds[name] is None else thresholds[name]
         metric, on_val[name] = variant_metrics(
             info.task, classes, val_targets, logits[name], at, temperature
         )
-        scores[name] = (softmax(logits[name], temperature)[:, -1], at)
+        if binary:
+            scores[name] = (positive[name], at)
         _, clinical[name] = score_session(run, params, images, targets, at, temperature)
-    binary = info.task == "classification" and classes == 2
     boot = params.evaluate.bootstrap
     quality = {}
     for name in runners:
