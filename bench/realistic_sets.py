@@ -71,10 +71,16 @@ def copy_working_tree(root: Path) -> None:
 def seg3d_project(root: Path, edit) -> None:
     """This working tree copied to ``root`` with the ct-seg-3d preset, every planned key deleted
     from params.yaml, then ``edit(params)``; call commit_project once the data are in place."""
+    preset_project(root, "ct-seg-3d", PLANNED, edit)
+
+
+def preset_project(root: Path, preset: str, planned: dict, edit) -> None:
+    """This working tree copied to ``root`` with ``preset``, the ``planned`` keys ({section:
+    keys}) deleted from params.yaml, then ``edit(params)``; commit_project once data are in place."""
     copy_working_tree(root)
-    sh([sys.executable, "-m", "medimg", "params", "use", "ct-seg-3d"], root)
+    sh([sys.executable, "-m", "medimg", "params", "use", preset], root)
     params = yaml.safe_load((root / "params.yaml").read_text())
-    for section, keys in PLANNED.items():
+    for section, keys in planned.items():
         for key in keys:
             params[section].pop(key, None)
     params["tracking"]["uri"] = "sqlite:///mlflow.db"

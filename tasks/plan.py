@@ -19,15 +19,21 @@ from medimg.train.budget import fit_budget
 
 def run_plan(params: Params, paths: ProjectPaths) -> dict:
     """The fingerprint and plan of the manifest's usable items under ``plan``'s memory budget; for
-    a 3D U-Net also its compute budget (batches per epoch), timed on this machine."""
-    unet3d = params.model.name == "unet3d"
+    a U-Net on volumes or pictures also its compute budget (batches per epoch, for pictures the
+    pixel size), timed on this machine."""
     pinned = "model.width" in explicit_keys(params)
     budget_for = functools.partial(fit_budget, params, width_pinned=pinned)
-    fingerprint, plan = plan_dataset(params, paths, budget_for if unet3d else None)
+    fingerprint, plan = plan_dataset(params, paths, budget_for)
     budget = plan.get("budget")
     if budget and budget["device"] == "cpu":
         print(
-            f"plan: width {budget['width']}, {budget['batches_per_epoch']} batches per epoch x "
+            f"plan: width {budget['width']}, "
+            + (
+                f"pictures at {budget['patch_size']} ({budget['pixel_scale']:g}x coarser), "
+                if "pixel_scale" in budget
+                else ""
+            )
+            + f"{budget['batches_per_epoch']} batches per epoch x "
             f"{budget['epochs']} epochs "
             f"at {budget['seconds_per_batch']} s per batch on this CPU: about "
             f"{budget['expected_minutes_per_fold']} min per fold with validation "

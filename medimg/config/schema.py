@@ -197,7 +197,8 @@ class WindowParams(Section):
 class PhotoParams(Section):
     """The 2D recipe for photographs (fundus, dermoscopy) and other pictures."""
 
-    size: Annotated[list[PositiveInt], Field(min_length=2, max_length=2)] = Field(
+    # (height, width); null: the plan's (`plan: auto`), from the data and the compute budget
+    size: Annotated[list[PositiveInt], Field(min_length=2, max_length=2)] | None = Field(
         default_factory=lambda: [224, 224]
     )
     field_mask: bool = True  # black out what lies outside the camera's circular field
@@ -392,6 +393,15 @@ class Params(Section):
     results: ResultsParams = ResultsParams()
     pacs: PacsParams = PacsParams()
 
+    def left_to_plan(self) -> list[str]:
+        """The keys written as null that only the plan can fill (see medimg.plan.applying)."""
+        values = {
+            "preprocess.photo.size": self.preprocess.photo.size,
+            "model.width": self.model.width,
+            "train.batch_size": self.train.batch_size,
+        }
+        return [key for key, value in values.items() if value is None]
+
     @model_validator(mode="after")
     def _labels_fit_model(self) -> Params:
         if len(self.data.class_names) != self.model.num_classes:
@@ -425,6 +435,12 @@ class Params(Section):
                     f"{self.model.name}'s poolings (model.pool_strides) need at least 2 voxels "
                     "left at its deepest level"
                 )
+        if self.plan.use == "manual":
+            problems += [
+                f"{key}: null leaves it to the plan, but plan.use is manual; set plan: auto or "
+                "give a value"
+                for key in self.left_to_plan()
+            ]
         if self.split.folds > 1 and self.evaluate.split == "val":
             problems.append(
                 f"evaluate.split: val, but split.folds is {self.split.folds}: k-fold training has "

@@ -26,7 +26,8 @@ class ModelParams(Section):
     name: Literal[MODEL_NAMES] = "resnet3d_18"  # type: ignore[valid-type]
     in_channels: PositiveInt = 1
     num_classes: Annotated[int, Field(ge=2)] = 2
-    width: PositiveInt = 64  # first-block channels of resnet3d_* and unet*; the papers use 64
+    # first-block channels of resnet3d_* and unet*; the papers use 64; null: the plan's
+    width: PositiveInt | None = 64
     head_hidden: PositiveInt = 256
     dropout: Ratio = 0.5
     pool: Literal["avg", "max"] = "avg"
@@ -160,7 +161,7 @@ class MixParams(Section):
 
 class TrainParams(Section):
     seed: int = 0
-    batch_size: PositiveInt = 8
+    batch_size: PositiveInt | None = 8  # null: the plan's (`plan: auto`)
     accumulate_batches: PositiveInt = (
         1  # optimizer step every N batches: effective batch N × batch_size
     )

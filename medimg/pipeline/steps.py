@@ -101,8 +101,8 @@ STEPS: tuple[Step, ...] = (
     Step(
         "plan",
         "tasks.plan:run_plan",
-        # a 3D U-Net's compute budget times the network training will run
-        ("loss", "model", "plan", "sampling", "split.folds", "train"),
+        # a U-Net's compute budget times the network training will run, augmentation included
+        ("augment", "loss", "model", "plan", "sampling", "split.folds", "train"),
         (
             "medimg/ingest/manifest.py",
             "medimg/plan",

@@ -1,5 +1,6 @@
 """``plan: auto``: the params the later steps run with are params.yaml's, with the plan's value for
-each planned key params.yaml leaves out. A key the user writes (in the file or with ``--set``) wins.
+each planned key params.yaml leaves out or writes as null. A key the user writes (in the file or
+with ``--set``) wins.
 """
 
 from __future__ import annotations
@@ -20,12 +21,16 @@ TOGETHER = (("model.pool_strides", "model.conv_kernels"),)
 
 
 def explicit_keys(model: BaseModel, prefix: str = "") -> set[str]:
-    """The dotted keys whose values were given (in the params file or an override), not defaulted."""
+    """The dotted keys whose values were given (in the params file or an override), not defaulted
+    and not null: a null is the plan's to fill (a preset writes every key, the planned ones null)."""
     keys: set[str] = set()
     for name in model.model_fields_set:
         key = f"{prefix}.{name}" if prefix else name
         value = getattr(model, name)
-        keys |= explicit_keys(value, key) if isinstance(value, BaseModel) else {key}
+        if isinstance(value, BaseModel):
+            keys |= explicit_keys(value, key)
+        elif value is not None:
+            keys.add(key)
     return keys
 
 
@@ -49,8 +54,7 @@ def planned_values(plan: dict, params: Params) -> dict[str, Any]:
 def with_plan(params: Params, plan: dict) -> Params:
     """``params`` with :func:`planned_values` filled in, validated again."""
     values = planned_values(plan, params)
-    if not values:
-        return params
+    photos = len(plan["patch_size"]) == 2
     tree = params.model_dump(mode="json")
     for key, value in values.items():
         *parents, last = key.split(".")
@@ -59,11 +63,18 @@ def with_plan(params: Params, plan: dict) -> Params:
             node = node.setdefault(part, {})
         node[last] = value
     try:
-        return Params.model_validate(tree)
+        planned = Params.model_validate(tree)
     except ValueError as exc:
         raise ParamsError(
             f"plan: auto: the planned values do not fit these params: {exc}"
         ) from None
+    unfilled = [k for k in planned.left_to_plan() if k != "preprocess.photo.size" or photos]
+    if unfilled:
+        raise ParamsError(
+            f"{', '.join(unfilled)}: null leaves it to the plan, but reports/plan.json proposes "
+            "no value for it (the plan sizes pictures and budgets U-Nets only); give a value"
+        )
+    return planned
 
 
 def read_plan(plan_file: Path) -> dict:

@@ -205,9 +205,12 @@ def normalisation(fingerprint: dict) -> dict:
     return {"normalize": "percentile_zscore", "rule": "z-score per image"}
 
 
-def make_plan(fingerprint: dict, budget_gb: float) -> dict:
-    """The plan for the fingerprinted dataset under a memory budget (GB)."""
-    spacing = target_spacing(fingerprint)
+def make_plan(fingerprint: dict, budget_gb: float, pixel_scale: float = 1.0) -> dict:
+    """The plan for the fingerprinted dataset under a memory budget (GB); for pictures (2D data)
+    ``pixel_scale`` times coarser pixels than theirs (the CPU budget's way to fewer pixels)."""
+    spacing = [s * pixel_scale for s in target_spacing(fingerprint)]
+    if pixel_scale != 1.0 and fingerprint["ndim"] != 2:
+        raise ValueError("pixel_scale is for pictures; a volume's spacing is planned")
     scale = np.asarray(fingerprint["spacing"]["median"]) / np.asarray(spacing)
     median_shape = (np.asarray(fingerprint["size_after_crop"]["median"]) * scale).round(1).tolist()
     p90_shape = (np.asarray(fingerprint["size_after_crop"]["p90"]) * scale).round(1).tolist()
@@ -229,6 +232,7 @@ def make_plan(fingerprint: dict, budget_gb: float) -> dict:
     return {
         "configuration": configuration,
         "target_spacing": spacing,
+        **({"pixel_scale": pixel_scale} if fingerprint["ndim"] == 2 else {}),
         "median_shape_at_target_spacing": median_shape,
         "p90_shape_at_target_spacing": p90_shape,
         "patch_size": patch,

@@ -26,12 +26,12 @@ def proposed_params(plan: dict, params: Params) -> dict[str, Any]:
     if len(plan["target_spacing"]) == 3:
         preprocess["spacing"] = plan["target_spacing"]
     patch = plan["patch_size"]
+    if "budget" in plan:  # the compute budget: the batches an epoch of this machine affords
+        out["sampling"] = {"patches": {"batches_per_epoch": plan["budget"]["batches_per_epoch"]}}
     if len(patch) == 2:
         preprocess["photo"] = {"size": patch}
     elif info.task == "segmentation" and info.ndim == 3:
-        out["sampling"] = {"patches": {"size": patch}}
-        if "budget" in plan:  # the compute budget: the batches an epoch of this machine affords
-            out["sampling"]["patches"]["batches_per_epoch"] = plan["budget"]["batches_per_epoch"]
+        out.setdefault("sampling", {"patches": {}})["patches"]["size"] = patch
         # each case cut or padded around its foreground box to the 90th-percentile shape (never
         # below the patch): nnU-Net trains on whole cases; a fixed-shape cache keeps 90% of them whole
         preprocess["target_shape"] = [

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import Dataset, Sampler, WeightedRandomSampler
+from torch.utils.data import Dataset, RandomSampler, Sampler, WeightedRandomSampler
 
 from medimg.config.schema import AugmentParams, SamplingParams
 from medimg.io.problems import InputError, MissingInput
@@ -278,7 +278,8 @@ def training_samples(
     A 2D segmentation model on volumes trains on slices (all, or those through the mask plus a
     fraction of empty ones); a 3D one with ``sampling.patches.size`` on patches (a part of each
     ``batch_size`` forced onto foreground, loaded larger when ``augment`` warps them); all else on
-    items.
+    items: each once per epoch, or with ``sampling.patches.batches_per_epoch`` (the plan's
+    compute budget for a picture segmenter) that many batches drawn at random.
     """
     volumes = task == "segmentation" and int(rows["ndim"].iloc[0]) == 3
     if volumes and model_ndim == 2:
@@ -298,7 +299,12 @@ def training_samples(
         return patches, ForegroundPatchSampler(
             len(patches), batch_size, spec.foreground_ratio, spec.batches_per_epoch
         )
-    return task_dataset(task, rows, processed_dir, augment), None
+    items = task_dataset(task, rows, processed_dir, augment)
+    batches = sampling.patches.batches_per_epoch
+    if task != "segmentation" or batches is None:
+        return items, None
+    # torch's global generator draws them, which the training loop reseeds per epoch
+    return items, RandomSampler(items, replacement=True, num_samples=batches * batch_size)
 
 
 def class_weights(

@@ -33,9 +33,9 @@ def resolve_precision(
     choice: str, device: torch.device, cpu_bf16: bool = False
 ) -> torch.dtype | None:
     """The autocast dtype, or None for full fp32. auto: bf16 on GPUs that support it (no grad scaler
-    needed), else fp16 with a scaler; on a CPU fp32, or bf16 with ``cpu_bf16`` (3D U-Nets not
-    bound to bitwise reproducibility, which bench/bf16_cpu.py measured 2-2.6x faster) where the CPU
-    computes it natively."""
+    needed), else fp16 with a scaler; on a CPU fp32, or bf16 with ``cpu_bf16`` (segmenters not
+    bound to bitwise reproducibility: bench/bf16_cpu.py measured the 3D U-Net 1.5-2.6x faster, the
+    2D one on photos likewise) where the CPU computes it natively."""
     if choice == "auto" and device.type != "cuda":
         return torch.bfloat16 if cpu_bf16 and cpu_has_native_bf16() else None
     if choice == "fp32":

@@ -7,6 +7,7 @@ import math
 import torch
 from torch import nn
 
+from medimg.config.catalog import CATALOG
 from medimg.config.schema import ModelParams, StageParams
 from medimg.config.training import trained_groups
 
@@ -99,15 +100,20 @@ def steps_per_batch(scheduler) -> bool:
 
 
 def nothing_to_train(stage: StageParams, stage_index: int, model: ModelParams) -> str | None:
-    """Why a stage would train nothing of use, or None: a stage that freezes the backbone of a
-    U-Net no earlier stage or checkpoint gave weights to would fit a decoder to random features
-    (nnU-Net's networks train from scratch: there is nothing to freeze)."""
+    """Why a stage would train nothing of use, or None: a first stage that freezes the backbone of
+    a segmenter with no pretrained weights (``model.init: none``: nnU-Net's U-Nets, or a DeepLabV3
+    offline) would fit a decoder to random features: there is nothing to freeze."""
     if stage.trainable != "head" or stage_index > 0 or model.init != "none":
         return None
-    if not model.name.startswith("unet"):
-        return None
+    if CATALOG[model.name].task != "segmentation":
+        return None  # a classifier's head on random features is the seed's demo recipe
+    source = (
+        "a U-Net trains from scratch"
+        if model.name.startswith("unet")
+        else "no ImageNet weights were asked for (model.init: imagenet loads cached ones)"
+    )
     return (
         f"stage {stage.name} trains only the decoder on a frozen encoder, but model.init is none "
-        f"and no earlier stage trained the encoder of {model.name}: its weights are random, so "
-        "there is nothing to freeze; the stage passes the initial weights on untouched"
+        f"({source}): the encoder of {model.name} is random, so there is nothing to freeze; "
+        "the stage passes the initial weights on untouched"
     )

@@ -126,7 +126,7 @@ def test_skin_lesion_segmentation_runs_end_to_end_and_predicts_masks_at_the_phot
     tmp_path, skin_raw
 ):
     params, paths = _project(tmp_path, "skin-lesion-seg", skin_raw)
-    assert params.model.name == "deeplabv3_mobilenet_v3_large" and params.loss.name == "bce_dice"
+    assert params.model.name == "unet2d" and params.loss.name == "ce_dice"
     metrics, exported = _run_pipeline(params, paths)
     # photos carry no spacing: distances in pixels, named so in metrics.json and the model card
     for key in ("dice_mean", "dice_present_mean", "hd95_px_median"):

@@ -21,7 +21,7 @@ WORKLOADS = {
     "ct-nodule-cls": ("resnet3d_18", "classification"),
     "ct-seg-2d": ("pspnet_resnet18", "segmentation"),
     "ct-seg-3d": ("unet3d", "segmentation"),
-    "skin-lesion-seg": ("deeplabv3_mobilenet_v3_large", "segmentation"),
+    "skin-lesion-seg": ("unet2d", "segmentation"),
 }
 
 

@@ -143,3 +143,45 @@ def test_a_planned_compute_budget_sets_the_batches_per_epoch_unless_the_user_doe
         _params_file(tmp_path, keep=kept), ["sampling.patches.batches_per_epoch=40"]
     )
     assert with_plan(pinned, budgeted).sampling.patches.batches_per_epoch == 40
+
+
+PICTURE_PLAN = {
+    "configuration": "2d",
+    "target_spacing": [5.0, 5.0],
+    "pixel_scale": 5.0,
+    "patch_size": [128, 160],
+    "p90_shape_at_target_spacing": [115.2, 153.6],
+    "batch_size": 5,
+    "poolings_per_axis": [5, 5],
+    "pool_strides": [[2, 2]] * 5,
+    "conv_kernels": [[3, 3]] * 6,
+    "normalisation": {"normalize": "percentile_zscore"},
+    "budget": {"batches_per_epoch": 43, "width": 16},
+}
+
+
+def _skin_params(tmp_path, overrides=()):
+    path = tmp_path / "params.yaml"
+    shutil.copy2(REPO / "params.yaml", path)
+    use_preset("skin-lesion-seg", path)
+    return load_params(path, list(overrides))
+
+
+def test_a_key_written_as_null_is_the_plans_to_fill(tmp_path):
+    params = _skin_params(tmp_path)  # the preset writes every key, the planned ones null
+    keys = explicit_keys(params)
+    assert {"preprocess.photo.size", "model.width", "train.batch_size"}.isdisjoint(keys)
+    planned = with_plan(params, PICTURE_PLAN)
+    assert planned.preprocess.photo.size == [128, 160] and planned.train.batch_size == 5
+    assert planned.model.width == 16 and planned.sampling.patches.batches_per_epoch == 43
+    assert planned.model.pool_strides == [[2, 2]] * 5
+    pinned = with_plan(_skin_params(tmp_path, ["model.width=8"]), PICTURE_PLAN)
+    assert pinned.model.width == 8  # a value the user writes wins over the plan's
+
+
+def test_a_null_only_the_plan_can_fill_fails_under_manual_or_a_plan_without_it(tmp_path):
+    with pytest.raises(ParamsError, match="preprocess.photo.size: null leaves it to the plan"):
+        _skin_params(tmp_path, ["plan.use=manual"])
+    unbudgeted = {k: v for k, v in PICTURE_PLAN.items() if k != "budget"}
+    with pytest.raises(ParamsError, match="model.width: null leaves it to the plan, but"):
+        with_plan(_skin_params(tmp_path), unbudgeted)

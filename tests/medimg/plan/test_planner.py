@@ -98,6 +98,22 @@ def test_a_2d_photo_set_is_planned_in_2d():
     assert plan["depth"] <= 6 and plan["batch_size"] >= 2  # the U-Nets take at most 6 levels
 
 
+def test_coarser_pixels_shrink_a_photo_plan_in_proportion_and_only_photos_take_them():
+    photos = fingerprint([1.0, 1.0], [1.0, 1.0], [560, 768], modality="photo", cases=120, ndim=2)
+    full, coarse = make_plan(photos, budget_gb=8), make_plan(photos, 8, pixel_scale=4.0)
+    assert full["pixel_scale"] == 1.0 and coarse["pixel_scale"] == 4.0
+    assert coarse["target_spacing"] == [4.0, 4.0]
+    assert coarse["median_shape_at_target_spacing"] == [140.0, 192.0]
+    _fits(coarse)
+    # each axis the median shape / 4, padded up to its poolings' multiple (140 -> 144 at 2^4)
+    for n, median, pools in zip(coarse["patch_size"], [140, 192], coarse["poolings_per_axis"]):
+        assert median <= n < median + 2**pools
+    assert coarse["depth"] < full["depth"]  # fewer pixels, fewer poolings
+    ct = fingerprint([3.0, 0.7, 0.7], [2.5, 0.7, 0.7], [100, 400, 400])
+    with pytest.raises(ValueError, match="pixel_scale is for pictures"):
+        make_plan(ct, 8, pixel_scale=2.0)
+
+
 def test_a_plan_that_cannot_fit_the_budget_says_so():
     big = fingerprint([1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [512, 512, 512], modality="MR")
     with pytest.raises(PlanError, match="budget is 0.001 GB"):

@@ -75,3 +75,49 @@ def test_a_roomy_budget_never_makes_epochs_longer_than_nnunets(tmp_path):
     budget = fit_budget(_params(tmp_path, 600), PLAN, cases=20, width_pinned=True)
     assert budget["batches_per_epoch"] == 250
     assert budget["expected_minutes_per_fold"] < 600
+
+
+def _picture_budget(tmp_path, minutes, width_pinned=True):
+    import functools
+
+    from medimg.plan.planner import make_plan
+
+    path = tmp_path / "params.yaml"
+    path.write_text((REPO / "params.yaml").read_text())
+    use_preset("skin-lesion-seg", path)
+    params = load_params(
+        path,
+        [
+            "model.width=4",
+            "train.device=cpu",
+            f"plan.cpu_minutes_per_fold={minutes}",
+            "train.stages[1].epochs=3",
+        ],
+    )
+    size = {"median": [512, 640], "p10": [512, 640], "p50": [512, 640], "p90": [512, 640]}
+    photos = {
+        "cases": 40,
+        "ndim": 2,
+        "modality": "photo",
+        "spacing": {k: [1.0, 1.0] for k in ("median", "p10", "p50", "p90")},
+        "size_after_crop": size,
+        "label_voxel_fraction": {"0": 0.7, "1": 0.3},
+    }
+    replan = functools.partial(make_plan, photos, 8.0)
+    return fit_budget(params, replan(), 40, width_pinned=width_pinned, replan=replan)
+
+
+def test_a_picture_budget_shrinks_the_pictures_until_a_fold_fits_and_not_below_128_pixels(
+    tmp_path,
+):
+    tight = _picture_budget(tmp_path, 0.01)  # 0.6 s: no size fits 1000 steps
+    assert tight["pixel_scale"] == 4.0 and tight["patch_size"] == [128, 160]
+    assert "pictures 4x coarser" in tight["rule"] and tight["width"] == 4
+    roomy = _picture_budget(tmp_path, 600)  # ten hours: the whole picture
+    assert roomy["pixel_scale"] == 1.0 and roomy["patch_size"] == [512, 640]
+    assert roomy["batches_per_epoch"] == 250  # nnU-Net's epoch caps it, not the minutes
+
+
+def test_a_picture_budget_narrows_an_unpinned_unet_only_at_the_smallest_pictures(tmp_path):
+    tight = _picture_budget(tmp_path, 0.01, width_pinned=False)
+    assert tight["width"] == 8 and tight["pixel_scale"] == 4.0

@@ -10,6 +10,7 @@ from medimg.train.optim import (
     build_optimizer,
     build_scheduler,
     group_learning_rates,
+    nothing_to_train,
     set_train_mode,
 )
 
@@ -92,3 +93,15 @@ def test_precision_falls_back_to_fp32_on_cpu_and_refuses_fp16_there():
     )
     with pytest.raises(InputError, match="fp16 needs a CUDA device"):
         resolve_precision("fp16", cpu)
+
+
+def test_a_first_head_stage_of_a_random_segmenter_trains_nothing_and_says_why():
+    head = StageParams(name="freeze", epochs=1, trainable="head")
+    unet = ModelParams(name="unet2d")
+    assert "a U-Net trains from scratch" in nothing_to_train(head, 0, unet)
+    offline = ModelParams(name="deeplabv3_mobilenet_v3_large", init="none")
+    assert "no ImageNet weights were asked for" in nothing_to_train(head, 0, offline)
+    pretrained = ModelParams(name="deeplabv3_mobilenet_v3_large", init="imagenet")
+    assert nothing_to_train(head, 0, pretrained) is None  # freeze, then unfreeze
+    assert nothing_to_train(head, 1, offline) is None  # an earlier stage trained the encoder
+    assert nothing_to_train(head, 0, ModelParams(name="resnet18", init="none")) is None

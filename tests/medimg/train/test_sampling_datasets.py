@@ -165,3 +165,25 @@ def test_unforced_patches_from_the_sampler_are_placed_without_a_coin(tmp_path):
     anywhere = [bool(patches[2 * len(patches) + i][1].any()) for i in range(100)]
     coin = [bool(patches[i][1].any()) for i in range(100)]  # ratio 1: always on foreground
     assert sum(anywhere) < 20 and all(coin)
+
+
+def test_pictures_take_a_fixed_epoch_of_random_batches_when_the_budget_sets_one(tmp_path):
+    rows = []
+    for i in range(3):
+        np.save(tmp_path / f"p{i}.npy", np.full((3, 8, 10), i, np.float32))
+        np.save(tmp_path / f"p{i}.mask.npy", np.zeros((8, 10), np.uint8))
+        rows.append(
+            {"cache_path": f"p{i}.npy", "mask_cache_path": f"p{i}.mask.npy", "label": 1, "ndim": 2}
+        )
+    rows = pd.DataFrame(rows)
+    whole, none = training_samples("segmentation", 2, rows, tmp_path, SamplingParams())
+    assert none is None  # each picture once per epoch, shuffled by the loader
+    budgeted = SamplingParams(patches={"batches_per_epoch": 7})
+    pictures, sampler = training_samples("segmentation", 2, rows, tmp_path, budgeted, None, 4)
+    torch.manual_seed(0)
+    drawn = list(sampler)
+    assert len(drawn) == len(sampler) == 7 * 4 and set(drawn) == {0, 1, 2}  # with replacement
+    torch.manual_seed(0)
+    assert list(sampler) == drawn  # from torch's generator, which the loop reseeds per epoch
+    _, classes = training_samples("classification", 2, rows, tmp_path, budgeted, None, 4)
+    assert classes is None
