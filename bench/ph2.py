@@ -10,8 +10,9 @@ only `data.raw_dir` changed (the shared folder, read in place and never copied).
 swaps in the other recipe's keys; `--set key=value` (YAML values) changes one key, for the
 Dice-against-minutes curve. Each stage runs as `dvc repro` runs it and is timed. Printed: the
 plan and its budget, seconds per stage and minutes per fold, the cross-validation table (each fold
-and the ensemble, Dice with 95% intervals over patients), the Dice on the held-out photos and the
-CPU. Skips, saying so, where the shared data are absent (a user's clone has none).
+and the ensemble, Dice with 95% intervals over patients), the Dice on the held-out photos (at the
+planned size, as evaluate scores them, and at the photos' own size) and the CPU. ``--score DIR``
+scores a kept project again. Skips, saying so, where the shared data are absent (a user's clone has none).
 """
 
 from __future__ import annotations
@@ -106,6 +107,44 @@ def make_project(root: Path, args: argparse.Namespace) -> None:
     commit_project(root)
 
 
+def full_resolution_dice(root: Path) -> dict:
+    """Dice of the deployed model (the folds' ensemble, the preset's mirroring) on the held-out
+    photos at their own 768 x 560 pixels, as `medimg predict` answers: the planned picture's
+    probabilities resized bilinearly to the photo, against the expert mask as ingested. evaluate's
+    Dice is at the planned (coarser) size; this is the figure published PH2 results give."""
+    import numpy as np
+    import SimpleITK as sitk
+    import torch
+    import torch.nn.functional as F
+
+    from medimg.config.paths import ProjectPaths
+    from medimg.evaluate.inference import final_model_on_split
+    from medimg.metrics.segmentation import binary_dice
+    from medimg.models.tta import with_tta
+    from medimg.pipeline.checks import load_checked_params
+
+    params = load_checked_params("params.yaml", root=root, step="evaluate")
+    paths = ProjectPaths.from_params(params, root)
+    model, rows, _ = final_model_on_split(params, paths)
+    model = with_tta(model.cpu().eval(), params.evaluate.tta, True)
+    scores = []
+    for row in rows.itertuples():
+        image = torch.from_numpy(np.load(paths.processed / row.cache_path))[None]
+        truth = sitk.GetArrayFromImage(sitk.ReadImage(str(paths.interim / row.mask_path)))
+        with torch.no_grad():
+            probs = model(image).softmax(1)
+        full = F.interpolate(probs, size=truth.shape[-2:], mode="bilinear").argmax(1)[0]
+        scores.append(binary_dice(full.numpy() == 1, truth > 0))
+    scores = np.array(scores)
+    draws = np.random.default_rng(0).integers(0, len(scores), (1000, len(scores)))
+    low, high = np.percentile(scores[draws].mean(1), [2.5, 97.5])
+    return {
+        "photos": len(scores),
+        "dice": round(float(scores.mean()), 4),
+        "ci95": [round(float(low), 4), round(float(high), 4)],
+    }
+
+
 def run_project(root: Path, args: argparse.Namespace) -> dict:
     make_project(root, args)
     seconds = {}
@@ -117,7 +156,10 @@ def run_project(root: Path, args: argparse.Namespace) -> dict:
         print(f"{stage}: {seconds[stage]} s", file=sys.stderr)
     trained = sum(v for k, v in seconds.items() if k.startswith("train_"))
     plan = json.loads((root / "reports/plan.json").read_text())
-    figures = project_figures(root) if (root / "reports/evaluation.json").exists() else {}
+    evaluated = (root / "reports/evaluation.json").exists()
+    figures = project_figures(root) if evaluated else {}
+    if evaluated:
+        figures["test_dice_at_full_resolution"] = full_resolution_dice(root)
     return {
         **figures,
         "budget": plan.get("budget"),
@@ -134,7 +176,11 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="key=value (YAML value)")
     parser.add_argument("--until", default="evaluate", help="the last stage to run")
     parser.add_argument("--keep", help="make the project in this folder and keep it")
+    parser.add_argument("--score", help="a kept, evaluated project: its full-resolution Dice")
     args = parser.parse_args()
+    if args.score:
+        print(json.dumps({"cpu": cpu_name(), **full_resolution_dice(Path(args.score))}))
+        return
     if not (DATA / "labels.csv").exists():
         print(f"skipped: {DATA} is absent (it is the shared development data, not in a clone)")
         return
