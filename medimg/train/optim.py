@@ -110,10 +110,10 @@ def nothing_to_train(stage: StageParams, stage_index: int, model: ModelParams) -
     source = (
         "a U-Net trains from scratch"
         if model.name.startswith("unet")
-        else "no ImageNet weights were asked for (model.init: imagenet loads cached ones)"
+        else "no ImageNet weights; model.init: imagenet loads cached ones"
     )
     return (
-        f"stage {stage.name} trains only the decoder on a frozen encoder, but model.init is none "
-        f"({source}): the encoder of {model.name} is random, so there is nothing to freeze; "
+        f"stage {stage.name} trains only the decoder on a frozen encoder, but the encoder of "
+        f"{model.name} is random (model.init: none: {source}), so there is nothing to freeze; "
         "the stage passes the initial weights on untouched"
     )

@@ -100,7 +100,7 @@ def test_a_first_head_stage_of_a_random_segmenter_trains_nothing_and_says_why():
     unet = ModelParams(name="unet2d")
     assert "a U-Net trains from scratch" in nothing_to_train(head, 0, unet)
     offline = ModelParams(name="deeplabv3_mobilenet_v3_large", init="none")
-    assert "no ImageNet weights were asked for" in nothing_to_train(head, 0, offline)
+    assert "no ImageNet weights; model.init: imagenet" in nothing_to_train(head, 0, offline)
     pretrained = ModelParams(name="deeplabv3_mobilenet_v3_large", init="imagenet")
     assert nothing_to_train(head, 0, pretrained) is None  # freeze, then unfreeze
     assert nothing_to_train(head, 1, offline) is None  # an earlier stage trained the encoder
