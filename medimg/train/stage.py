@@ -12,6 +12,8 @@ import contextlib
 import functools
 import sys
 
+from torch.utils.data import RandomSampler
+
 from medimg.config.catalog import CATALOG
 from medimg.config.paths import ProjectPaths
 from medimg.config.schema import Params, ParamsError
@@ -165,6 +167,8 @@ def train_one(
     if ranks.distributed:
         if isinstance(sampler, ForegroundPatchSampler):
             sampler = None  # each rank's patches then oversample foreground by a coin per patch
+        if isinstance(sampler, RandomSampler):
+            sampler = None  # a budgeted epoch of pictures: each rank then takes its shard once
         if sampler is not None or tp.sampler == "weighted":
             raise ParamsError(
                 "train.sampler: weighted and sampling.slices.select: foreground are not supported "
