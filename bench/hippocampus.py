@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,10 +32,10 @@ sys.path.insert(0, str(REPO))
 from bench.realistic_sets import (  # noqa: E402
     commit_project,
     cpu_name,
+    in_project_folder,
     project_figures,
     seg3d_project,
-    sh,
-    stage_names,
+    timed_stages,
 )
 
 DATA = REPO.parent / "shared/data/hippocampus-dev"
@@ -58,13 +56,7 @@ def make_project(root: Path, args: argparse.Namespace) -> None:
 
 def run_project(root: Path, args: argparse.Namespace) -> dict:
     make_project(root, args)
-    seconds = {}
-    stages = stage_names(root)
-    for stage in stages[: stages.index(args.until) + 1]:
-        tic = time.perf_counter()
-        sh([sys.executable, "-m", "dvc", "repro", "--single-item", stage], root)
-        seconds[stage] = round(time.perf_counter() - tic, 1)
-        print(f"{stage}: {seconds[stage]} s", file=sys.stderr)
+    seconds = timed_stages(root, args.until)
     trained = sum(v for k, v in seconds.items() if k.startswith("train_"))
     return {
         **project_figures(root),
@@ -131,12 +123,9 @@ def main() -> None:
     if not (DATA / "dataset.json").exists():
         print(f"skipped: {DATA} is absent (it is the shared development data, not in a clone)")
         return
-    if args.keep:
-        Path(args.keep).mkdir(parents=True)
-        result = run_project(Path(args.keep), args)
-    else:
-        with tempfile.TemporaryDirectory(prefix="medimg-hippocampus-") as scratch:
-            result = run_project(Path(scratch), args)
+    result = in_project_folder(
+        args.keep, "medimg-hippocampus-", lambda root: run_project(root, args)
+    )
     print(json.dumps({"cpu": cpu_name(), "args": vars(args), **result}, indent=2))
 
 

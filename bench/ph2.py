@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import yaml
@@ -32,10 +30,10 @@ sys.path.insert(0, str(REPO))
 from bench.realistic_sets import (  # noqa: E402
     commit_project,
     cpu_name,
+    in_project_folder,
     preset_project,
     project_figures,
-    sh,
-    stage_names,
+    timed_stages,
 )
 
 DATA = REPO.parent / "shared/data/ph2-dev"
@@ -147,13 +145,7 @@ def full_resolution_dice(root: Path) -> dict:
 
 def run_project(root: Path, args: argparse.Namespace) -> dict:
     make_project(root, args)
-    seconds = {}
-    stages = stage_names(root)
-    for stage in stages[: stages.index(args.until) + 1]:
-        tic = time.perf_counter()
-        sh([sys.executable, "-m", "dvc", "repro", "--single-item", stage], root)
-        seconds[stage] = round(time.perf_counter() - tic, 1)
-        print(f"{stage}: {seconds[stage]} s", file=sys.stderr)
+    seconds = timed_stages(root, args.until)
     trained = sum(v for k, v in seconds.items() if k.startswith("train_"))
     plan = json.loads((root / "reports/plan.json").read_text())
     evaluated = (root / "reports/evaluation.json").exists()
@@ -184,12 +176,7 @@ def main() -> None:
     if not (DATA / "labels.csv").exists():
         print(f"skipped: {DATA} is absent (it is the shared development data, not in a clone)")
         return
-    if args.keep:
-        Path(args.keep).mkdir(parents=True)
-        result = run_project(Path(args.keep), args)
-    else:
-        with tempfile.TemporaryDirectory(prefix="medimg-ph2-") as scratch:
-            result = run_project(Path(scratch), args)
+    result = in_project_folder(args.keep, "medimg-ph2-", lambda root: run_project(root, args))
     print(json.dumps({"cpu": cpu_name(), "args": vars(args), **result}, indent=2))
 
 

@@ -127,15 +127,31 @@ def run_set(name: str, args: argparse.Namespace) -> dict:
         return run_project(Path(scratch), name, args)
 
 
-def run_project(root: Path, name: str, args: argparse.Namespace) -> dict:
-    """Make the set's project in ``root``, run its stages one by one, time them, read its figures."""
-    make_project(root, name, args)
+def timed_stages(root: Path, until: str) -> dict[str, float]:
+    """Run the project's stages one by one as `dvc repro` does, up to ``until``: seconds each."""
     seconds = {}
     stages = stage_names(root)
-    for stage in stages[: stages.index(args.until) + 1]:
+    for stage in stages[: stages.index(until) + 1]:
         tic = time.perf_counter()
         sh([sys.executable, "-m", "dvc", "repro", "--single-item", stage], root)
         seconds[stage] = round(time.perf_counter() - tic, 1)
+        print(f"{stage}: {seconds[stage]} s", file=sys.stderr)
+    return seconds
+
+
+def in_project_folder(keep: str | None, prefix: str, run):
+    """``run(root)`` in the new folder ``keep`` (kept), or in a scratch folder removed after."""
+    if keep:
+        Path(keep).mkdir(parents=True)  # an earlier run's project is not overwritten
+        return run(Path(keep))
+    with tempfile.TemporaryDirectory(prefix=prefix) as scratch:
+        return run(Path(scratch))
+
+
+def run_project(root: Path, name: str, args: argparse.Namespace) -> dict:
+    """Make the set's project in ``root``, run its stages one by one, time them, read its figures."""
+    make_project(root, name, args)
+    seconds = timed_stages(root, args.until)
     return {"set": name, **project_figures(root), "seconds": seconds,
             "total_s": round(sum(seconds.values()), 1)}  # fmt: skip
 
